@@ -1,0 +1,159 @@
+"""Run the three API simulators as real HTTP servers on loopback.
+
+``Sandbox`` is both the embedded default of ``bloom-pipeline demo`` and the test double of the
+pipeline tests: each API gets its own uvicorn server in a background thread, its own mutable
+``Knobs`` and a shared ``RequestLog``. Ports default to 0 (the OS picks free ones) so parallel
+tests never collide.
+
+The keys below are public sandbox constants: they only open the simulators, never a real API.
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from bloom_pipeline.sandbox.faults import Knobs, RequestLog
+
+BLOOMERANG_SANDBOX_KEY = "sbx-bloomerang-6d1f0c9e2b7a4c55"  # noqa: S105 - public sandbox constant
+WEGIVE_SANDBOX_TOKEN = "7|sbx-wegive-3a8e51f0c2d94b7e"  # noqa: S105 - public sandbox constant
+HANDBID_SANDBOX_TOKEN = "sbx-handbid-9c2e7d41a05b"  # noqa: S105 - public sandbox constant
+
+APIS = ("bloomerang", "wegive", "handbid")
+_BASE_PATHS = {"bloomerang": "/v2", "wegive": "/api", "handbid": ""}
+_KEYS = {"bloomerang": BLOOMERANG_SANDBOX_KEY, "wegive": WEGIVE_SANDBOX_TOKEN, "handbid": HANDBID_SANDBOX_TOKEN}
+# module and store class of each simulator
+_APP_MODULES = {
+    "bloomerang": ("bloom_pipeline.sandbox.bloomerang", "BloomerangStore"),
+    "wegive": ("bloom_pipeline.sandbox.wegive", "WeGiveStore"),
+    "handbid": ("bloom_pipeline.sandbox.handbid", "HandbidStore"),
+}
+
+# Callbacks told about every started Sandbox (the contract tests use this to capture bodies).
+_observers: list[Callable[[Sandbox], None]] = []
+
+
+def register_observer(callback: Callable[[Sandbox], None]) -> None:
+    """Call ``callback(sandbox)`` before each Sandbox starts serving."""
+    _observers.append(callback)
+
+
+@dataclass
+class _Served:
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Sandbox:
+    """The three simulators on loopback. Use as a context manager or call start()/stop()."""
+
+    def __init__(
+        self,
+        donors: int = 2000,
+        seed: int = 42,
+        knobs: Knobs | None = None,
+        host: str = "127.0.0.1",
+        ports: dict[str, int] | None = None,
+        capture_bodies: bool = False,
+        world: Any = None,
+    ) -> None:
+        if not host.startswith("127.") and host not in ("localhost", "::1"):
+            raise ValueError("the sandbox only serves on loopback addresses")
+        self.donors = donors
+        self.seed = seed
+        self.host = host
+        self._ports = {api: 0 for api in APIS} | (ports or {})
+        base = knobs or Knobs()
+        self.knobs: dict[str, Knobs] = {api: base.copy() for api in APIS}
+        self.request_log = RequestLog(capture_bodies=capture_bodies)
+        self.keys = dict(_KEYS)
+        self._world = world
+        self.stores: dict[str, Any] = {}
+        self._served: dict[str, _Served] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self) -> Sandbox:
+        from bloom_pipeline.sandbox.data import generate_world
+
+        if self._world is None:
+            self._world = generate_world(donors=self.donors, seed=self.seed)
+        for callback in _observers:
+            callback(self)
+        try:
+            for api in APIS:
+                module_name, store_name = _APP_MODULES[api]
+                module = importlib.import_module(module_name)
+                store = getattr(module, store_name).from_world(self._world)
+                self.stores[api] = store
+                app = module.create_app(store, self.knobs[api], self.request_log, self.keys[api])
+                self._served[api] = self._serve(app, self._ports[api])
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+    def _serve(self, app: Any, port: int) -> _Served:
+        sock = _bind(self.host, port)
+        config = uvicorn.Config(
+            app, log_level="critical", access_log=False, lifespan="off", timeout_keep_alive=30
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("sandbox server failed to start")
+            time.sleep(0.01)
+        return _Served(server=server, thread=thread, port=sock.getsockname()[1])
+
+    def stop(self) -> None:
+        for served in self._served.values():
+            served.server.should_exit = True
+        for served in self._served.values():
+            served.thread.join(timeout=10)
+        self._served.clear()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- facts for clients -----------------------------------------------------------
+    @property
+    def world(self) -> Any:
+        return self._world
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {
+            api: f"http://{self.host}:{served.port}{_BASE_PATHS[api]}" for api, served in self._served.items()
+        }
+
+    @property
+    def handbid_org_id(self) -> int:
+        return int(self._world.handbid_org_id)
+
+    def set_knobs(self, **changes: Any) -> None:
+        """Change a knob on all three APIs at once (e.g. ``fault_rate=0.2``)."""
+        for knobs in self.knobs.values():
+            for name, value in changes.items():
+                setattr(knobs, name, value)
