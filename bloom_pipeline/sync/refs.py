@@ -1,0 +1,119 @@
+"""Resolve the ``ref:`` placeholders a staged payload carries for other records.
+
+The mapping cannot know Bloomerang ids (it runs with no network), so a transaction's staged
+payload says ``"AccountId": "ref:wegive.donors:1012"`` and ``"FundId": "ref:wegive.funds:3"``, and a
+Handbid payment names its org-configured fund as ``"ref:bloomerang.funds:name=Spring Gala"``. At apply
+time, after funds and constituents are written, this resolver swaps each placeholder for the
+Bloomerang id it now has. A placeholder that cannot be resolved fails that one record (with the
+reference in the error), never the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+REF_PATTERN = re.compile(r"^ref:(?P<source>[a-z_]+)\.(?P<entity>[a-z_]+):(?P<key>.+)$")
+
+
+class UnresolvedRefError(LookupError):
+    """A payload names a record that has no Bloomerang id (yet)."""
+
+    def __init__(self, ref: str, why: str = "no Bloomerang id is known for it") -> None:
+        super().__init__(f"unresolved reference {ref}: {why}")
+        self.ref = ref
+
+
+def parse_ref(value: Any) -> tuple[str, str, str] | None:
+    """``"ref:wegive.funds:3"`` → ("wegive", "funds", "3"); anything else → None."""
+    if not isinstance(value, str):
+        return None
+    match = REF_PATTERN.match(value)
+    if match is None:
+        return None
+    return match.group("source"), match.group("entity"), match.group("key")
+
+
+def refs_in(payload: Any) -> set[str]:
+    """Every placeholder string anywhere inside a payload."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif parse_ref(node) is not None:
+            found.add(node)
+
+    walk(payload)
+    return found
+
+
+class RefResolver:
+    """Maps source records and named Bloomerang objects to Bloomerang ids.
+
+    ``on_missing_name(entity, name) -> id | None`` lets the caller create a Bloomerang fund, campaign
+    or appeal that the org YAML names but Bloomerang lacks (None: leave it unresolved).
+    """
+
+    def __init__(self, on_missing_name: Callable[[str, str], int | None] | None = None) -> None:
+        self._ids: dict[tuple[str, str, str], int] = {}
+        self._names: dict[str, dict[str, int]] = {}
+        self._on_missing_name = on_missing_name
+
+    def add(self, source: str, entity: str, key: Any, bloomerang_id: int) -> None:
+        self._ids[(source, entity, str(key))] = int(bloomerang_id)
+
+    def add_names(self, entity: str, names: dict[str, int]) -> None:
+        table = self._names.setdefault(entity, {})
+        for name, bloomerang_id in names.items():
+            table[name.strip().casefold()] = int(bloomerang_id)
+
+    def lookup(self, ref: str) -> int:
+        parsed = parse_ref(ref)
+        if parsed is None:
+            raise UnresolvedRefError(ref, "not a reference")
+        source, entity, key = parsed
+        if source == "bloomerang":
+            return self._lookup_bloomerang(ref, entity, key)
+        try:
+            return self._ids[(source, entity, key)]
+        except KeyError:
+            raise UnresolvedRefError(ref) from None
+
+    def _lookup_bloomerang(self, ref: str, entity: str, key: str) -> int:
+        if key.isdigit():
+            return int(key)
+        if not key.startswith("name="):
+            raise UnresolvedRefError(ref, "expected name=<name> or an id")
+        name = key[len("name="):]
+        table = self._names.setdefault(entity, {})
+        found = table.get(name.strip().casefold())
+        if found is None and self._on_missing_name is not None:
+            created = self._on_missing_name(entity, name)
+            if created is not None:
+                table[name.strip().casefold()] = int(created)
+                found = int(created)
+        if found is None:
+            raise UnresolvedRefError(ref, f"Bloomerang has no {entity[:-1]} named {name!r}")
+        return found
+
+    def resolve(self, payload: Any) -> Any:
+        """A deep copy of ``payload`` with every placeholder replaced by its Bloomerang id."""
+        resolved = copy.deepcopy(payload)
+
+        def walk(node: Any) -> Any:
+            if isinstance(node, dict):
+                return {k: walk(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [walk(v) for v in node]
+            if parse_ref(node) is not None:
+                return self.lookup(node)
+            return node
+
+        return walk(resolved)
