@@ -1,0 +1,161 @@
+"""List endpoints of the Bloomerang simulator: query-parameter parsing, filters, order and paging.
+
+Kept apart from the routes so the (many) list rules read in one place: ``skip`` ≥ 0, ``take`` 1–50
+(**decided**: more than 50 → 400 so a client bug shows), pipe-joined id filters, ``lastModified``
+strictly after (UTC), ``orderBy``/``orderDirection`` per the spec (constituents default ``Id Asc``,
+transactions/refunds/designations default ``Date Desc``), and the envelope
+``{Total, TotalFiltered, Start, ResultCount, Results}``. Unknown query parameters are ignored.
+Filters run on the stored records; only the requested page is rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from bloom_pipeline.sandbox.bloomerang_validation import ERR_QUERY, BloomerangError, parse_timestamp
+
+Record = dict[str, Any]
+
+
+def query_error(message: str) -> BloomerangError:
+    return BloomerangError(400, message, ERR_QUERY)
+
+
+def int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise query_error(f"{name} must be an integer") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise query_error(f"{name} must be {bounds}")
+    return value
+
+
+def pipe_ints(params: Mapping[str, str], name: str) -> set[int] | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return {int(part) for part in raw.replace(",", "|").split("|") if part.strip()}
+    except ValueError:
+        raise query_error(f"{name} must be a pipe-separated list of integers") from None
+
+
+def pipe_strings(params: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> set[str] | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    values = {part.strip() for part in raw.split("|") if part.strip()}
+    unknown = values - set(allowed)
+    if unknown:
+        raise query_error(f"Invalid {name} '{sorted(unknown)[0]}'. Valid values: {', '.join(allowed)}")
+    return values
+
+
+def choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    for option in allowed:  # the .NET backend binds enums case-insensitively
+        if option.lower() == raw.lower():
+            return option
+    raise query_error(f"Invalid {name} '{raw}'. Valid values: {', '.join(allowed)}")
+
+
+def bool_param(params: Mapping[str, str], name: str) -> bool | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.lower() not in ("true", "false"):
+        raise query_error(f"{name} must be true or false")
+    return raw.lower() == "true"
+
+
+def number_param(params: Mapping[str, str], name: str) -> float | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw.split("|")[0])
+    except ValueError:
+        raise query_error(f"{name} must be a number") from None
+
+
+def last_modified(params: Mapping[str, str]) -> datetime | None:
+    raw = params.get("lastModified")
+    return parse_timestamp(raw, "lastModified") if raw else None
+
+
+def custom_field_filter(params: Mapping[str, str]) -> tuple[int, str] | None:
+    field_id, value = params.get("customFieldId"), params.get("customFieldValue")
+    if not field_id and value is None:
+        return None
+    if not field_id or value is None:
+        raise query_error("customFieldId and customFieldValue must be used together")
+    try:
+        return int(field_id), value
+    except ValueError:
+        raise query_error("customFieldId must be an integer") from None
+
+
+class Page:
+    """``skip``/``take`` of one list request plus the envelope builder."""
+
+    def __init__(self, params: Mapping[str, str]) -> None:
+        self.skip = int_param(params, "skip", 0, 0)
+        self.take = int_param(params, "take", 50, 1, 50)
+
+    def envelope(self, total: int, matched: list[Record], render: Callable[[Record], Record]) -> Record:
+        rows = [render(r) for r in matched[self.skip : self.skip + self.take]]
+        return {"Total": total, "TotalFiltered": len(matched), "Start": self.skip,
+                "ResultCount": len(rows), "Results": rows}
+
+
+def modified_after(record: Record, since: datetime | None) -> bool:
+    return since is None or record["_audit"]["modified"] > since
+
+
+def order(records: Iterable[Record], key: Callable[[Record], Any], direction: str | None) -> list[Record]:
+    """Sort by ``key`` then Id, both in the requested direction (stable paging across requests)."""
+    return sorted(records, key=lambda r: (key(r), r["Id"]), reverse=direction == "Desc")
+
+
+def audit_key(order_by: str | None) -> Callable[[Record], Any]:
+    if order_by == "CreatedDate":
+        return lambda r: r["_audit"]["created"]
+    if order_by == "LastModifiedDate":
+        return lambda r: r["_audit"]["modified"]
+    return lambda r: r["Id"]
+
+
+def simple_list(
+    params: Mapping[str, str],
+    table: Mapping[int, Record],
+    render: Callable[[Record], Record],
+    *,
+    name_search: bool = False,
+    modified: bool = False,
+    extra: Callable[[Record], bool] | None = None,
+    id_param: str = "id",
+) -> Record:
+    """Funds, campaigns, appeals, emails, phones, addresses, refunds: filter → Id order → page."""
+    page = Page(params)
+    ids = pipe_ints(params, id_param)
+    active = bool_param(params, "isActive")
+    since = last_modified(params) if modified else None
+    search = (params.get("search") or "").strip().lower() if name_search else ""
+    matched = [
+        r for r in table.values()
+        if (ids is None or r["Id"] in ids)
+        and (active is None or r.get("IsActive") == active)
+        and modified_after(r, since)
+        and (not search or search in r.get("Name", "").lower())
+        and (extra is None or extra(r))
+    ]
+    return page.envelope(len(table), order(matched, audit_key(None), "Asc"), render)

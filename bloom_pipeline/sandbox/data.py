@@ -1,0 +1,162 @@
+"""``generate_world(donors, seed)``: the deterministic data the three sandbox simulators start from.
+
+One seed gives one byte-identical world (Faker seeded once for name pools, ``random.Random`` streams
+per source; a fixed ``ANCHOR`` "now" of 2026-11-01 UTC so nothing depends on the wall clock). The
+world is built to exercise every path of the sync:
+
+* WeGive donors (~10% companies) with missing names, invalid emails, odd phone formats and
+  international addresses; ~3 transactions each over the 120 days before the anchor in every status
+  and source type, refunds and failures, split fund allocations, monthly recurring and pledge payments.
+* Bloomerang already knows ~15% of the WeGive donors, in four identity paths (``World.links``):
+  ``"both"`` — custom field 901 holds the WeGive id *and* the donor's ``bloomerang_id`` is set;
+  ``"custom_field"`` — only 901 is set; ``"bloomerang_id"`` — only the WeGive side knows the link;
+  ``"match"`` — no correlation id at all, the duplicate rule (email / name / phone) must find it.
+  ``bloomerang_id`` values are the ids the Bloomerang store assigns when seeded from this world: they are
+  computed by seeding a throwaway ``BloomerangStore`` exactly as the ``Sandbox`` does.
+* Bloomerang also has funds (some sharing WeGive fund names), campaigns and appeals, and a few
+  constituents of its own.
+* Handbid: auctions in every status (two reconciled), contacts (~10% the same person as a WeGive donor,
+  same email, nickname as first name), items, receipts with line items (emailed and not), payments.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bloom_pipeline.sandbox.data_handbid import HANDBID_ORG_ID, handbid_world
+from bloom_pipeline.sandbox.data_people import build_pools, person
+from bloom_pipeline.sandbox.data_wegive import (
+    ANCHOR,
+    FIRST_ALLOCATION_ID,
+    FIRST_TRANSACTION_ID,
+    default_campaigns,
+    default_funds,
+    iter_wegive_donors,
+    iter_wegive_records,
+    iter_wegive_transactions,
+)
+
+__all__ = ["ANCHOR", "World", "generate_world", "iter_wegive_donors", "iter_wegive_transactions"]
+
+BLOOMERANG_FUNDS = ("General Fund", "Annual Fund", "Building Fund", "Gala Fund", "Capital Campaign")
+BLOOMERANG_CAMPAIGNS = ("Annual Fund 2026", "Capital Campaign 2026", "Spring Gala 2026")
+BLOOMERANG_APPEALS = ("Spring Gala", "Year-End Appeal", "Spring Appeal", "Giving Tuesday")
+LINK_PATHS = ("both", "custom_field", "bloomerang_id", "match")
+LINK_WEIGHTS = (40, 20, 10, 30)
+
+
+@dataclass
+class World:
+    """Everything the three stores are seeded from (see INTERFACES.md)."""
+
+    bloomerang: dict[str, list[dict[str, Any]]]
+    wegive: dict[str, list[dict[str, Any]]]
+    handbid: dict[str, list[dict[str, Any]]]
+    handbid_org_id: int
+    seed: int = 42
+    anchor: datetime = ANCHOR
+    # identity path -> [(source, source id, index into bloomerang["constituents"])]
+    links: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+
+
+def _bloomerang_constituent(p: dict[str, Any], first_name: str | None = None) -> dict[str, Any]:
+    """Bloomerang *write* shape for a person the sources also know."""
+    if p["is_company"]:
+        body: dict[str, Any] = {"Type": "Organization", "FullName": p["company"]}
+    else:
+        body = {"Type": "Individual", "FirstName": first_name or p["first_name"] or "FNU",
+                "LastName": p["last_name"] or "LNU"}
+        if p["middle_name"]:
+            body["MiddleName"] = p["middle_name"]
+    email = p["email"]
+    if email and "@" in email and " " not in email and email.count("@") == 1 and "." in email.split("@")[1] \
+            and not email.startswith("mailto:"):
+        body["PrimaryEmail"] = {"Type": "Home", "Value": email}
+    phone = p["mobile_phone"] or p["home_phone"]
+    if phone:
+        body["PrimaryPhone"] = {"Type": "Mobile" if p["mobile_phone"] else "Home", "Number": phone}
+    address = p["address"]
+    if address:
+        body["PrimaryAddress"] = {"Type": "Home", "Street": "\n".join(x for x in (address.get("address_1"),
+                                                                                    address.get("address_2")) if x),
+                                  "City": address.get("city"), "State": address.get("state") or None,
+                                  "PostalCode": address.get("zip"), "Country": address.get("country")}
+        body["PrimaryAddress"] = {k: v for k, v in body["PrimaryAddress"].items() if v}
+    return body
+
+
+def _assign_bloomerang_ids(world: World) -> list[int]:
+    """Ids the Bloomerang store gives ``world.bloomerang["constituents"]``, in order (seeded like Sandbox)."""
+    from bloom_pipeline.sandbox.bloomerang_store import BloomerangStore
+
+    store = BloomerangStore.from_world(world)
+    return [int(record_id) for record_id in list(store.constituents)[-len(world.bloomerang["constituents"]):]]
+
+
+def generate_world(donors: int = 2000, seed: int = 42, anchor: datetime = ANCHOR) -> World:
+    """A deterministic world for all three APIs (same seed → byte-identical JSON)."""
+    pools = build_pools(seed)
+    rng = random.Random(f"world-{seed}")
+    records = list(iter_wegive_records(donors, seed, anchor=anchor, pools=pools))
+    transactions = sorted((t for _p, _d, txns in records for t in txns), key=lambda t: (t["created_at"], t["id"]))
+    allocations = []
+    for index, txn in enumerate(transactions):  # ids follow creation time, as in a real database
+        txn["id"] = FIRST_TRANSACTION_ID + index
+        txn["receipt_id"] = f"R-{txn['id']}"
+        for alloc in txn["fund_allocations"]:
+            alloc["id"] = FIRST_ALLOCATION_ID + len(allocations)
+            alloc["transaction_id"] = txn["id"]
+            allocations.append(alloc)
+    wegive = {"donors": [d for _p, d, _t in records], "transactions": transactions, "funds": default_funds(),
+              "fund_allocations": allocations, "campaigns": default_campaigns()}
+
+    n_contacts = max(20, donors // 4)
+    handbid = handbid_world(random.Random(f"handbid-{seed}"), pools, anchor,
+                            [(p, d) for p, d, _t in records], n_contacts)
+
+    constituents: list[dict[str, Any]] = []
+    links: dict[str, list[tuple[str, int, int]]] = {path: [] for path in LINK_PATHS}
+    for p, donor, _txns in records:
+        if rng.random() >= 0.15:
+            continue
+        path = rng.choices(LINK_PATHS, LINK_WEIGHTS)[0]
+        body = _bloomerang_constituent(p)
+        if path in ("both", "custom_field"):
+            body["CustomValues"] = [{"FieldId": 901, "Value": str(donor["id"])}]
+        elif path == "match" and body.get("PrimaryPhone") and rng.random() < 0.5:
+            digits = "".join(ch for ch in body["PrimaryPhone"]["Number"] if ch.isdigit())
+            body["PrimaryPhone"]["Number"] = digits  # same phone, other format
+        links[path].append(("wegive", donor["id"], len(constituents)))
+        constituents.append(body)
+    wegive_emails = {d["email_1"] for d in wegive["donors"]}
+    own_contacts = [c for c in handbid["contacts"] if c["email"] not in wegive_emails]
+    for contact in own_contacts[: max(2, len(own_contacts) // 12)]:
+        p = {"is_company": False, "first_name": contact["firstName"], "last_name": contact["lastName"],
+             "middle_name": None, "email": contact["email"], "mobile_phone": contact["userCellPhone"],
+             "home_phone": contact["userPhone"], "address": None}
+        body = _bloomerang_constituent(p)
+        if rng.random() < 0.5:
+            body["CustomValues"] = [{"FieldId": 902, "Value": str(contact["id"])}]
+        links.setdefault("handbid", []).append(("handbid", contact["id"], len(constituents)))
+        constituents.append(body)
+    own_rng = random.Random(f"bloomerang-{seed}")
+    for index in range(max(3, donors // 30)):  # Bloomerang-only constituents
+        constituents.append(_bloomerang_constituent(person(own_rng, pools, 800_000 + index, bad_email_share=0.0)))
+    world = World(
+        bloomerang={"constituents": constituents,
+                    "funds": [{"Name": name} for name in BLOOMERANG_FUNDS],
+                    "campaigns": [{"Name": name} for name in BLOOMERANG_CAMPAIGNS],
+                    "appeals": [{"Name": name} for name in BLOOMERANG_APPEALS],
+                    "custom_fields": []},
+        wegive=wegive, handbid=handbid, handbid_org_id=HANDBID_ORG_ID, seed=seed, anchor=anchor, links=links,
+    )
+    ids = _assign_bloomerang_ids(world)
+    by_id = {d["id"]: d for d in wegive["donors"]}
+    for path in ("both", "bloomerang_id"):
+        for _source, donor_id, index in links[path]:
+            by_id[donor_id]["bloomerang_id"] = ids[index]
+    return world
+

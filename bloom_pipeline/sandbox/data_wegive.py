@@ -1,0 +1,326 @@
+"""WeGive records in API read shape: donors, funds, campaigns, transactions (amounts in integer cents).
+
+Shapes follow ``wegive-openapi.json`` (``DonorViewResource``, ``DonorSimpleResource``,
+``TransactionTableResource`` + ``TransactionViewResource``, ``Fund``/``FundResource``,
+``FundAllocationResource``, ``AddressResource``): every key those schemas require is present, plus the
+keys our contract adds (``updated_at``, ``bloomerang_id``, ``donor_id``, ``refunded_at`` ...). The store
+(``sandbox/wegive.py``) re-renders the nested owner/fund objects at read time from these helpers, so an
+edit to a donor or fund shows in its transactions as it would in WeGive.
+
+The generators stream: ``iter_wegive_records(n, seed)`` yields ``(donor, [transactions])`` one donor at
+a time, so a million-donor benchmark never holds the world in memory.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bloom_pipeline.sandbox.data_people import Pools, build_pools, person
+
+ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # "now" of generated worlds (fixed: byte-identical output)
+ORGANIZATION_ID = 7
+ORGANIZATION_NAME = "Bloom Community Foundation"
+FIRST_DONOR_ID = 1001
+FIRST_TRANSACTION_ID = 88001
+FIRST_ALLOCATION_ID = 501
+STATUSES = ("Pending", "Processing", "Success", "Failed", "Cancelled", "Refunded", "Disputed")
+STATUS_WEIGHTS = (2, 1, 82, 5, 2, 6, 2)
+SOURCE_TYPES = ("card", "bank", "check", "cash", "paypal", "venmo", "stock", "crypto", "in_kind", "other")
+SOURCE_WEIGHTS = (48, 14, 10, 5, 7, 4, 3, 2, 4, 3)
+FUND_NAMES = ("General Fund", "Scholarship Fund", "Building Fund", "Annual Fund", "Youth Programs",
+              "Gala Fund", "Endowment", "Disaster Relief")
+CAMPAIGN_NAMES = ("Spring Appeal", "Year-End Giving", "Giving Tuesday", "Spring Gala")
+AMOUNTS = (1000, 2000, 2500, 5000, 5000, 10000, 10000, 25000, 50000, 100000)
+
+
+def laravel_ts(dt: datetime | None) -> str | None:
+    """``2026-03-02T15:00:03.000000Z`` — Laravel's UTC serialisation with microseconds."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def readable(address: dict[str, Any] | None) -> str:
+    if not address:
+        return ""
+    line = ", ".join(p for p in (address.get("address_1"), address.get("address_2")) if p)
+    tail = " ".join(p for p in (address.get("state"), address.get("zip")) if p)
+    return ", ".join(p for p in (line, address.get("city"), tail, address.get("country")) if p)
+
+
+def address_resource(address: dict[str, Any] | None, address_id: int) -> dict[str, Any] | None:
+    """An ``AddressResource`` (all keys present; strings never null except ``address_2``)."""
+    if not address:
+        return None
+    out = {"id": address_id, "address_1": address.get("address_1") or "", "address_2": address.get("address_2"),
+           "city": address.get("city") or "", "state": address.get("state") or "",
+           "country": address.get("country") or "", "zip": address.get("zip") or ""}
+    out["readable_string"] = readable(out)
+    return out
+
+
+def donor_name(donor: dict[str, Any]) -> str:
+    if donor.get("type") == "company":
+        return donor.get("name") or ""
+    return " ".join(p for p in (donor.get("first_name"), donor.get("last_name")) if p)
+
+
+def wegive_donor(donor_id: int, p: dict[str, Any], created: datetime, updated: datetime) -> dict[str, Any]:
+    """A ``DonorViewResource`` body for the person ``p`` (see ``data_people.person``)."""
+    is_company = p["is_company"]
+    donor: dict[str, Any] = {
+        "id": donor_id, "uuid": f"d0a0{donor_id:08x}-0000-4000-8000-{donor_id:012x}",
+        "organization_id": ORGANIZATION_ID, "organization_name": ORGANIZATION_NAME,
+        "type": "company" if is_company else "individual", "donor_level": None,
+        "name": p["company"] if is_company else None,
+        "first_name": None if is_company else p["first_name"], "middle_name": None if is_company else p["middle_name"],
+        "last_name": None if is_company else p["last_name"], "short_name": None,
+        "email": p["email"], "email_1": p["email"], "email_2": None, "email_3": None,
+        "phone": p["mobile_phone"] or p["home_phone"], "mobile_phone": p["mobile_phone"],
+        "home_phone": p["home_phone"], "office_phone": None, "other_phone": None, "fax": None,
+        "mailing_address": address_resource(p["address"], donor_id * 10 + 1), "billing_address": None,
+        "bloomerang_id": None, "enabled": True, "do_not_contact": False,
+        "created_at": laravel_ts(created), "updated_at": laravel_ts(updated), "deleted_at": None,
+    }
+    if not is_company:
+        donor["name"] = donor_name(donor)
+    for key in ("chat_id", "scheduled_donations", "households", "pledge_plans", "tags", "address_me_as",
+                "anniversary", "communication_settings", "custom_communication_settings", "profile_settings",
+                "page_settings", "referral_count", "avatar", "handle", "donor_profile_type", "profile_privacy",
+                "dollar_amount_privacy", "include_name", "include_profile_picture", "desktop_notifications",
+                "mobile_notifications", "email_notifications", "sms_notifications", "general_communication",
+                "marketing_communication", "donation_updates_receipts", "impact_stories_use_of_funds",
+                "service_revenue_count", "total_service_revenue", "total_soft_credit", "soft_credit_count",
+                "total_given", "total_referrals", "donations_by_year", "total_lifetime_impact", "birthdate",
+                "notes", "preferred_phone", "preferred_email", "accounts", "primary_user", "first_gift",
+                "custom_fields", "preferred_email_value", "preferred_phone_value"):
+        donor.setdefault(key, None)
+    donor.update({"users": [], "custom_question_answers": [], "tags": [], "households": [],
+                  "donor_details": {"total_given": "0", "total_given_count": "0", "total_fundraised": "0",
+                                    "total_fundraised_count": "0"}})
+    return donor
+
+
+def donor_simple(donor: dict[str, Any]) -> dict[str, Any]:
+    """The ``DonorSimpleResource`` a transaction embeds as ``owner`` (plus the name parts a CRM needs)."""
+    keys = ("id", "deleted_at", "organization_id", "created_at", "type", "mobile_phone", "home_phone",
+            "office_phone", "other_phone", "fax", "email_1", "email_2", "email_3", "name", "first_name",
+            "last_name", "bloomerang_id")
+    out = {k: donor.get(k) for k in keys}
+    out.update({"primary_user": None, "mailingAddress": (donor.get("mailing_address") or {}).get("readable_string"),
+                "mailing_address_object": donor.get("mailing_address"), "billingAddress": None,
+                "billing_address_object": None, "total_given": None, "total_given_this_year": None, "avatar": None,
+                "last_donation": None, "enabled": donor.get("enabled", True), "total_given_to_element": None,
+                "pivot": None, "tagged_on": None})
+    return out
+
+
+def wegive_fund(fund_id: int, name: str, created: datetime) -> dict[str, Any]:
+    """A fund carrying every key of both ``Fund`` and ``FundResource`` (bloomerang_id is a string)."""
+    ts = laravel_ts(created)
+    return {
+        "id": fund_id, "organization_id": ORGANIZATION_ID, "name": name, "active": True, "default": fund_id == 1,
+        "type": "fund", "code": f"F{fund_id:03d}", "description": f"{name} (WeGive)", "notes": None,
+        "created_at": ts, "updated_at": ts, "last_cached_at": None, "last_activity": None,
+        "total_given_this_year": "0", "total_given": "0", "gross_donation_volume": "0", "net_donation_volume": "0",
+        "recurring_donation_volume": "0", "one_time_donation_volume": "0", "override_thank_you": False,
+        "thank_you_url": None, "is_tax_deductible": True, "deleted_at": None, "has_fmv": False, "fmv": 0,
+        "salesforce_id": None, "ccb_id": None, "planning_center_id": None, "bloomerang_id": None,
+        "virtuous_id": None, "dp_id": None, "raisers_edge_id": None, "custom_import_reference": None,
+        "dp_gl_code": None, "import_id": None, "merged_into_id": None, "undesignated": name == "General Fund",
+    }
+
+
+def fund_ref(fund: dict[str, Any]) -> dict[str, Any]:
+    """The compact fund a transaction's ``fund`` key carries."""
+    return {"id": fund["id"], "name": fund["name"], "bloomerang_id": fund.get("bloomerang_id")}
+
+
+def default_funds() -> list[dict[str, Any]]:
+    return [wegive_fund(i + 1, name, ANCHOR - timedelta(days=400 - i)) for i, name in enumerate(FUND_NAMES)]
+
+
+def default_campaigns() -> list[dict[str, Any]]:
+    out = []
+    for i, name in enumerate(CAMPAIGN_NAMES, start=1):
+        ts = laravel_ts(ANCHOR - timedelta(days=200 - i))
+        out.append({"id": i, "name": name, "slug": name.lower().replace(" ", "-"), "type": 1 if i != 4 else 3,
+                    "goal": 1_000_000 * i, "start_date": None, "end_date": None, "created_at": ts, "updated_at": ts})
+    return out
+
+
+def _source(rng: random.Random, kind: str, donor: dict[str, Any], amount: int) -> dict[str, Any]:
+    """Payment details a CRM needs, per source type (always with ``type``)."""
+    if kind == "card":
+        brand = rng.choice(("visa", "mastercard", "amex", "discover"))
+        month, year = rng.randrange(1, 13), rng.randrange(2026, 2032)
+        return {"type": "card", "brand": brand, "issuer": brand, "last_four": f"{rng.randrange(10000):04d}",
+                "exp_month": month, "exp_year": year, "expiration": f"{month:02d}/{year % 100:02d}",
+                "name": donor_name(donor)}
+    if kind == "bank":
+        return {"type": "bank", "account_type": rng.choice(("checking", "checking", "savings")),
+                "last_four": f"{rng.randrange(10000):04d}", "routing_number": rng.choice(("110000000", "021000021")),
+                "name": rng.choice(("Chase", "Wells Fargo", "Credit Union"))}
+    if kind == "check":
+        return {"type": "check", "check_number": str(rng.randrange(1000, 9999))}
+    if kind == "paypal":
+        return {"type": "paypal", "email": donor.get("email_1")}
+    if kind == "venmo":
+        return {"type": "venmo", "handle": f"@donor-{donor['id']}"}
+    if kind == "stock":
+        shares = max(1, amount // 18000)
+        return {"type": "stock", "symbol": "VTI", "shares": shares, "description": f"{shares} shares of VTI"}
+    if kind == "crypto":
+        return {"type": "crypto", "currency": "BTC", "description": "Bitcoin donation via processor"}
+    if kind == "in_kind":
+        return {"type": "in_kind", "description": rng.choice(("Box of books", "Catering for gala", "Laptop"))}
+    if kind == "other":
+        return {"type": "other", "description": "Donor-advised fund grant"}
+    return {"type": kind}
+
+
+def _fee(kind: str, amount: int) -> int:
+    return {"card": round(amount * 0.029) + 30, "bank": min(500, round(amount * 0.008)),
+            "paypal": round(amount * 0.0349) + 49, "venmo": round(amount * 0.019) + 10}.get(kind, 0)
+
+
+def _allocations(rng: random.Random, amount: int, funds: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """(fund index, cents) pairs; ~12% of gifts are split across 2–3 funds, summing to ``amount``."""
+    first = rng.randrange(len(funds)) if rng.random() < 0.6 else 0
+    if rng.random() >= 0.12 or amount < 300 or len(funds) < 3:
+        return [(first, amount)]
+    parts = rng.choice((2, 3))
+    others = rng.sample([i for i in range(len(funds)) if i != first], parts - 1)
+    cuts = sorted(rng.sample(range(100, amount, 100), parts - 1)) if amount > 100 * parts else [amount // 2]
+    bounds = [0, *cuts, amount]
+    return [(idx, bounds[i + 1] - bounds[i]) for i, idx in enumerate([first, *others])]
+
+
+def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: list[dict[str, Any]],
+                campaigns: list[dict[str, Any]], created: datetime, anchor: datetime, *, kind: str | None = None,
+                status: str | None = None, amount: int | None = None, frequency: str = "once",
+                scheduled_id: int | None = None, pledge: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One transaction (``TransactionTableResource`` ∪ ``TransactionViewResource`` keys, cents)."""
+    kind = kind or rng.choices(SOURCE_TYPES, SOURCE_WEIGHTS)[0]
+    status = status or rng.choices(STATUSES, STATUS_WEIGHTS)[0]
+    amount = amount or (rng.choice(AMOUNTS) if rng.random() < 0.8 else rng.randrange(500, 200000))
+    created = created.replace(microsecond=0)
+    succeeded = failed = refunded = None
+    updated = created
+    if status in ("Success", "Refunded", "Disputed"):
+        succeeded = updated = created + timedelta(seconds=rng.randrange(1, 6))
+    if status == "Refunded":
+        refunded = updated = min(created + timedelta(days=rng.randrange(1, 20), hours=rng.randrange(24)), anchor)
+    elif status == "Disputed":
+        updated = min(created + timedelta(days=rng.randrange(3, 30)), anchor)
+    elif status in ("Failed", "Cancelled"):
+        failed = updated = created + timedelta(seconds=rng.randrange(1, 600))
+    campaign = rng.choice(campaigns) if rng.random() < 0.5 else None
+    splits = _allocations(rng, amount, funds)
+    allocations = [{"id": 0, "transaction_id": txn_id, "amount": cents, "fund": funds[i]} for i, cents in splits]
+    main_fund = funds[splits[0][0]]
+    fee = _fee(kind, amount)
+    txn: dict[str, Any] = {
+        "id": txn_id, "name": campaign["name"] if campaign else "Donation", "description": "Donation",
+        "amount": amount, "fee": fee, "fee_amount": fee, "calculated_fees_paid": None,
+        "cover_fees": rng.random() < 0.3, "currency": "usd", "source_type": kind,
+        "source": _source(rng, kind, donor, amount), "status": status, "owner": donor_simple(donor),
+        "donor": {"id": donor["id"], "name": donor_name(donor)}, "donor_id": donor["id"], "destination": None,
+        "fund": fund_ref(main_fund), "fund_id": main_fund["id"], "fund_allocations": allocations,
+        "fund_allocations_count": len(allocations), "campaign": campaign["name"] if campaign else None,
+        "campaign_id": campaign["id"] if campaign else None, "fundraiser": None, "campaign_fundraiser": None,
+        "frequency": frequency, "scheduled_donation_id": scheduled_id, "pledge": pledge,
+        "pledge_id": pledge["id"] if pledge else None, "date": laravel_ts(created), "created_at": laravel_ts(created),
+        "succeeded_at": laravel_ts(succeeded), "failed_at": laravel_ts(failed), "refunded_at": laravel_ts(refunded),
+        "updated_at": laravel_ts(updated), "deleted_at": None, "receipt_id": f"R-{txn_id}",
+        "correlation_id": f"ch_{rng.getrandbits(48):012x}", "bloomerang_id": None,
+        "is_tax_deductible": kind != "in_kind",
+        "tracking_url": None, "checkout": None, "scheduledDonation": None, "payout_items": None, "tribute": None,
+        "tribute_name": None, "tribute_email": None, "tribute_message": None, "communications": [], "retries": [],
+        "retried_transaction": None, "user": None, "custom_question_answers": [], "custom_fields": None,
+        "has_registrations": False, "message": None, "session_id": None,
+    }
+    for key in ("scheduled_donation_amount", "scheduled_donation_status", "scheduled_donation_first_processed",
+                "scheduled_donation_next", "scheduled_donation_total_count", "scheduled_donation_total_given",
+                "scheduled_donation_iteration", "fundraiser_id", "fundraiser_name", "fundraiser_slug"):
+        txn[key] = None
+    if scheduled_id:
+        txn["scheduled_donation_amount"] = amount
+        txn["scheduled_donation_status"] = "active"
+    return txn
+
+
+def donor_transactions(rng: random.Random, donor: dict[str, Any], funds: list[dict[str, Any]],
+                       campaigns: list[dict[str, Any]], anchor: datetime, next_id: int,
+                       serial: int) -> list[dict[str, Any]]:
+    """~3 gifts over the last 120 days: one-off, monthly recurring (scheduled) or pledge payments."""
+    window = 120 * 86400
+    roll = rng.random()
+    out: list[dict[str, Any]] = []
+    if roll < 0.10:  # monthly recurring: same day each month
+        start = anchor - timedelta(seconds=rng.randrange(window - 90 * 86400, window))
+        amount, kind = rng.choice((1000, 2500, 5000)), rng.choice(("card", "card", "bank"))
+        for month in range(4):
+            created = start + timedelta(days=30 * month)
+            if created < anchor:
+                out.append(transaction(rng, next_id + len(out), donor, funds, campaigns, created, anchor, kind=kind,
+                                       amount=amount, frequency="monthly", scheduled_id=7000 + serial))
+        return out
+    if roll < 0.15:  # two payments on a pledge
+        total = rng.choice((50000, 100000, 240000))
+        pledge = {"id": 3000 + serial, "name": "Capital pledge", "total_amount": total, "total_amount_paid": None,
+                  "installment_size": total // 4, "future_installments": 2, "transaction_count": 2,
+                  "status": "active", "completed": False, "donor": None, "fund": None, "campaign": None,
+                  "messages": None, "payment_method": None, "donations": [], "pledge_create": None}
+        for k in range(2):
+            created = anchor - timedelta(seconds=rng.randrange(window)) if k == 0 else out[0]["_created"] + \
+                timedelta(days=30)
+            txn = transaction(rng, next_id + k, donor, funds, campaigns, min(created, anchor - timedelta(hours=1)),
+                              anchor, amount=total // 4, status="Success", pledge=dict(pledge))
+            txn["_created"] = created
+            out.append(txn)
+        for txn in out:
+            txn.pop("_created")
+            txn["pledge"]["total_amount_paid"] = total // 4 * 2
+        return out
+    for _ in range(rng.choice((1, 1, 2, 2, 3, 3, 4, 5, 6))):
+        created = anchor - timedelta(seconds=rng.randrange(window))
+        out.append(transaction(rng, next_id + len(out), donor, funds, campaigns, created, anchor))
+    return out
+
+
+def iter_wegive_records(n: int, seed: int = 42, *, anchor: datetime = ANCHOR, pools: Pools | None = None
+                        ) -> Iterator[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]:
+    """Stream ``(person, donor, transactions)`` for ``n`` donors; ids are sequential, not chronological."""
+    pools = pools or build_pools(seed)
+    rng = random.Random(f"wegive-{seed}")
+    funds, campaigns = default_funds(), default_campaigns()
+    next_txn = FIRST_TRANSACTION_ID
+    for index in range(n):
+        p = person(rng, pools, index)
+        created = anchor - timedelta(days=rng.randrange(130, 900), seconds=rng.randrange(86400))
+        updated = created + timedelta(days=rng.randrange(0, 60), seconds=rng.randrange(86400))
+        donor = wegive_donor(FIRST_DONOR_ID + index, p, created, min(updated, anchor - timedelta(days=121)))
+        txns = donor_transactions(rng, donor, funds, campaigns, anchor, next_txn, index)
+        next_txn += len(txns)
+        yield p, donor, txns
+
+
+def iter_wegive_donors(n: int, seed: int = 42) -> Iterator[dict[str, Any]]:
+    """Donors only, streamed (the mapping benchmark's input for a million rows)."""
+    for _p, donor, _txns in iter_wegive_records(n, seed):
+        yield donor
+
+
+def iter_wegive_transactions(n_donors: int, seed: int = 42) -> Iterator[dict[str, Any]]:
+    """Transactions of ``n_donors`` donors, streamed; the same seed yields the donors' own gifts."""
+    allocation_id = FIRST_ALLOCATION_ID
+    for _p, _donor, txns in iter_wegive_records(n_donors, seed):
+        for txn in txns:
+            for alloc in txn["fund_allocations"]:
+                alloc["id"] = allocation_id
+                allocation_id += 1
+            yield txn

@@ -1,0 +1,144 @@
+"""Handbid manager API simulator (Starlette), the **decided** shape of contract §4.2.
+
+* Base URL is the server root; ``Authorization: Bearer <token>``; 401 ``{"error": "unauthorized", …}``
+  comes before any rate limit or fault. Errors are ``{"error": code, "message"}`` (``validation_error``
+  400, ``not_found`` 404, ``rate_limited`` 429 + ``Retry-After``, ``server_error`` 5xx).
+* Lists take ``limit`` (default 20, 0..100; 0 = counts only; > 100 → 400 ``validation_error``) and
+  ``offset`` (≥ 0; past the end → empty list) and return ``{"<things>": [...], "totalCount": n}``,
+  ordered by id (stable pages).
+* ``GET /v3/manager/organizations/{orgId}/auctions?status=a,b`` — status filter (unknown status → 400).
+* ``GET /v3/manager/organizations/{orgId}/contacts?updatedSince=<epoch>`` — ``dateUpdated`` strictly
+  greater. Times are epoch *seconds*: a client keeping a cursor should re-ask from cursor − 1 and dedupe.
+* ``GET|PUT /v3/manager/contacts/{id}`` — PUT returns ``{"contact": {...}}`` and bumps ``dateUpdated``.
+* ``GET /v3/manager/auctions/{id}/receipts|payments|items`` — served for an auction in **any** status; a
+  receipt's ``emailed`` / ``emailedAt`` say whether it was emailed (→ Bloomerang "acknowledged").
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
+from bloom_pipeline.sandbox.handbid_store import AUCTION_STATUSES, HandbidError, HandbidStore, invalid, not_found
+
+__all__ = ["HandbidStore", "create_app"]
+
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"{name} must be an integer") from None
+    if value < 0:
+        raise invalid(f"{name} must be >= 0")
+    return value
+
+
+def _page(request: Request, key: str, rows: list[dict[str, Any]]) -> JSONResponse:
+    limit = _int_param(request, "limit", DEFAULT_LIMIT)
+    if limit > MAX_LIMIT:
+        raise invalid(f"limit must be between 0 and {MAX_LIMIT}")
+    offset = _int_param(request, "offset", 0)
+    rows = sorted(rows, key=lambda r: int(r["id"]))
+    return JSONResponse({key: rows[offset:offset + limit], "totalCount": len(rows)})
+
+
+def _path_id(request: Request, name: str, what: str) -> int:
+    value = request.path_params[name]
+    if not value.isdigit():
+        raise not_found(what)
+    return int(value)
+
+
+def create_app(store: HandbidStore, knobs: Knobs, request_log: RequestLog, token: str) -> Any:
+    """The Handbid app wrapped in the fault middleware (auth is checked there, first)."""
+
+    def org(request: Request) -> None:
+        if _path_id(request, "org_id", "Organization") != store.org_id:
+            raise not_found("Organization")
+
+    async def list_auctions(request: Request) -> JSONResponse:
+        org(request)
+        wanted = {s.strip().lower() for s in request.query_params.get("status", "").split(",") if s.strip()}
+        if wanted - set(AUCTION_STATUSES):
+            raise invalid(f"status must be one of {', '.join(AUCTION_STATUSES)}")
+        with store.lock:
+            rows = [dict(a) for a in store.auctions.values() if not wanted or a["status"] in wanted]
+        return _page(request, "auctions", rows)
+
+    async def list_contacts(request: Request) -> JSONResponse:
+        org(request)
+        since = request.query_params.get("updatedSince")
+        floor = _int_param(request, "updatedSince", 0) if since not in (None, "") else None
+        with store.lock:
+            rows = [store.contact(cid) for cid, c in store.contacts.items()
+                    if floor is None or int(c["dateUpdated"]) > floor]
+        return _page(request, "contacts", rows)
+
+    async def show_contact(request: Request) -> JSONResponse:
+        return JSONResponse({"contact": store.contact(_path_id(request, "contact_id", "Contact"))})
+
+    async def update_contact(request: Request) -> JSONResponse:
+        contact_id = _path_id(request, "contact_id", "Contact")
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            raise invalid("Request body must be valid JSON") from None
+        return JSONResponse({"contact": store.update_contact(contact_id, body)})
+
+    def auction_list(table: str):
+        async def endpoint(request: Request) -> JSONResponse:
+            auction_id = _path_id(request, "auction_id", "Auction")
+            return _page(request, table, store.of_auction(table, auction_id))
+
+        return endpoint
+
+    async def handbid_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HandbidError)
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
+
+    manager = "/v3/manager"
+    routes = [
+        Route(f"{manager}/organizations/{{org_id}}/auctions", list_auctions, methods=["GET"]),
+        Route(f"{manager}/organizations/{{org_id}}/contacts", list_contacts, methods=["GET"]),
+        Route(f"{manager}/contacts/{{contact_id}}", show_contact, methods=["GET"]),
+        Route(f"{manager}/contacts/{{contact_id}}", update_contact, methods=["PUT"]),
+        Route(f"{manager}/auctions/{{auction_id}}/receipts", auction_list("receipts"), methods=["GET"]),
+        Route(f"{manager}/auctions/{{auction_id}}/payments", auction_list("payments"), methods=["GET"]),
+        Route(f"{manager}/auctions/{{auction_id}}/items", auction_list("items"), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HandbidError: handbid_error, HTTPException: http_error})
+    expected = f"Bearer {token}".encode()
+
+    def headers_auth(headers: dict[str, str]) -> str | None:
+        given = headers.get("authorization", "").strip().encode()
+        return token if hmac.compare_digest(given, expected) else None
+
+    def error_body(status: int) -> dict[str, Any]:
+        if status == 429:
+            return {"error": "rate_limited", "message": "Too many requests"}
+        return {"error": "server_error", "message": "Internal server error"}
+
+    return FaultMiddleware(app, api="handbid", knobs=knobs, request_log=request_log, headers_auth=headers_auth,
+                           unauthorized={"error": "unauthorized", "message": "Missing or invalid token"},
+                           error_body=error_body)

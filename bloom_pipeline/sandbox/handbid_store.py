@@ -1,0 +1,180 @@
+"""In-memory Handbid manager data behind the simulator (thread-safe, settable clock).
+
+Public surface for tests ("edit as a manager would"):
+
+* ``store.clock`` — aware UTC datetime callable; writes stamp ``dateUpdated`` with its epoch second.
+* ``update_contact(id, body)`` — the PUT validation (raises ``HandbidError``); ``edit_contact(id, **f)``
+  is the same thing for a test acting as a manager editing a contact in Handbid's UI.
+* ``set_auction_status(id, status)`` — e.g. an auction becomes ``reconciled`` (sets ``reconciledAt``).
+* ``mark_receipt_emailed(id)``; ``add_payment(receipt_id, amount_cents, method=...)``.
+
+Payments and receipts of an auction are served whatever its status: gating on ``reconciled`` is the
+sync's job (Handbid only releases transactions of finalized + reconciled events).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+AUCTION_STATUSES = ("setup", "presale", "preview", "open", "ending", "extended", "closed", "reconciled")
+PAYMENT_METHODS = ("handbid_card", "external_card", "cash", "check", "credit")
+CONTACT_TEXT = ("firstName", "lastName", "userCellPhone", "userPhone", "countryCode")
+ADDRESS_KEYS = ("street1", "street2", "city", "province", "postalCode", "country")
+
+
+class HandbidError(Exception):
+    """An error answer: ``status`` and Handbid's ``{"error": code, "message"}`` body."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def not_found(what: str) -> HandbidError:
+    return HandbidError(404, "not_found", f"{what} not found")
+
+
+def invalid(message: str) -> HandbidError:
+    return HandbidError(400, "validation_error", message)
+
+
+class HandbidStore:
+    """One organization's Handbid data (see module docstring)."""
+
+    def __init__(self, org_id: int, clock: Callable[[], datetime] | None = None) -> None:
+        self.lock = threading.RLock()
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.org_id = org_id
+        self.auctions: dict[int, dict[str, Any]] = {}
+        self.contacts: dict[int, dict[str, Any]] = {}
+        self.receipts: dict[int, dict[str, Any]] = {}
+        self.payments: dict[int, dict[str, Any]] = {}
+        self.items: dict[int, dict[str, Any]] = {}
+
+    @classmethod
+    def from_world(cls, world: Any) -> HandbidStore:
+        store = cls(int(world.handbid_org_id))
+        for name in ("auctions", "contacts", "receipts", "payments", "items"):
+            table = getattr(store, name)
+            for record in copy.deepcopy(world.handbid.get(name, [])):
+                table[int(record["id"])] = record
+        return store
+
+    def epoch(self) -> int:
+        return int(self.clock().timestamp())
+
+    # -- reads -----------------------------------------------------------------------------------
+    def auction(self, auction_id: int) -> dict[str, Any]:
+        with self.lock:
+            if auction_id not in self.auctions:
+                raise not_found("Auction")
+            return self.auctions[auction_id]
+
+    def contact(self, contact_id: int) -> dict[str, Any]:
+        with self.lock:
+            if contact_id not in self.contacts:
+                raise not_found("Contact")
+            return copy.deepcopy(self.contacts[contact_id])
+
+    def of_auction(self, table: str, auction_id: int) -> list[dict[str, Any]]:
+        with self.lock:
+            self.auction(auction_id)
+            return [copy.deepcopy(r) for r in getattr(self, table).values() if r["auctionId"] == auction_id]
+
+    # -- writes ----------------------------------------------------------------------------------
+    def update_contact(self, contact_id: int, body: Any) -> dict[str, Any]:
+        """``PUT /v3/manager/contacts/{id}``: validate, apply, bump ``dateUpdated``."""
+        with self.lock:
+            if contact_id not in self.contacts:
+                raise not_found("Contact")
+            if not isinstance(body, dict):
+                raise invalid("Request body must be a JSON object")
+            changes: dict[str, Any] = {}
+            for key in CONTACT_TEXT:
+                if key in body:
+                    value = body[key]
+                    if value is not None and not isinstance(value, str):
+                        raise invalid(f"{key} must be a string")
+                    if isinstance(value, str) and len(value) > 255:
+                        raise invalid(f"{key} must be at most 255 characters")
+                    changes[key] = value.strip() or None if isinstance(value, str) else None
+            if "email" in body:
+                email = body["email"]
+                if not isinstance(email, str) or not email.strip():
+                    raise invalid("email is required and must be a string")
+                try:
+                    validate_email(email.strip(), check_deliverability=False)
+                except EmailNotValidError:
+                    raise invalid("email must be a valid email address") from None
+                changes["email"] = email.strip()
+            if "addresses" in body:
+                addresses = body["addresses"]
+                if not isinstance(addresses, list) or not all(isinstance(a, dict) for a in addresses):
+                    raise invalid("addresses must be a list of address objects")
+                changes["addresses"] = [
+                    {"id": a.get("id") or contact_id * 10 + i + 1,
+                     **{k: (str(a[k]) if a.get(k) is not None else None) for k in ADDRESS_KEYS}}
+                    for i, a in enumerate(addresses)
+                ]
+            if not changes:
+                raise invalid("No updatable fields given")
+            contact = self.contacts[contact_id]
+            contact.update(changes)
+            contact["name"] = " ".join(x for x in (contact.get("firstName"), contact.get("lastName")) if x)
+            contact["dateUpdated"] = self.epoch()
+            return copy.deepcopy(contact)
+
+    def edit_contact(self, contact_id: int, **fields: Any) -> dict[str, Any]:
+        """A manager edits a contact in Handbid (same rules as the PUT)."""
+        return self.update_contact(contact_id, fields)
+
+    def set_auction_status(self, auction_id: int, status: str) -> dict[str, Any]:
+        if status not in AUCTION_STATUSES:
+            raise invalid(f"status must be one of {', '.join(AUCTION_STATUSES)}")
+        with self.lock:
+            auction = self.auction(auction_id)
+            now = self.epoch()
+            auction["status"] = status
+            auction["reconciledAt"] = now if status == "reconciled" else None
+            auction["dateUpdated"] = now
+            return copy.deepcopy(auction)
+
+    def mark_receipt_emailed(self, receipt_id: int) -> dict[str, Any]:
+        with self.lock:
+            if receipt_id not in self.receipts:
+                raise not_found("Receipt")
+            receipt = self.receipts[receipt_id]
+            now = self.epoch()
+            receipt.update(emailed=True, emailedAt=now, dateUpdated=now)
+            return copy.deepcopy(receipt)
+
+    def add_payment(self, receipt_id: int, amount_cents: int, method: str = "handbid_card",
+                    reference: str | None = None) -> dict[str, Any]:
+        """Record a payment on a receipt (partial payments allowed); updates paid/balance."""
+        if method not in PAYMENT_METHODS:
+            raise invalid(f"method must be one of {', '.join(PAYMENT_METHODS)}")
+        with self.lock:
+            if receipt_id not in self.receipts:
+                raise not_found("Receipt")
+            receipt = self.receipts[receipt_id]
+            now = self.epoch()
+            payment_id = max(self.payments, default=9000) + 1
+            payment = {"id": payment_id, "receiptId": receipt_id, "auctionId": receipt["auctionId"],
+                       "bidderId": receipt["bidderId"], "contactId": receipt["bidderId"],
+                       "paddleNumber": receipt["paddleNumber"], "amount": int(amount_cents), "currencyCode": "USD",
+                       "method": method, "status": "succeeded", "reference": reference,
+                       "dateInserted": now, "dateUpdated": now}
+            self.payments[payment_id] = payment
+            receipt["amountPaid"] += int(amount_cents)
+            receipt["balanceDue"] = receipt["grandTotal"] - receipt["amountPaid"]
+            receipt["paid"] = receipt["balanceDue"] <= 0
+            for line in receipt["lineItems"]:
+                line["isPaid"] = receipt["paid"]
+            receipt["dateUpdated"] = now
+            return copy.deepcopy(payment)

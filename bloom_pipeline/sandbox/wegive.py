@@ -1,0 +1,268 @@
+"""WeGive API simulator (Starlette): ``/api/dashboard/…`` as the contract README and the OpenAPI copy say.
+
+Behaviour a client must cope with, and the choices we made where the spec is silent:
+
+* ``Authorization: Bearer <token>``; anything else → 401 ``{"message": "Unauthenticated."}`` (before any
+  rate limit or fault). 404 ``{"message"}``; 422 ``{"message", "errors": {field: [msg]}}``.
+* Lists: ``page`` (default 1; junk or < 1 → 1, as Laravel) and ``count`` (default 25). The spec declares
+  ``count`` with ``maximum: 200`` so, like a Laravel validator, **count > 200 or < 1 → 422** (a client
+  bug shows instead of silently getting fewer rows). Envelope ``{data, search_mode, pagination, sort,
+  meta{total (a *string*), current_page, last_page, per_page, from, to}}``; an empty page has
+  ``from = to = 0`` (the schema types them as integers).
+* Default order is ``id`` ascending (stable under appends); ``sort[key]=asc|desc`` overrides it and sets
+  the envelope's ``sort`` to true. Unknown query parameters are ignored.
+* Range filters ``x[start]`` / ``x[end]`` are inclusive ISO-8601 instants (``Z``/offset; naive = UTC);
+  a date-only ``end`` covers that whole day. A bad date → 422. Transactions: ``updated_at``,
+  ``created`` (on ``created_at``), ``succeeded_at``, ``refunded_at``, ``failed_at``. Donors have **no**
+  updated filter (the client scans and diffs).
+* Amounts are integer cents unless ``store.amount_units == "dollars"``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
+from bloom_pipeline.sandbox.wegive_store import Invalid, NotFound, WeGiveStore
+
+__all__ = ["WeGiveStore", "create_app"]
+
+MAX_COUNT = 200
+_BRACKET = re.compile(r"^([A-Za-z_]+)\[([A-Za-z_]*)\]$")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _brackets(request: Request) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for key, value in request.query_params.multi_items():
+        match = _BRACKET.match(key)
+        if match:
+            out.setdefault(match.group(1), {})[match.group(2)] = value
+    return out
+
+
+def _instant(text: str, field: str, end: bool) -> str:
+    """Normalise a filter bound to the stored ``…%fZ`` form so string order equals time order."""
+    raw = text.strip()
+    try:
+        if _DATE_ONLY.match(raw):
+            day = datetime.fromisoformat(raw).date()
+            value = datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+        else:
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "T", 1))
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except ValueError:
+        raise Invalid({field: [f"The {field.replace('_', ' ')} field must be a valid date."]}) from None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _ranges(request: Request, mapping: dict[str, str]) -> list[tuple[str, str | None, str | None]]:
+    """``[(stored key, start, end)]`` for the bracket ranges present in the query."""
+    out = []
+    for param, values in _brackets(request).items():
+        if param in mapping:
+            start = _instant(values["start"], f"{param}.start", False) if values.get("start") else None
+            end = _instant(values["end"], f"{param}.end", True) if values.get("end") else None
+            if start or end:
+                out.append((mapping[param], start, end))
+    return out
+
+
+def _in_ranges(record: dict[str, Any], ranges: list[tuple[str, str | None, str | None]]) -> bool:
+    for key, start, end in ranges:
+        value = record.get(key)
+        if value is None or (start and value < start) or (end and value > end):
+            return False
+    return True
+
+
+def _page(request: Request, rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], dict[str, Any]],
+          sort_keys: dict[str, Callable[[dict[str, Any]], Any]]) -> JSONResponse:
+    """Sort, paginate and wrap ``rows`` in WeGive's list envelope."""
+    params = request.query_params
+    try:
+        page = max(1, int(params.get("page", "1")))
+    except ValueError:
+        page = 1
+    try:
+        count = int(params.get("count", "25"))
+    except ValueError:
+        raise Invalid({"count": ["The count field must be a number."]}) from None
+    if count > MAX_COUNT:
+        raise Invalid({"count": [f"The count field must not be greater than {MAX_COUNT}."]})
+    if count < 1:
+        raise Invalid({"count": ["The count field must be at least 1."]})
+    rows = sorted(rows, key=lambda r: int(r["id"]))
+    sorts = [(k, v) for k, v in _brackets(request).get("sort", {}).items() if k in sort_keys]
+    for key, direction in reversed(sorts):
+        if direction.lower() not in ("asc", "desc"):
+            raise Invalid({f"sort.{key}": ["The selected sort direction is invalid."]})
+        rows.sort(key=lambda r, f=sort_keys[key]: (f(r) is None, f(r) if f(r) is not None else 0),
+                  reverse=direction.lower() == "desc")
+    total = len(rows)
+    start = (page - 1) * count
+    chunk = rows[start:start + count]
+    meta = {"total": str(total), "current_page": page, "last_page": max(1, math.ceil(total / count)),
+            "per_page": count, "from": start + 1 if chunk else 0, "to": start + len(chunk) if chunk else 0}
+    return JSONResponse({"data": [render(r) for r in chunk], "search_mode": False, "pagination": True,
+                         "sort": bool(sorts), "meta": meta})
+
+
+def _id(request: Request, name: str) -> int:
+    value = request.path_params[name]
+    if not value.isdigit():
+        raise NotFound("Not found.")
+    return int(value)
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _eq(value: Any, wanted: str) -> bool:
+    return value is not None and str(value).lower() == wanted.lower()
+
+
+def _any_of(value: Any, wanted: str) -> bool:
+    return value is not None and str(value).lower() in {w.strip().lower() for w in wanted.split(",")}
+
+
+def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token: str) -> Any:
+    """The WeGive app wrapped in the fault middleware (auth is checked there, first)."""
+
+    async def list_donors(request: Request) -> JSONResponse:
+        q = request.query_params
+        donor_type = q.get("type")
+        if donor_type and donor_type not in ("individual", "company", "recurring", "both"):
+            raise Invalid({"type": ["The selected type is invalid."]})
+        with store.lock:
+            rows = [d for d in store.donors.values()
+                    if (not q.get("email_1") or _eq(d.get("email_1"), q["email_1"]))
+                    and (not q.get("bloomerang_id") or _eq(d.get("bloomerang_id"), q["bloomerang_id"]))
+                    and (donor_type not in ("individual", "company") or d.get("type") == donor_type)
+                    and _in_ranges(d, _ranges(request, {"created_at": "created_at"}))]
+            return _page(request, rows, lambda d: store.render_donor(int(d["id"])),
+                         {"id": lambda d: d["id"], "created_at": lambda d: d["created_at"],
+                          "name": lambda d: (d.get("name") or "").lower()})
+
+    async def show_donor(request: Request) -> JSONResponse:
+        return JSONResponse({"data": store.render_donor(_id(request, "donor"))})
+
+    async def update_donor(request: Request) -> JSONResponse:
+        donor_id = _id(request, "donor")
+        return JSONResponse({"data": store.update_donor(donor_id, await _json(request))})
+
+    async def find_or_create(request: Request) -> JSONResponse:
+        return JSONResponse({"data": store.find_or_create_donor(await _json(request))})
+
+    async def list_transactions(request: Request) -> JSONResponse:
+        q = request.query_params
+        ranges = _ranges(request, {"updated_at": "updated_at", "created": "created_at",
+                                   "succeeded_at": "succeeded_at", "refunded_at": "refunded_at",
+                                   "failed_at": "failed_at"})
+        with store.lock:
+            rows = [t for t in store.transactions.values()
+                    if _in_ranges(t, ranges)
+                    and (not q.get("status") or _any_of(t.get("status"), q["status"]))
+                    and (not q.get("source_type") or _any_of(t.get("source_type"), q["source_type"]))
+                    and (not q.get("donor_id") or _eq(t.get("donor_id"), q["donor_id"]))
+                    and (not q.get("bloomerang_id") or _eq(t.get("bloomerang_id"), q["bloomerang_id"]))
+                    and (not q.get("fund") or any(_eq(a["fund"]["id"], q["fund"]) for a in t["fund_allocations"]))]
+            return _page(request, rows, lambda t: store.render_transaction(int(t["id"])),
+                         {"id": lambda t: t["id"], "created": lambda t: t["created_at"],
+                          "updated_at": lambda t: t["updated_at"], "amount": lambda t: t["amount"],
+                          "donor": lambda t: t["donor_id"]})
+
+    async def show_transaction(request: Request) -> JSONResponse:
+        return JSONResponse({"data": store.render_transaction(_id(request, "transaction"))})
+
+    async def list_funds(request: Request) -> JSONResponse:
+        q = request.query_params
+        with store.lock:
+            rows = [f for f in store.funds.values()
+                    if (not q.get("bloomerang_id") or _eq(f.get("bloomerang_id"), q["bloomerang_id"]))
+                    and (not q.get("search") or q["search"].lower() in f["name"].lower())]
+            return _page(request, rows, lambda f: store.render_fund(int(f["id"])),
+                         {"id": lambda f: f["id"], "name": lambda f: f["name"].lower(),
+                          "created_at": lambda f: f["created_at"]})
+
+    async def show_fund(request: Request) -> JSONResponse:
+        return JSONResponse({"data": store.render_fund(_id(request, "fund"))})
+
+    async def update_fund(request: Request) -> JSONResponse:
+        fund_id = _id(request, "fund")
+        return JSONResponse({"data": store.update_fund(fund_id, await _json(request))})
+
+    async def list_allocations(request: Request) -> JSONResponse:
+        q = request.query_params
+        with store.lock:
+            rows = [a for a in store.fund_allocations.values()
+                    if (not q.get("transaction_id") or _eq(a.get("transaction_id"), q["transaction_id"]))
+                    and (not q.get("fund") or _eq(a["fund"]["id"], q["fund"]))]
+            return _page(request, rows, store.render_allocation, {"id": lambda a: a["id"]})
+
+    async def list_campaigns(request: Request) -> JSONResponse:
+        with store.lock:
+            return _page(request, list(store.campaigns.values()), dict,
+                         {"id": lambda c: c["id"], "name": lambda c: c["name"].lower(),
+                          "created_at": lambda c: c["created_at"]})
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Invalid)
+        return JSONResponse({"message": str(exc), "errors": exc.errors}, status_code=422)
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"message": str(exc) or "Not found."}, status_code=404)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        message = {404: f"The route {request.url.path.lstrip('/')} could not be found.",
+                   405: f"The {request.method} method is not supported for route {request.url.path.lstrip('/')}."}
+        return JSONResponse({"message": message.get(exc.status_code, str(exc.detail))}, status_code=exc.status_code)
+
+    base = "/api/dashboard"
+    routes = [
+        Route(f"{base}/donors", list_donors, methods=["GET"]),
+        Route(f"{base}/donors/find-or-create", find_or_create, methods=["POST"]),
+        Route(f"{base}/donors/{{donor}}", show_donor, methods=["GET"]),
+        Route(f"{base}/donors/{{donor}}", update_donor, methods=["PUT"]),
+        Route(f"{base}/transactions", list_transactions, methods=["GET"]),
+        Route(f"{base}/transactions/{{transaction}}", show_transaction, methods=["GET"]),
+        Route(f"{base}/funds", list_funds, methods=["GET"]),
+        Route(f"{base}/funds/{{fund}}", show_fund, methods=["GET"]),
+        Route(f"{base}/funds/{{fund}}", update_fund, methods=["PUT"]),
+        Route(f"{base}/fund-allocations", list_allocations, methods=["GET"]),
+        Route(f"{base}/campaigns", list_campaigns, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={Invalid: invalid, NotFound: not_found,
+                                                       HTTPException: http_error})
+    expected = f"Bearer {token}".encode()
+
+    def headers_auth(headers: dict[str, str]) -> str | None:
+        given = headers.get("authorization", "").strip().encode()
+        return token if hmac.compare_digest(given, expected) else None
+
+    def error_body(status: int) -> dict[str, Any]:
+        return {"message": "Too Many Attempts." if status == 429 else "Server Error"}
+
+    return FaultMiddleware(app, api="wegive", knobs=knobs, request_log=request_log, headers_auth=headers_auth,
+                           unauthorized={"message": "Unauthenticated."}, error_body=error_body)
+

@@ -1,0 +1,314 @@
+"""In-memory WeGive database behind the simulator (thread-safe, settable clock, amount-unit knob).
+
+Public surface for tests and demos ("edit as a user would"):
+
+* ``store.clock`` — callable returning an aware UTC datetime; every write stamps ``updated_at`` with it.
+* ``store.amount_units`` — ``"cents"`` (default, decided) or ``"dollars"``: how amounts are *served*.
+* ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``.
+* ``find_or_create_donor(body)``; ``edit_transaction(id, **fields)``; ``refund_transaction(id)``;
+  ``add_transaction(donor_id, amount_cents, ...)`` — a new gift as a donor would make one.
+* ``render_donor(id)``, ``render_transaction(id)`` — exact GET bodies.
+
+Records are stored in read shape; nested owner/fund objects in transactions are re-rendered from the
+current donor/fund at read time, as WeGive's resources are.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from bloom_pipeline.sandbox.data_wegive import (
+    address_resource,
+    donor_name,
+    donor_simple,
+    fund_ref,
+    laravel_ts,
+    transaction,
+    wegive_donor,
+)
+
+DONOR_TEXT = ("first_name", "middle_name", "last_name", "mobile_phone", "home_phone")
+ADDRESS_KEYS = ("address_1", "address_2", "city", "state", "zip", "country")
+
+
+class Invalid(Exception):  # noqa: N818 - named after Laravel's ValidationException semantics
+    """A 422: ``errors`` maps field → messages, as Laravel renders them."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        first = next(iter(errors.values()))[0]
+        more = sum(len(v) for v in errors.values()) - 1
+        suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+        super().__init__(first + suffix)
+
+
+class NotFound(Exception):  # noqa: N818
+    pass
+
+
+def _text(errors: dict[str, list[str]], key: str, value: Any, max_len: int = 255) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.setdefault(key, []).append(f"The {key.replace('_', ' ')} field must be a string.")
+        return None
+    if len(value) > max_len:
+        errors.setdefault(key, []).append(f"The {key.replace('_', ' ')} field must not be greater than "
+                                          f"{max_len} characters.")
+    return value.strip() or None
+
+
+def _email(errors: dict[str, list[str]], key: str, value: Any) -> str | None:
+    text = _text(errors, key, value)
+    if text is None:
+        return None
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        errors.setdefault(key, []).append(f"The {key.replace('_', ' ')} field must be a valid email address.")
+    return text
+
+
+class WeGiveStore:
+    """One simulated WeGive organization (see module docstring)."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.lock = threading.RLock()
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.amount_units = "cents"
+        self.donors: dict[int, dict[str, Any]] = {}
+        self.transactions: dict[int, dict[str, Any]] = {}
+        self.funds: dict[int, dict[str, Any]] = {}
+        self.fund_allocations: dict[int, dict[str, Any]] = {}
+        self.campaigns: dict[int, dict[str, Any]] = {}
+        self._rng = random.Random(0)
+
+    @classmethod
+    def from_world(cls, world: Any) -> WeGiveStore:
+        data = world.wegive if hasattr(world, "wegive") else world
+        store = cls()
+        for name in ("donors", "transactions", "funds", "fund_allocations", "campaigns"):
+            table = getattr(store, name)
+            for record in copy.deepcopy(data.get(name, [])):
+                table[int(record["id"])] = record
+        return store
+
+    # -- clock -----------------------------------------------------------------------------------
+    def now(self) -> str:
+        return laravel_ts(self.clock())  # type: ignore[return-value]
+
+    def _next_id(self, table: dict[int, Any], floor: int) -> int:
+        return max(table, default=floor - 1) + 1
+
+    # -- rendering -------------------------------------------------------------------------------
+    def money(self, cents: Any) -> Any:
+        if cents is None or self.amount_units == "cents":
+            return cents
+        return round(int(cents) / 100, 2)
+
+    def render_donor(self, donor_id: int) -> dict[str, Any]:
+        with self.lock:
+            if donor_id not in self.donors:
+                raise NotFound("No query results for model [App\\Models\\Donor].")
+            return copy.deepcopy(self.donors[donor_id])
+
+    def render_fund(self, fund_id: int) -> dict[str, Any]:
+        with self.lock:
+            if fund_id not in self.funds:
+                raise NotFound("No query results for model [App\\Models\\Fund].")
+            return copy.deepcopy(self.funds[fund_id])
+
+    def render_allocation(self, alloc: dict[str, Any]) -> dict[str, Any]:
+        fund = self.funds.get(int(alloc["fund"]["id"]), alloc["fund"])
+        return {**alloc, "amount": self.money(alloc["amount"]), "fund": copy.deepcopy(fund)}
+
+    def render_transaction(self, txn_id: int) -> dict[str, Any]:
+        with self.lock:
+            if txn_id not in self.transactions:
+                raise NotFound("No query results for model [App\\Models\\Transaction].")
+            txn = copy.deepcopy(self.transactions[txn_id])
+            donor = self.donors.get(int(txn["donor_id"]))
+            if donor is not None:
+                txn["owner"] = donor_simple(donor)
+                txn["donor"] = {"id": donor["id"], "name": donor_name(donor)}
+            if int(txn["fund"]["id"]) in self.funds:
+                txn["fund"] = fund_ref(self.funds[int(txn["fund"]["id"])])
+            txn["fund_allocations"] = [self.render_allocation(a) for a in txn["fund_allocations"]]
+            for key in ("amount", "fee", "fee_amount", "scheduled_donation_amount"):
+                txn[key] = self.money(txn.get(key))
+            return txn
+
+    # -- donors ----------------------------------------------------------------------------------
+    def update_donor(self, donor_id: int, body: Any) -> dict[str, Any]:
+        """``PUT /dashboard/donors/{id}``: validate, apply, bump ``updated_at``."""
+        with self.lock:
+            if donor_id not in self.donors:
+                raise NotFound("No query results for model [App\\Models\\Donor].")
+            changes = self._validate_donor(body, self.donors[donor_id])
+            self._apply_donor(self.donors[donor_id], changes)
+            return self.render_donor(donor_id)
+
+    def _validate_donor(self, body: Any, donor: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise Invalid({"body": ["The request body must be a JSON object."]})
+        errors: dict[str, list[str]] = {}
+        changes: dict[str, Any] = {}
+        for key in DONOR_TEXT:
+            if key in body:
+                changes[key] = _text(errors, key, body[key], 32 if key.endswith("phone") else 255)
+        if "name" in body and donor.get("type") == "company":
+            changes["name"] = _text(errors, "name", body["name"])
+            if not changes["name"]:
+                errors.setdefault("name", []).append("The name field is required for a company.")
+        if "email_1" in body:
+            changes["email_1"] = _email(errors, "email_1", body["email_1"])
+        if "bloomerang_id" in body:
+            value = body["bloomerang_id"]
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value > 0) \
+                    and not (isinstance(value, str) and value.isdigit() and int(value) > 0):
+                errors.setdefault("bloomerang_id", []).append("The bloomerang id field must be a positive integer.")
+            else:
+                changes["bloomerang_id"] = None if value is None else int(value)
+        if "mailing_address" in body:
+            address = body["mailing_address"]
+            if address is not None and not isinstance(address, dict):
+                errors.setdefault("mailing_address", []).append("The mailing address field must be an object.")
+            elif address is not None:
+                changes["mailing_address"] = {k: _text(errors, f"mailing_address.{k}", address.get(k))
+                                              for k in ADDRESS_KEYS if k in address}
+            else:
+                changes["mailing_address"] = None
+        if errors:
+            raise Invalid(errors)
+        if not changes:
+            raise Invalid({"body": ["At least one updatable field is required."]})
+        return changes
+
+    def _apply_donor(self, donor: dict[str, Any], changes: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            if key == "mailing_address":
+                if value is None:
+                    donor["mailing_address"] = None
+                else:
+                    current = {k: (donor.get("mailing_address") or {}).get(k) for k in ADDRESS_KEYS}
+                    current.update(value)
+                    donor["mailing_address"] = address_resource(current, int(donor["id"]) * 10 + 1) \
+                        if any(current.values()) else None
+            else:
+                donor[key] = value
+        donor["email"] = donor.get("email_1")
+        donor["phone"] = donor.get("mobile_phone") or donor.get("home_phone")
+        if donor.get("type") != "company":
+            donor["name"] = donor_name(donor)
+        donor["updated_at"] = self.now()
+
+    def find_or_create_donor(self, body: Any) -> dict[str, Any]:
+        """``POST /dashboard/donors/find-or-create``: match on email (case-insensitive), else create."""
+        if not isinstance(body, dict):
+            raise Invalid({"type": ["The type field is required."], "email": ["The email field is required."]})
+        errors: dict[str, list[str]] = {}
+        if body.get("type") not in ("individual", "company"):
+            missing = not body.get("type")
+            errors["type"] = ["The type field is required." if missing else "The selected type is invalid."]
+        email = body.get("email")
+        if not email:
+            errors["email"] = ["The email field is required."]
+        else:
+            email = _email(errors, "email", email)
+        first = _text(errors, "first_name", body.get("first_name"))
+        last = _text(errors, "last_name", body.get("last_name"))
+        phone = _text(errors, "phone", body.get("phone"), 32)
+        address = body.get("address")
+        if address is not None and not isinstance(address, list | dict):
+            errors["address"] = ["The address field must be an array."]
+        if errors:
+            raise Invalid(errors)
+        with self.lock:
+            wanted = str(email).lower()
+            for donor in self.donors.values():
+                if (donor.get("email_1") or "").lower() == wanted:
+                    return self.render_donor(int(donor["id"]))
+            donor_id = self._next_id(self.donors, 1001)
+            is_company = body["type"] == "company"
+            if isinstance(address, list):
+                parts = [str(x) for x in address]
+                address = dict(zip(ADDRESS_KEYS, parts, strict=False)) if parts else None
+            person = {"is_company": is_company, "company": body.get("name") or first or str(email).split("@")[0],
+                      "first_name": first, "middle_name": None, "last_name": last, "email": email,
+                      "mobile_phone": phone, "home_phone": None,
+                      "address": {k: address.get(k) for k in ADDRESS_KEYS} if isinstance(address, dict) else None}
+            now = self.clock()
+            self.donors[donor_id] = wegive_donor(donor_id, person, now, now)
+            return self.render_donor(donor_id)
+
+    # -- funds -----------------------------------------------------------------------------------
+    def update_fund(self, fund_id: int, body: Any) -> dict[str, Any]:
+        """``PUT /dashboard/funds/{id}`` (decided): write ``bloomerang_id`` back; name/description/code too."""
+        with self.lock:
+            if fund_id not in self.funds:
+                raise NotFound("No query results for model [App\\Models\\Fund].")
+            if not isinstance(body, dict):
+                raise Invalid({"body": ["The request body must be a JSON object."]})
+            errors: dict[str, list[str]] = {}
+            changes: dict[str, Any] = {}
+            for key in ("name", "description", "code"):
+                if key in body:
+                    changes[key] = _text(errors, key, body[key])
+            if "name" in changes and not changes["name"]:
+                errors.setdefault("name", []).append("The name field is required.")
+            if "active" in body:
+                if not isinstance(body["active"], bool):
+                    errors.setdefault("active", []).append("The active field must be true or false.")
+                changes["active"] = body["active"]
+            if "bloomerang_id" in body:
+                value = body["bloomerang_id"]
+                if value is not None and not (str(value).isdigit() and int(value) > 0) or isinstance(value, bool):
+                    errors.setdefault("bloomerang_id", []).append("The bloomerang id field must be a positive integer.")
+                changes["bloomerang_id"] = None if value is None else str(value)
+            if errors:
+                raise Invalid(errors)
+            if not changes:
+                raise Invalid({"body": ["At least one updatable field is required."]})
+            self.funds[fund_id].update(changes)
+            self.funds[fund_id]["updated_at"] = self.now()
+            return self.render_fund(fund_id)
+
+    # -- user actions for tests ----------------------------------------------------------------
+    def edit_transaction(self, txn_id: int, **fields: Any) -> dict[str, Any]:
+        """Change stored fields of a transaction (cents) as WeGive's back office would; bumps updated_at."""
+        with self.lock:
+            if txn_id not in self.transactions:
+                raise NotFound(f"transaction {txn_id}")
+            self.transactions[txn_id].update(fields)
+            self.transactions[txn_id]["updated_at"] = self.now()
+            return self.render_transaction(txn_id)
+
+    def refund_transaction(self, txn_id: int) -> dict[str, Any]:
+        now = self.now()
+        return self.edit_transaction(txn_id, status="Refunded", refunded_at=now)
+
+    def add_transaction(self, donor_id: int, amount_cents: int, *, source_type: str = "card",
+                        status: str = "Success", fund_id: int = 1) -> dict[str, Any]:
+        """A new gift made now by ``donor_id`` (all keys as generated gifts have them)."""
+        with self.lock:
+            if donor_id not in self.donors:
+                raise NotFound(f"donor {donor_id}")
+            txn_id = self._next_id(self.transactions, 88001)
+            now = self.clock()
+            fund = self.funds[fund_id]
+            txn = transaction(self._rng, txn_id, self.donors[donor_id], [fund], list(self.campaigns.values()) or
+                              [{"id": 0, "name": "Donation"}], now - timedelta(seconds=5), now,
+                              kind=source_type, status=status, amount=amount_cents)
+            txn["updated_at"] = laravel_ts(now)
+            for alloc in txn["fund_allocations"]:
+                alloc["id"] = self._next_id(self.fund_allocations, 501)
+                self.fund_allocations[alloc["id"]] = alloc
+            self.transactions[txn_id] = txn
+            return self.render_transaction(txn_id)

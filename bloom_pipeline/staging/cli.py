@@ -1,0 +1,267 @@
+"""``bloom-pipeline status`` and ``bloom-pipeline review``: the sync history and the manual review queue.
+
+Why read the tables and not a tally: the counts come from sync_log and quarantine, the same rows an
+analyst would query, so the CLI and SQL never disagree. ``status`` reads the staging file read-only;
+when a sync holds it, it falls back to the analyst snapshot (the last finished run) and says so.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import click
+import duckdb
+
+from bloom_pipeline.staging import review
+from bloom_pipeline.staging.accounting import stg_entity_of
+from bloom_pipeline.staging.store import StagingStore, StoreBusyError
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Plain aligned text: numbers right-aligned, everything else left-aligned."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [
+        all(isinstance(row[i], int) and not isinstance(row[i], bool) for row in rows) and bool(rows)
+        for i in range(len(headers))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True)
+        )
+
+    return "\n".join([line(list(headers)).rstrip()] + [line(r).rstrip() for r in cells])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = "-" if value is None else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _store(org: str) -> StagingStore:
+    try:
+        return StagingStore.for_org(org, lock_timeout=3.0)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--org") from exc
+
+
+def _open_for_reading(store: StagingStore) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """A read-only connection to the staging file, or to the snapshot when a sync holds the file."""
+    if not store.path.exists() and not store.snapshot_path.exists():
+        raise click.ClickException(f"no sync history for org {store.org!r}: {store.path} does not exist")
+    if store.path.exists():
+        try:
+            con = store.open_connection(read_only=True)
+            return con, f"{store.path}"
+        except StoreBusyError:
+            if not store.snapshot_path.exists():
+                raise click.ClickException(f"{store.path} is busy (a sync is running); try again") from None
+    con = duckdb.connect()
+    con.execute("ATTACH ? AS snap (READ_ONLY)", [str(store.snapshot_path)])
+    con.execute("USE snap")
+    return con, f"{store.snapshot_path} (snapshot of the last finished run; a sync is running)"
+
+
+def _run_rows(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """run_id -> entity label -> {succeeded, failed, skipped, quarantined}, from sync_log + quarantine."""
+    out: dict[str, dict[str, dict[str, int]]] = {r: {} for r in run_ids}
+    marks = ", ".join("?" for _ in run_ids)
+
+    def bucket(run_id: str, label: str) -> dict[str, int]:
+        return out[run_id].setdefault(label, {"succeeded": 0, "failed": 0, "skipped": 0, "quarantined": 0})
+
+    for run_id, source, entity, direction, action, n in con.execute(
+        f"SELECT run_id, source, entity, direction, action, count(*) FROM sync_log WHERE run_id IN ({marks}) "
+        "AND action <> 'quarantined' GROUP BY ALL",
+        run_ids,
+    ).fetchall():
+        label = stg_entity_of(source, entity) + (" (pull)" if direction == "pull" else "")
+        key = "succeeded" if action in ("created", "updated", "unchanged") else action
+        bucket(run_id, label)[key] += int(n)
+    for run_id, source, entity, n in con.execute(
+        f"SELECT run_id, source, entity, count(*) FROM quarantine WHERE run_id IN ({marks}) GROUP BY ALL",
+        run_ids,
+    ).fetchall():
+        bucket(run_id, stg_entity_of(source, entity))["quarantined"] += int(n)
+    return out
+
+
+@click.command("status")
+@click.option("--org", required=True, help="Org name (mappings/orgs/<org>.yaml).")
+@click.option(
+    "--runs", "runs", default=10, show_default=True, type=click.IntRange(min=1), help="How many runs."
+)
+@click.option("--failures", is_flag=True, help="Also list the failed and quarantined records with reasons.")
+def status_command(org: str, runs: int, failures: bool) -> None:
+    """Show the sync history of an org: per run and entity, succeeded / failed / quarantined."""
+    con, where = _open_for_reading(_store(org))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        history = con.execute(
+            "SELECT run_id, started_at, ended_at, direction, dry_run, status, message FROM sync_runs "
+            "ORDER BY started_at DESC, run_id DESC LIMIT ?",
+            [runs],
+        ).fetchall()
+        click.echo(f"Sync history of org {org} — {where}")
+        if not history:
+            click.echo("No runs recorded yet.")
+            return
+        counts = _run_rows(con, [h[0] for h in history])
+        rows: list[list[Any]] = []
+        for run_id, started, ended, direction, dry_run, status, _ in history:
+            entities = counts[run_id] or {"-": {"succeeded": 0, "failed": 0, "skipped": 0, "quarantined": 0}}
+            for label in sorted(entities):
+                c = entities[label]
+                rows.append(
+                    [
+                        run_id,
+                        started,
+                        ended,
+                        direction + (" (dry run)" if dry_run else ""),
+                        status,
+                        label,
+                        c["succeeded"],
+                        c["failed"],
+                        c["quarantined"],
+                        c["skipped"],
+                    ]
+                )
+        click.echo(
+            format_table(
+                [
+                    "RUN",
+                    "STARTED (UTC)",
+                    "ENDED (UTC)",
+                    "DIRECTION",
+                    "STATUS",
+                    "ENTITY",
+                    "SUCCEEDED",
+                    "FAILED",
+                    "QUARANTINED",
+                    "SKIPPED",
+                ],
+                rows,
+            )
+        )
+        notes = [(h[0], h[6]) for h in history if h[6]]
+        for run_id, message in notes:
+            click.echo(f"{run_id}: {message}")
+        if failures:
+            _echo_failures(con, [h[0] for h in history])
+    finally:
+        con.close()
+
+
+def _echo_failures(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> None:
+    marks = ", ".join("?" for _ in run_ids)
+    failed = con.execute(
+        f"SELECT run_id, entity, source, source_id, bloomerang_id, 'failed', error FROM sync_log "
+        f"WHERE run_id IN ({marks}) AND action = 'failed' ORDER BY logged_at, seq",
+        run_ids,
+    ).fetchall()
+    quarantined = con.execute(
+        f"SELECT run_id, entity, source, source_id, NULL, 'quarantined (' || kind || ')', "
+        f"array_to_string(reasons, '; ') FROM quarantine WHERE run_id IN ({marks}) "
+        "ORDER BY quarantined_at, id",
+        run_ids,
+    ).fetchall()
+    click.echo("")
+    if not failed and not quarantined:
+        click.echo("No failed or quarantined records in these runs.")
+        return
+    rows = [[r[0], stg_entity_of(r[2], r[1]), r[2], r[3], r[4], r[5], r[6]] for r in failed + quarantined]
+    click.echo(
+        format_table(["RUN", "ENTITY", "SOURCE", "SOURCE ID", "BLOOMERANG ID", "OUTCOME", "REASON"], rows)
+    )
+
+
+@click.group("review")
+def review_group() -> None:
+    """The manual review queue: conflicts waiting for a person's decision."""
+
+
+@review_group.command("list")
+@click.option("--org", required=True, help="Org name.")
+@click.option("--all", "show_all", is_flag=True, help="Also show resolved and applied items.")
+def review_list(org: str, show_all: bool) -> None:
+    """List open review items: id, record, field, both values, both timestamps, reason."""
+    con, _ = _open_for_reading(_store(org))
+    try:
+        items = review.list_reviews(con, None if show_all else "open")
+    finally:
+        con.close()
+    if not items:
+        click.echo(f"No {'' if show_all else 'open '}review items for org {org}.")
+        return
+    rows = [
+        [
+            i.id,
+            f"{i.entity} {i.source}:{i.source_id}"
+            + (f" / bloomerang:{i.bloomerang_id}" if i.bloomerang_id is not None else ""),
+            i.field,
+            _short(i.source_value),
+            _short(i.bloomerang_value),
+            i.source_modified_at,
+            i.bloomerang_modified_at,
+            i.reason,
+        ]
+        + ([i.status, _short(i.decided_value)] if show_all else [])
+        for i in items
+    ]
+    headers = [
+        "ID",
+        "RECORD",
+        "FIELD",
+        "SOURCE VALUE",
+        "BLOOMERANG VALUE",
+        "SOURCE MODIFIED (UTC)",
+        "BLOOMERANG MODIFIED (UTC)",
+        "REASON",
+    ] + (["STATUS", "DECIDED VALUE"] if show_all else [])
+    click.echo(format_table(headers, rows))
+
+
+def _check_take(_: click.Context, __: click.Parameter, value: str) -> str:
+    if value in ("source", "bloomerang") or value.startswith("value:"):
+        return value
+    raise click.BadParameter("use source, bloomerang or value:TEXT")
+
+
+@review_group.command("resolve")
+@click.option("--org", required=True, help="Org name.")
+@click.option("--id", "item_id", required=True, type=int, help="Review item id (from review list).")
+@click.option("--take", required=True, callback=_check_take, help="source | bloomerang | value:TEXT")
+def review_resolve(org: str, item_id: int, take: str) -> None:
+    """Record a decision; the next sync run applies it and logs it."""
+    store = _store(org)
+    if not store.path.exists():
+        raise click.ClickException(f"no staging database for org {org!r} at {store.path}")
+    try:
+        with store.write() as con:
+            item = review.resolve_review(con, item_id, take)
+    except KeyError as exc:
+        raise click.ClickException(f"no review item {item_id} for org {org}") from exc
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except StoreBusyError as exc:
+        raise click.ClickException(f"{exc}; try again when the sync has finished") from exc
+    click.echo(
+        f"Review item {item.id} resolved: {item.entity} {item.source}:{item.source_id} field {item.field} "
+        f"takes {item.decision} value {_short(item.decided_value, 80)}; the next sync run applies it."
+    )
+
+
+def register(cli: click.Group) -> None:
+    """Add ``status`` and ``review`` to the bloom-pipeline command group."""
+    cli.add_command(status_command)
+    cli.add_command(review_group)

@@ -1,0 +1,224 @@
+"""The DuckDB staging database of one org: short-lived connections and partition-window writes.
+
+Why short-lived: DuckDB allows one read-write process per file, and a connection held open blocks every
+other process (STACK.md trap 4). The store opens a connection per batch of operations and closes it,
+retrying for a while when another process holds the file. Within a process, a per-file lock keeps
+one writer at a time. Analysts never open this file; they read the snapshot (``snapshot.py``).
+
+Writes of extracted / staged rows replace a partition window in one transaction (DELETE + INSERT), so a
+rerun of a day is idempotent and a reader never sees half of it. Values are always SQL parameters;
+table names are checked by ``ddl`` before they are interpolated.
+"""
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from bloom_pipeline.staging import ddl
+from bloom_pipeline.staging.writes import Window, WindowArg, quarantine_rows, replace_rows
+
+DEFAULT_DATA_DIR = "./data"
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def data_dir_from_env(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: the argument, else ``$BLOOM_DATA_DIR``, else ``./data`` (read at call time)."""
+    return Path(data_dir if data_dir is not None else os.environ.get("BLOOM_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
+def _file_lock(path: Path) -> threading.RLock:
+    key = str(path.resolve())
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.RLock())
+
+
+class StoreBusyError(RuntimeError):
+    """Another process held the staging file for longer than the store was willing to wait."""
+
+
+class StagingStore:
+    """One org's staging database file (``<data_dir>/<org>_staging.duckdb``)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, org: str, lock_timeout: float = 30.0) -> None:
+        self.org = ddl.check_identifier(org)
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._schema_ready = False
+
+    @classmethod
+    def for_org(
+        cls, org: str, data_dir: str | os.PathLike[str] | None = None, **kwargs: Any
+    ) -> "StagingStore":
+        root = data_dir_from_env(data_dir)
+        return cls(root / f"{ddl.check_identifier(org)}_staging.duckdb", org=org, **kwargs)
+
+    @property
+    def snapshot_path(self) -> Path:
+        """Where the analyst snapshot of this org is published (``<data_dir>/<org>.duckdb``)."""
+        return self.path.parent / f"{self.org}.duckdb"
+
+    def __repr__(self) -> str:
+        return f"StagingStore(org={self.org!r}, path={str(self.path)!r})"
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def open_connection(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """A bare connection (retrying while another process holds the file); prefer ``connect()``."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    if "lock" in str(exc).lower():
+                        raise StoreBusyError(
+                            f"{self.path} is held by another process (a running sync?); gave up after "
+                            f"{self.lock_timeout:.0f}s"
+                        ) from exc
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for a batch of operations, closed on exit; no transaction is opened.
+
+        Use it for loops that commit per record (``with ledgers.transaction(con): ...``): opening a
+        file costs ~20 ms, a transaction ~1 ms. ``read_only=True`` is for other processes (the CLI).
+        """
+        if read_only:
+            if not self.path.exists():
+                raise FileNotFoundError(f"no staging database for org {self.org!r} at {self.path}")
+            con = self.open_connection(read_only=True)
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                yield con
+            finally:
+                con.close()
+            return
+        lock = _file_lock(self.path)
+        if not lock.acquire(timeout=self.lock_timeout):
+            raise StoreBusyError(
+                f"{self.path} is busy in this process; gave up after {self.lock_timeout:.0f}s"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = self.open_connection(read_only=False)
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                if not self._schema_ready:
+                    for statement in ddl.all_ddl():
+                        con.execute(statement)
+                    self._schema_ready = True
+                yield con
+            finally:
+                con.close()
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside one transaction: committed on normal exit, rolled back on error."""
+        with self.connect() as con, transaction(con):
+            yield con
+
+    def read_frame(self, sql: str, params: Iterable[Any] | Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run one parameterised query and return the result as a DataFrame."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    # -- partition-window writes -----------------------------------------------------------------------
+
+    def write_raw(
+        self,
+        source: str,
+        entity: str,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        run_id: str,
+        window: WindowArg = None,
+        id_key: str = "id",
+        window_date_of: Callable[[Mapping[str, Any]], date | str | None] | None = None,
+        extracted_at: datetime | None = None,
+    ) -> int:
+        """Store records exactly as the API returned them (JSON) in ``raw_<source>_<entity>``.
+
+        ``window`` is the partition window this extract covers (rows in it are replaced); ``"all"``
+        replaces the whole table; None upserts by source id (incremental, cursor-driven extracts).
+        """
+        table = ddl.raw_table(source, entity)
+        rows = []
+        for record in records:
+            if record.get(id_key) is None:
+                raise ValueError(f"{source}.{entity} record without {id_key!r}")
+            day = window_date_of(record) if window_date_of else None
+            rows.append(
+                {
+                    "source_id": str(record[id_key]),
+                    "record": json.dumps(record, sort_keys=True, default=str),
+                    ddl.WINDOW_COLUMN: date.fromisoformat(day) if isinstance(day, str) else day,
+                }
+            )
+        frame = pd.DataFrame(rows, columns=["source_id", "record", ddl.WINDOW_COLUMN])
+        frame["run_id"] = run_id
+        frame["extracted_at"] = extracted_at or datetime.now(UTC)
+        with self.write() as con:
+            con.execute(ddl.raw_table_ddl(table))
+            return replace_rows(con, table, frame, window=window, keys=("source_id",))
+
+    def write_staged(
+        self,
+        entity: str,
+        frame: pd.DataFrame,
+        *,
+        source: str,
+        run_id: str,
+        window: WindowArg = None,
+        extracted_at: datetime | None = None,
+    ) -> int:
+        """Store mapped canonical rows of one source in ``stg_<entity>`` (``window`` as in ``write_raw``)."""
+        table = ddl.staged_table(entity)
+        if source not in ddl.STAGED_SOURCES:
+            raise ValueError(f"unknown staged source {source!r}")
+        frame = frame.copy()
+        if "source" in frame and len(frame) and set(frame["source"].dropna().unique()) - {source}:
+            raise ValueError(f"{table}: frame holds rows of sources other than {source!r}")
+        frame["source"] = source
+        frame["run_id"] = run_id
+        if "extracted_at" not in frame or extracted_at is not None:
+            frame["extracted_at"] = extracted_at or datetime.now(UTC)
+        with self.write() as con:
+            return replace_rows(
+                con, table, frame, window=window, keys=("source", "source_id"), scope={"source": source}
+            )
+
+    def write_quarantine(self, rows: pd.DataFrame | Iterable[Mapping[str, Any]], *, run_id: str) -> int:
+        """Record rejected / excluded records with their reasons and raw record (idempotent per run)."""
+        with self.write() as con:
+            return quarantine_rows(con, rows, run_id=run_id)
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT around a block; ROLLBACK and re-raise on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+__all__ = ["StagingStore", "StoreBusyError", "Window", "WindowArg", "transaction", "data_dir_from_env"]
