@@ -88,8 +88,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     terminalreporter.section("Bloomerang / WeGive OpenAPI contract")
     if not _problems:
-        terminalreporter.write_line(f"{_checked['count']} Bloomerang and WeGive answers conform to their OpenAPI documents")
+        terminalreporter.write_line(
+            f"{_checked['count']} Bloomerang and WeGive answers conform to their OpenAPI documents"
+        )
         return
-    terminalreporter.write_line(f"{len(_problems)} problem(s) in {_checked['count']} Bloomerang / WeGive answers:", red=True)
+    terminalreporter.write_line(
+        f"{len(_problems)} problem(s) in {_checked['count']} Bloomerang / WeGive answers:", red=True
+    )
     for where, problem in _problems[:50]:
         terminalreporter.write_line(f"[{where}] {problem}")

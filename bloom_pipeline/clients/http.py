@@ -1,0 +1,347 @@
+"""One HTTP session per API client: timeouts, bounded retries, Retry-After, a shared rate budget,
+and errors that never carry a secret.
+
+Why a policy of our own instead of urllib3's ``Retry``: the decision depends on *whether a write may
+have been applied*. A GET or PUT is idempotent and is retried on 429, 5xx, connection errors and
+read timeouts. A POST (create) is retried only when the server certainly did not apply it:
+
+* 429 and 503 (the server refused the request — our documented decision for 503),
+* a failure to *connect* (nothing was sent).
+
+Any other lost answer to a POST — the connection dropped after sending, a read timeout, a 500, 502
+or 504 — raises :class:`OutcomeUnknownError`; the caller looks the record up by its correlation id
+before trying again (Bloomerang has no idempotency keys). A POST the caller marks ``idempotent``
+(e.g. WeGive's find-or-create) is treated like a PUT.
+
+Secrets: every message passes through :class:`Redactor`; exceptions from ``requests`` are never
+chained or quoted (their text holds URLs), only their class name; reprs show the base URL only.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json as jsonlib
+import logging
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from bloom_pipeline.clients.ratelimit import RateBudgetExhausted, SharedRateBudget
+
+logger = logging.getLogger("bloom_pipeline.clients")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
+_MESSAGE_LIMIT = 500
+
+
+def path_template(path: str) -> str:
+    """``/v2/constituent/123`` → ``/v2/constituent/{id}`` (same rule as the sandbox's RequestLog)."""
+    return _NUMERIC_SEGMENT.sub("/{id}", path)
+
+
+class Redactor:
+    """Replaces every known secret (and its URL-encoded and token-part forms) with ``***``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if not secret:
+                continue
+            forms.update({secret, quote(secret, safe=""), quote(secret)})
+            if "|" in secret:  # Sanctum tokens are "{id}|{secret}": the secret part alone is sensitive too
+                forms.add(secret.split("|", 1)[1])
+        self._forms = sorted((f for f in forms if len(f) >= 4), key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            text = text.replace(form, "***")
+        return text
+
+    def __repr__(self) -> str:
+        return f"Redactor({len(self._forms)} forms)"
+
+
+class ApiError(Exception):
+    """An API answered with an error (or could not be reached). Never holds a key or token."""
+
+    def __init__(self, status: int | None, message: str, method: str, path: str, api: str = "api") -> None:
+        self.status = status
+        self.message = message
+        self.method = method
+        self.path = path
+        self.api = api
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        status = self.status if self.status is not None else "no answer"
+        return f"{self.api} {self.method} {self.path} -> {status}: {self.message}"
+
+
+class AuthError(ApiError):
+    """401/403: the key or token is missing, wrong or lacks permission."""
+
+
+class RateLimitedError(ApiError):
+    """Still throttled after the allowed retries, or the shared budget has no slot in time."""
+
+    def __init__(self, status: int | None, message: str, method: str, path: str, api: str = "api",
+                 retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(status, message, method, path, api)
+
+
+class ApiUnavailableError(ApiError):
+    """An idempotent request kept failing with 5xx / connection errors until the attempts ran out."""
+
+
+class OutcomeUnknownError(ApiError):
+    """A non-idempotent write lost its answer: it may or may not have been applied.
+
+    ``body`` is the request body that was sent (bodies carry no credentials), so the caller can
+    look the record up by its correlation id and only then decide to retry.
+    """
+
+    def __init__(self, status: int | None, message: str, method: str, path: str, api: str = "api",
+                 body: Any = None) -> None:
+        self.body = body
+        super().__init__(status, message, method, path, api)
+
+
+def utc_iso(value: datetime | date | str) -> str:
+    """A timestamp query value as ISO 8601 UTC with ``Z``, whole seconds rounded *down*.
+
+    Rounding down makes a "modified after" filter re-read at most one extra second rather than miss
+    anything. Naive datetimes are taken as UTC; strings pass through unchanged; a date means midnight UTC.
+    """
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1)))."""
+    return rng() * min(cap, base * (2 ** max(0, attempt - 1)))
+
+
+def _is_connect_failure(exc: requests.RequestException) -> bool:
+    """True when the request certainly never reached the server (no TCP connection was made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the urllib3 cause
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def error_message(response: requests.Response) -> str:
+    """The API's own error text: Bloomerang ``Message``, WeGive ``message`` (+ ``errors``), Handbid ``error``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:_MESSAGE_LIMIT]
+    if not isinstance(body, dict):
+        return str(body)[:_MESSAGE_LIMIT]
+    message = body.get("Message") or body.get("message") or body.get("error") or ""
+    if isinstance(body.get("errors"), dict):
+        details = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+                            for k, v in body["errors"].items())
+        message = f"{message} ({details})" if message else details
+    return str(message or response.reason or "")[:_MESSAGE_LIMIT]
+
+
+class _HeaderAuth(requests.auth.AuthBase):
+    """Adds the credential header per request; its repr never shows the value."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = dict(headers)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._headers)
+        return request
+
+    def __repr__(self) -> str:
+        return "_HeaderAuth(***)"
+
+
+class ApiSession:
+    """A ``requests.Session`` with the retry policy above; ``request()`` returns parsed JSON.
+
+    ``request_counts`` counts every request sent (retries included) by (method, path template).
+    """
+
+    def __init__(
+        self,
+        api: str,
+        base_url: str,
+        auth_headers: Mapping[str, str],
+        secrets: Iterable[str],
+        *,
+        env_hint: str | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        max_retry_after: float = 120.0,
+        rate_budget: SharedRateBudget | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.api = api
+        self.base_url = base_url.rstrip("/")
+        self.env_hint = env_hint
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_retry_after = max_retry_after
+        self.rate_budget = rate_budget
+        self.request_counts: Counter[tuple[str, str]] = Counter()
+        self._sleep = sleep
+        self._rng = rng
+        self._redact = Redactor(secrets)
+        self._session = requests.Session()
+        self._session.auth = _HeaderAuth(auth_headers)
+        self._session.headers.update({"Accept": "application/json", "User-Agent": "bloom-pipeline/0.1"})
+        self._base_path = urlsplit(self.base_url).path
+
+    def __repr__(self) -> str:
+        return f"ApiSession(api={self.api!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- public verbs -----------------------------------------------------------------------
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None, *, params: Mapping[str, Any] | None = None,
+             idempotent: bool = False) -> Any:
+        return self.request("POST", path, params=params, json=body, idempotent=idempotent)
+
+    def put(self, path: str, body: Any = None, *, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request("PUT", path, params=params, json=body)
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
+                idempotent: bool | None = None) -> Any:
+        """Send with the retry policy; return the decoded JSON body (None when empty)."""
+        method = method.upper()
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        full_path = f"{self._base_path}/{path.lstrip('/')}"
+        template = path_template(full_path)
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        last_problem, last_status = "", None
+        for attempt in range(1, self.max_attempts + 1):
+            self._take_budget(method, full_path)
+            self.request_counts[(method, template)] += 1
+            try:
+                response = self._session.request(method, url, params=clean_params, json=json, timeout=self.timeout)
+            except requests.RequestException as exc:
+                sent = not _is_connect_failure(exc)
+                last_problem, last_status = self._describe(exc, sent), None
+                if sent and not safe:
+                    raise OutcomeUnknownError(None, self._redact(last_problem + "; look the record up before retrying"),
+                                              method, full_path, self.api, body=json) from None
+                self._pause(attempt, None, method, full_path, last_problem)
+                continue
+            if response.status_code < 400:
+                return self._decode(response, method, full_path)
+            status = last_status = response.status_code
+            last_problem = f"HTTP {status}: {error_message(response)}"
+            if status in (401, 403):
+                hint = f" (check the credential in ${self.env_hint})" if self.env_hint else ""
+                raise AuthError(status, self._redact(f"{self.api} rejected the credential{hint}: "
+                                                     f"{error_message(response)}"), method, full_path, self.api)
+            if status not in RETRY_STATUSES:
+                raise ApiError(status, self._redact(error_message(response)), method, full_path, self.api)
+            if not safe and status not in (429, 503):
+                raise OutcomeUnknownError(status, self._redact(last_problem + "; the write may have been applied"),
+                                          method, full_path, self.api, body=json)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None and retry_after > self.max_retry_after:
+                raise RateLimitedError(status, self._redact(
+                    f"{last_problem}; Retry-After {retry_after:.0f} s exceeds the allowed {self.max_retry_after:g} s"),
+                    method, full_path, self.api, retry_after=retry_after)
+            if attempt == self.max_attempts:
+                break
+            self._pause(attempt, retry_after, method, full_path, last_problem)
+        return self._give_up(method, full_path, last_status, last_problem)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _take_budget(self, method: str, path: str) -> None:
+        if self.rate_budget is None:
+            return
+        try:
+            waited = self.rate_budget.acquire()
+        except RateBudgetExhausted as exc:
+            raise RateLimitedError(None, self._redact(str(exc)), method, path, self.api,
+                                   retry_after=exc.retry_in) from None
+        if waited > 1.0:
+            logger.info("%s rate budget: waited %.1f s for a slot", self.api, waited)
+
+    def _pause(self, attempt: int, retry_after: float | None, method: str, path: str, problem: str) -> None:
+        if attempt >= self.max_attempts:
+            return
+        delay = retry_after if retry_after is not None else backoff_delay(attempt, self.backoff_base,
+                                                                          self.backoff_cap, self._rng)
+        logger.warning("%s %s %s: %s; retry %d/%d in %.2f s", self.api, method, path,
+                       self._redact(problem), attempt + 1, self.max_attempts, delay)
+        self._sleep(delay)
+
+    def _give_up(self, method: str, path: str, status: int | None, problem: str) -> Any:
+        text = self._redact(f"gave up after {self.max_attempts} attempts; last: {problem}")
+        if status == 429:
+            raise RateLimitedError(429, text, method, path, self.api)
+        raise ApiUnavailableError(status, text, method, path, self.api)
+
+    @staticmethod
+    def _describe(exc: requests.RequestException, sent: bool) -> str:
+        if isinstance(exc, requests.ReadTimeout):
+            return "read timeout"
+        if not sent:
+            return f"could not connect ({type(exc).__name__})"
+        return f"connection lost after sending ({type(exc).__name__})"
+
+    def _decode(self, response: requests.Response, method: str, path: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except (ValueError, jsonlib.JSONDecodeError):
+            raise ApiError(response.status_code, "answer is not JSON", method, path, self.api) from None

@@ -1,0 +1,146 @@
+"""A request budget per API key, shared by every process and thread that uses the key.
+
+Bloomerang (and the sandbox that stands in for it) throttles per key: 1000 requests per rolling hour
+by default. Several processes may use one key at once — a Dagster run per org, a backfill, a CLI
+``sync`` — so a per-process counter would let them overspend together and collect 429s. The budget
+therefore lives in a SQLite file beside the staging data, one file per key: a sliding-window log of
+request times, read and written inside ``BEGIN IMMEDIATE`` transactions so that processes take
+slots one at a time (``tests/unit/clients/test_ratelimit.py`` checks this with two processes).
+
+Why not pyrate-limiter's ``SQLiteBucket`` + file lock: with the installed filelock 4.x its
+non-blocking acquire passes ``False`` positionally as FileLock's *timeout* and raises ``TypeError``,
+and it needs a background leaker thread per bucket; thirty lines of SQL are easier to trust.
+
+The key itself is never stored: the file is named after the sha256 of the key, and nothing else
+about the key is written anywhere.
+
+Acquiring is blocking with a maximum wait. When the next free slot is further away than that, the
+acquire fails at once with :class:`RateBudgetExhausted` saying when the budget frees up, instead of
+sleeping out the max wait first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS hits (ts REAL NOT NULL)"
+_INDEX = "CREATE INDEX IF NOT EXISTS hits_ts ON hits (ts)"
+
+
+class RateBudgetExhausted(RuntimeError):
+    """The shared per-key budget has no free slot within the allowed wait."""
+
+    def __init__(self, message: str, retry_in: float) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
+
+
+def key_id(secret: str) -> str:
+    """The identity under which a key's budget is stored: sha256 hex, never the key."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def default_budget_dir() -> Path:
+    """``$BLOOM_DATA_DIR/ratelimit``, else ``./data/ratelimit`` (read at call time, not import)."""
+    return Path(os.environ.get("BLOOM_DATA_DIR") or "data") / "ratelimit"
+
+
+class SharedRateBudget:
+    """``limit`` requests per rolling ``period`` seconds for one key, across processes and threads.
+
+    ``acquire()`` takes one slot, waiting up to ``max_wait`` seconds for it.
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        limit: int,
+        period: float = 3600.0,
+        budget_dir: str | os.PathLike[str] | None = None,
+        api: str = "api",
+        max_wait: float = 300.0,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("a rate budget needs a limit of at least 1 request")
+        if period <= 0:
+            raise ValueError("a rate budget needs a positive period")
+        self.api = api
+        self.limit = int(limit)
+        self.period = float(period)
+        self.max_wait = float(max_wait)
+        self.key_id = key_id(secret)
+        directory = Path(budget_dir) if budget_dir is not None else default_budget_dir()
+        self.path = directory / f"{api}-{self.key_id}.sqlite"
+        self._clock = clock
+        self._sleep = sleep
+        directory.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(_SCHEMA)
+            conn.execute(_INDEX)
+
+    def __repr__(self) -> str:
+        return (f"SharedRateBudget(api={self.api!r}, limit={self.limit}, period={self.period:g}, "
+                f"key_id={self.key_id[:12]}…)")
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection per use: safe across threads and forks, holds no lock when idle."""
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _try_take(self) -> float:
+        """Take a slot if the window has room (return 0), else return seconds until one frees."""
+        now = self._clock()
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM hits WHERE ts <= ?", (now - self.period,))
+                (count,) = conn.execute("SELECT COUNT(*) FROM hits").fetchone()
+                if count < self.limit:
+                    conn.execute("INSERT INTO hits (ts) VALUES (?)", (now,))
+                    conn.execute("COMMIT")
+                    return 0.0
+                (oldest,) = conn.execute(
+                    "SELECT ts FROM hits ORDER BY ts LIMIT 1 OFFSET ?", (count - self.limit,)
+                ).fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return max(0.0, oldest + self.period - now)
+
+    def acquire(self, max_wait: float | None = None) -> float:
+        """Take one slot; return the seconds spent sleeping for it. Raises RateBudgetExhausted."""
+        allowed = self.max_wait if max_wait is None else float(max_wait)
+        slept = 0.0
+        while True:
+            retry_in = self._try_take()
+            if retry_in == 0.0:
+                return slept
+            if slept + retry_in > allowed:
+                raise RateBudgetExhausted(
+                    f"{self.api} rate budget of {self.limit} requests per {self.period:g} s is used up for this "
+                    f"key; next slot in {retry_in:.1f} s, beyond the allowed wait of {allowed:g} s",
+                    retry_in,
+                )
+            self._sleep(retry_in + 0.001)
+            slept += retry_in + 0.001
+
+    def used(self) -> int:
+        """Requests counted inside the current window (all processes)."""
+        with self._connect() as conn:
+            (count,) = conn.execute("SELECT COUNT(*) FROM hits WHERE ts > ?", (self._clock() - self.period,)).fetchone()
+        return int(count)
