@@ -1,0 +1,169 @@
+"""Typed client for the WeGive dashboard API (Bearer token; contract: shared/contracts/wegive-handbid.md §1, §4.1).
+
+Org resources live under ``/api/dashboard/…``. Lists page with ``page`` + ``count`` (≤ 200) inside
+``{"data": [...], "meta": {current_page, last_page, ...}}``; the generator loops until
+``current_page >= last_page``. Range filters use bracket style (``updated_at[start]=…``).
+
+Donors have **no** updated-at filter: callers full-scan ``iter_donors()`` and diff against the
+last-synced snapshot. Transactions filter on ``updated_at`` and ``created`` ranges. Write-back is
+``PUT /dashboard/donors/{id}`` (a sandbox decision; the public spec lacks it) and the real
+``POST /dashboard/donors/find-or-create`` — safe to retry, because it finds before it creates.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from bloom_pipeline.clients.http import ApiSession, utc_iso
+from bloom_pipeline.clients.ratelimit import SharedRateBudget
+
+Record = dict[str, Any]
+Timestamp = datetime | date | str
+Range = tuple[Timestamp | None, Timestamp | None]
+
+
+def _range(name: str, bounds: Range | None) -> dict[str, str]:
+    """``("created", (a, b))`` → ``{"created[start]": a, "created[end]": b}`` (either side optional)."""
+    if not bounds:
+        return {}
+    start, end = bounds
+    out = {}
+    if start is not None:
+        out[f"{name}[start]"] = utc_iso(start)
+    if end is not None:
+        out[f"{name}[end]"] = utc_iso(end)
+    return out
+
+
+def _unwrap(answer: Any) -> Record:
+    """Single-record answers come as ``{"data": {...}}``."""
+    if isinstance(answer, dict) and isinstance(answer.get("data"), dict):
+        return answer["data"]
+    return answer
+
+
+class WeGiveClient:
+    """WeGive for one organization token. No rate budget unless ``rate_budget`` is given."""
+
+    PAGE_SIZE = 200
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        rate_budget: int | None = None,
+        rate_period: float = 3600.0,
+        budget_dir: str | os.PathLike[str] | None = None,
+        *,
+        token_env: str | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_attempts: int = 5,
+        max_wait: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not token:
+            hint = f" (set ${token_env})" if token_env else ""
+            raise ValueError(f"WeGive token is empty{hint}")
+        budget = (
+            SharedRateBudget(token, rate_budget, rate_period, budget_dir, api="wegive", max_wait=max_wait)
+            if rate_budget
+            else None
+        )
+        self.http = ApiSession(
+            "wegive", base_url, {"Authorization": f"Bearer {token}"}, [token], env_hint=token_env,
+            timeout=timeout, max_attempts=max_attempts, rate_budget=budget, sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"WeGiveClient(base_url={self.http.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self.http.base_url
+
+    @property
+    def request_counts(self) -> Counter[tuple[str, str]]:
+        return self.http.request_counts
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- paging --------------------------------------------------------------------------------
+    def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:
+        """Every row of a list, ``count=200`` per page, until ``current_page >= last_page``."""
+        query = dict(params or {})
+        page_no, seen = 1, set()
+        while True:
+            page = self.http.get(path, {**query, "page": page_no, "count": self.PAGE_SIZE}) or {}
+            rows = page.get("data") or []
+            for row in rows:
+                rid = row.get("id") if isinstance(row, dict) else None
+                if rid is not None and rid in seen:
+                    continue
+                seen.add(rid)
+                yield row
+            meta = page.get("meta") or {}
+            current = int(meta.get("current_page", page_no))
+            last = int(meta.get("last_page", current))
+            if not rows or current >= last:
+                return
+            page_no = current + 1
+
+    # -- donors ----------------------------------------------------------------------------------
+    def iter_donors(self, view: str | None = None, type: str | None = None,
+                    created_range: Range | None = None, **filters: Any) -> Iterator[Record]:
+        """All donors (full scan: WeGive offers no updated-since filter for donors)."""
+        return self.iter_pages("dashboard/donors", {"view": view, "type": type,
+                                                    **_range("created_at", created_range), **filters})
+
+    def get_donor(self, donor_id: int) -> Record:
+        return _unwrap(self.http.get(f"dashboard/donors/{int(donor_id)}"))
+
+    def update_donor(self, donor_id: int, body: Mapping[str, Any]) -> Record:
+        """PUT contact fields and ``bloomerang_id`` back onto a donor."""
+        return _unwrap(self.http.put(f"dashboard/donors/{int(donor_id)}", dict(body)))
+
+    def find_or_create_donor(self, body: Mapping[str, Any]) -> Record:
+        """``{type, email, first_name?, last_name?, phone?, address?}`` → the matching or new donor."""
+        return _unwrap(self.http.post("dashboard/donors/find-or-create", dict(body), idempotent=True))
+
+    # -- transactions ------------------------------------------------------------------------------
+    def iter_transactions(self, updated_since: Timestamp | None = None, created_range: Range | None = None,
+                          status: str | None = None, updated_until: Timestamp | None = None,
+                          source_type: str | None = None, donor_id: int | None = None,
+                          sort: Mapping[str, str] | None = None, **filters: Any) -> Iterator[Record]:
+        """Transactions updated at/after ``updated_since`` and/or created within ``created_range``."""
+        params: dict[str, Any] = {"status": status, "source_type": source_type, "donor_id": donor_id}
+        params.update(_range("updated_at", (updated_since, updated_until)))
+        params.update(_range("created", created_range))
+        params.update({f"sort[{key}]": direction for key, direction in (sort or {}).items()})
+        params.update(filters)
+        return self.iter_pages("dashboard/transactions", params)
+
+    def get_transaction(self, transaction_id: int) -> Record:
+        return _unwrap(self.http.get(f"dashboard/transactions/{int(transaction_id)}"))
+
+    # -- funds, allocations, campaigns ---------------------------------------------------------------
+    def iter_funds(self, view: str | None = None, **filters: Any) -> Iterator[Record]:
+        return self.iter_pages("dashboard/funds", {"view": view, **filters})
+
+    def get_fund(self, fund_id: int) -> Record:
+        return _unwrap(self.http.get(f"dashboard/funds/{int(fund_id)}"))
+
+    def update_fund(self, fund_id: int, body: Mapping[str, Any]) -> Record:
+        """PUT fund fields (e.g. ``bloomerang_id``) back onto a WeGive fund."""
+        return _unwrap(self.http.put(f"dashboard/funds/{int(fund_id)}", dict(body)))
+
+    def iter_fund_allocations(self, **filters: Any) -> Iterator[Record]:
+        return self.iter_pages("dashboard/fund-allocations", filters)
+
+    def iter_campaigns(self, view: str | None = None, **filters: Any) -> Iterator[Record]:
+        return self.iter_pages("dashboard/campaigns", {"view": view, **filters})
+
+    def get_campaign(self, campaign_id: int) -> Record:
+        return _unwrap(self.http.get(f"dashboard/campaigns/{int(campaign_id)}"))

@@ -1,0 +1,103 @@
+"""WeGiveClient walked through every endpoint the WeGive sandbox serves, over real HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import pytest
+
+from bloom_pipeline.clients.http import ApiError, AuthError
+from bloom_pipeline.clients.wegive import WeGiveClient
+from bloom_pipeline.sandbox import wegive as wegive_app
+from bloom_pipeline.sandbox.faults import Knobs, RequestLog
+from bloom_pipeline.sandbox.server import Sandbox
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox(donors=250, seed=11, knobs=Knobs(rate_limit=None)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def wg(sb):
+    client = WeGiveClient(sb.urls["wegive"], sb.keys["wegive"])
+    yield client
+    client.close()
+
+
+def queries(sb, path: str, since: int) -> list[dict]:
+    return [parse_qs(e.query) for e in sb.request_log.entries[since:] if e.api == "wegive" and e.path == path]
+
+
+def test_donors_full_scan_pages_200_at_a_time(sb, wg):
+    mark = len(sb.request_log.entries)
+    donors = list(wg.iter_donors())
+    assert len(donors) == len(sb.world.wegive["donors"]) == 250
+    assert len({d["id"] for d in donors}) == 250
+    pages = queries(sb, "/api/dashboard/donors", mark)
+    assert [(q["page"], q["count"]) for q in pages] == [(["1"], ["200"]), (["2"], ["200"])]
+
+
+def test_donor_get_update_and_find_or_create(wg):
+    donor = next(wg.iter_donors(type="individual"))
+    assert wg.get_donor(donor["id"])["id"] == donor["id"]
+    updated = wg.update_donor(donor["id"], {"first_name": "Renamed", "bloomerang_id": 4242})
+    assert updated["first_name"] == "Renamed" and updated["bloomerang_id"] == 4242
+    assert wg.get_donor(donor["id"])["bloomerang_id"] == 4242
+    found = wg.find_or_create_donor({"type": "individual", "email": donor["email_1"]})
+    assert found["id"] == donor["id"]
+    new = wg.find_or_create_donor({"type": "individual", "email": "brand.new@example.org",
+                                   "first_name": "Brand", "last_name": "New"})
+    assert new["id"] != donor["id"] and wg.get_donor(new["id"])["email_1"] == "brand.new@example.org"
+
+
+def test_transactions_filter_by_bracket_ranges(sb, wg):
+    everything = list(wg.iter_transactions())
+    assert len(everything) == len(sb.world.wegive["transactions"]) > 200
+    stamps = sorted(t["updated_at"] for t in everything)
+    cut = stamps[len(stamps) // 2]
+    cut_dt = datetime.fromisoformat(cut.replace("Z", "+00:00"))
+    mark = len(sb.request_log.entries)
+    recent = list(wg.iter_transactions(updated_since=cut_dt))
+    assert recent and all(t["updated_at"] >= cut[:19] for t in recent)
+    assert len(recent) < len(everything)
+    sent = queries(sb, "/api/dashboard/transactions", mark)[0]
+    assert sent["updated_at[start]"] == [cut_dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 30, tzinfo=UTC)
+    window = list(wg.iter_transactions(created_range=(start, end), status="Success"))
+    assert all("2026-01-01" <= t["created_at"][:10] <= "2026-06-30" and t["status"] == "Success" for t in window)
+    one = everything[0]
+    assert wg.get_transaction(one["id"])["id"] == one["id"]
+    assert {t["id"] for t in wg.iter_transactions(donor_id=one["donor_id"])} >= {one["id"]}
+
+
+def test_funds_allocations_and_campaigns(sb, wg):
+    funds = list(wg.iter_funds())
+    assert len(funds) == len(sb.world.wegive["funds"])
+    assert wg.get_fund(funds[0]["id"])["name"] == funds[0]["name"]
+    assert str(wg.update_fund(funds[0]["id"], {"bloomerang_id": 77})["bloomerang_id"]) == "77"
+    allocations = list(wg.iter_fund_allocations())
+    assert len(allocations) == len(sb.world.wegive["fund_allocations"]) > 200
+    assert len(list(wg.iter_campaigns())) == len(sb.world.wegive["campaigns"])
+
+
+def test_errors(sb, wg):
+    with pytest.raises(ApiError) as err:
+        wg.get_donor(9_999_999)
+    assert err.value.status == 404
+    with pytest.raises(ApiError) as invalid:
+        wg.find_or_create_donor({"type": "individual"})
+    assert invalid.value.status == 422 and "email" in invalid.value.message
+    with pytest.raises(AuthError, match="DEMO_WEGIVE_TOKEN"):
+        list(WeGiveClient(sb.urls["wegive"], "1|wrong-token", token_env="DEMO_WEGIVE_TOKEN").iter_donors())
+
+
+def test_every_served_route_was_walked(sb, wg):
+    """Runs last in this module: each route of the WeGive app saw at least one request."""
+    routes = wegive_app.create_app(sb.stores["wegive"], Knobs(), RequestLog(), "k").app.routes
+    seen = [(e.method, e.path) for e in sb.request_log.entries if e.api == "wegive"]
+    missing = [f"{sorted(r.methods - {'HEAD'})} {r.path}" for r in routes
+               if not any(m in r.methods and r.path_regex.match(p) for m, p in seen)]
+    assert missing == []
