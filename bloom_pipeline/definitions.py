@@ -1,5 +1,5 @@
-"""The one Dagster ``Definitions`` object of bloom_pipeline (loaded by workspace.yaml)."""
+"""The one Dagster ``Definitions`` object of bloom_pipeline (loaded by workspace.yaml / ``dagster dev``)."""
 
-import dagster as dg
+from bloom_pipeline.defs.definitions_builder import build_definitions
 
-defs = dg.Definitions()
+defs = build_definitions()

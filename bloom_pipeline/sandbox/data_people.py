@@ -104,7 +104,7 @@ def email_for(rng: random.Random, first: str | None, last: str | None, serial: i
 
 
 def person(rng: random.Random, pools: Pools, serial: int, *, company_share: float = 0.10,
-           intl_share: float = 0.06, bad_email_share: float = 0.03) -> dict[str, Any]:
+           intl_share: float = 0.06, bad_email_share: float = 0.02) -> dict[str, Any]:
     """One source-neutral person or company: names, email, phones, address (messy on purpose)."""
     is_company = rng.random() < company_share
     intl = rng.choice(INTERNATIONAL)[1] if rng.random() < intl_share else None

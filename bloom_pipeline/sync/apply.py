@@ -110,9 +110,11 @@ def apply_plan(
         )
         action = row["action"]
         written: dict[str, Any] | None = None
+        if _optional(row.get("link")) and action == "unchanged":
+            result.extra["link"] = True  # matched and identical: record the pair, send nothing
         if action in ("unchanged", "skipped", "blocked"):
             result.action = "skipped" if action in ("skipped", "blocked") else "unchanged"
-            result.error = _optional(row.get("reason"))
+            result.error = _optional(row.get("reason")) if action != "unchanged" else None
         else:
             try:
                 payload = resolver.resolve(_payload(row["payload"]))
@@ -121,21 +123,29 @@ def apply_plan(
                     written = create_with_recovery(writer, result.source, result.source_id, payload)
                     result.action = "created"
                 elif action == "update":
+                    target = _optional(row.get("target_ref"))
+                    if result.bloomerang_id is None and target is not None:
+                        result.bloomerang_id = resolver.lookup(target)  # follower of a record created this run
+                        result.extra["link"] = True
                     if result.bloomerang_id is None:
                         raise ValueError("update planned without a Bloomerang id")
-                    written = writer.update(result.bloomerang_id, payload)
-                    result.action = "updated"
+                    if payload:
+                        written = writer.update(result.bloomerang_id, payload)
+                        result.action = "updated"
+                    else:
+                        result.action = "unchanged"
                 else:
                     raise ValueError(f"unknown plan action {action!r}")
-                result.bloomerang_id = int(written["Id"])
+                if written is not None:
+                    result.bloomerang_id = int(written["Id"])
             except (ApiError, UnresolvedRefError, ValueError) as exc:
                 result.action = "failed"
                 result.error = str(exc)
                 written = None
                 log.warning("%s %s:%s failed: %s", writer.entity, result.source, result.source_id, exc)
         ledger.record(result, written)
-        if written is not None and on_written is not None:
-            on_written(result, written)
+        if result.bloomerang_id is not None and result.action != "failed" and on_written is not None:
+            on_written(result, written or {})
         results.append(result)
     return results
 

@@ -1,0 +1,201 @@
+"""The sync as Dagster assets: a thin shell over ``bloom_pipeline.sync`` (no logic of its own here).
+
+Org-partitioned graph (the nightly bidirectional job): ``raw_bloomerang``, ``raw_wegive``,
+``raw_handbid`` → ``stg_funds`` / ``stg_constituents`` / ``stg_transactions`` (blocking pandera checks:
+a table that failed, or a batch over the org's reject threshold, stops the load) → ``push_plan`` →
+``bloomerang_funds`` / ``bloomerang_constituents`` / ``bloomerang_transactions`` / ``source_writebacks``
+(with the row-accounting check). Every step reads and writes the org's DuckDB staging file, keyed by
+the Dagster run id, so the steps are the same functions the CLI runs in one process.
+
+``wegive_transactions_daily`` is partitioned by date × org for backfills: a multi-run backfill policy
+hands one run up to 100 days, which it extracts with one created-date window.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+
+from bloom_pipeline.defs import partitions
+from bloom_pipeline.defs.resources import SyncSettings, api_resource_key
+from bloom_pipeline.staging import accounting
+from bloom_pipeline.staging.store import Window
+from bloom_pipeline.sync import extract as ex
+from bloom_pipeline.sync.endpoints import build_clients
+from bloom_pipeline.sync.report import summary_markdown
+from bloom_pipeline.sync.runner import OrgSync, RunOptions, run_sync
+
+DIRECTION_TAG = "bloom/direction"
+STAGED = ("funds", "constituents", "transactions")
+
+
+def _sync(context: dg.AssetExecutionContext, org_name: str, *, window: Window | None = None) -> OrgSync:
+    settings: SyncSettings = context.resources.sync_settings
+    org = settings.org(org_name)
+    store = settings.store(org_name)
+    keys = getattr(context.resources, api_resource_key(org_name))
+    clients = build_clients(org, keys.endpoints(org), budget_dir=store.path.parent / "ratelimit")
+    direction = context.run.tags.get(DIRECTION_TAG, "both")
+    sync = OrgSync(org, store, clients, RunOptions(direction=direction, window=window), run_id=context.run_id)
+    sync.extracted = ex.load_extracted(store, context.run_id)
+    return sync
+
+
+def _markdown_table(counts: dict[str, int]) -> str:
+    rows = "\n".join(f"| {key} | {value} |" for key, value in counts.items())
+    return "| what | rows |\n|---|---:|\n" + rows
+
+
+def build_assets(orgs: Sequence[str]) -> list:
+    """Every asset and check of the code location, for the given orgs."""
+    org_parts = partitions.org_partitions(list(orgs))
+    daily_parts = partitions.org_day_partitions(list(orgs))
+    resource_keys = {"sync_settings", *(api_resource_key(o) for o in orgs)}
+    common = {"partitions_def": org_parts, "required_resource_keys": resource_keys}
+
+    @dg.asset(group_name="extract", kinds={"duckdb"}, **common)
+    def raw_bloomerang(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Bloomerang constituents changed since the cursor (upserted into the snapshot), funds,
+        campaigns, appeals and custom fields."""
+        sync = _sync(context, context.partition_key)
+        sync.start()
+        recovered = sync.recover()
+        ex.extract_bloomerang(sync.clients.bloomerang, sync.store, sync.run_id, sync.extracted)
+        counts = {k: len(v) for k, v in sync.extracted.records.items()}
+        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.md(_markdown_table(counts)),
+                                              "recovered pending writes": len(recovered)})
+
+    @dg.asset(group_name="extract", kinds={"duckdb"}, deps=[raw_bloomerang], **common)
+    def raw_wegive(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """WeGive donors (full scan), funds, fund allocations and transactions changed since the cursor."""
+        sync = _sync(context, context.partition_key)
+        ex.extract_wegive(sync.clients.wegive, sync.store, sync.run_id, sync.extracted)
+        counts = {k: len(v) for k, v in sync.extracted.records.items() if k.startswith("wegive")}
+        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.md(_markdown_table(counts))})
+
+    @dg.asset(group_name="extract", kinds={"duckdb"}, deps=[raw_bloomerang], **common)
+    def raw_handbid(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Handbid contacts changed since the cursor; payments, receipts and items of reconciled auctions."""
+        sync = _sync(context, context.partition_key)
+        ex.extract_handbid(sync.clients.handbid, sync.store, sync.run_id, sync.extracted)
+        counts = {k: len(v) for k, v in sync.extracted.records.items() if k.startswith("handbid")}
+        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.md(_markdown_table(counts))})
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(f"stg_{e}", group_name="staging", kinds={"duckdb", "pandera"},
+                            deps=[raw_bloomerang, raw_wegive, raw_handbid]) for e in STAGED],
+        check_specs=[dg.AssetCheckSpec("valid", asset=f"stg_{e}", blocking=True,
+                                       description="pandera schema (lazy) and the org's reject threshold")
+                     for e in STAGED],
+        can_subset=False,
+        **common,
+    )
+    def staged(context: dg.AssetExecutionContext):
+        """Map with the org YAML, stage, quarantine rejects with reasons, validate each table."""
+        sync = _sync(context, context.partition_key)
+        gates = sync.stage()
+        halted = [g.blocked_reason for g in gates.values() if not g.passed]
+        if halted:
+            sync.finish(status="halted")
+            context.log.error("load halted: %s", "; ".join(halted))
+        for entity in STAGED:
+            gate = gates[entity]
+            reasons = "\n".join(f"- {reason} ({count})" for reason, count in gate.top_reasons) or "none"
+            yield dg.MaterializeResult(asset_key=f"stg_{entity}", metadata={
+                "staged": gate.staged, "quarantined": gate.rejected, "excluded": gate.excluded,
+                "reject share": float(round(gate.reject_share, 4)), "top reject reasons": dg.MetadataValue.md(reasons),
+            })
+            failures = gate.failure_cases
+            yield dg.AssetCheckResult(
+                asset_key=f"stg_{entity}", check_name="valid", passed=gate.passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=gate.blocked_reason or "schema valid and rejects under the org's threshold",
+                metadata={"failure cases": dg.MetadataValue.md(
+                    failures.head(20).to_markdown() if isinstance(failures, pd.DataFrame) and len(failures)
+                    else "none")},
+            )
+
+    @dg.asset(group_name="plan", kinds={"duckdb"}, deps=["stg_funds", "stg_constituents", "stg_transactions"],
+              **common)
+    def push_plan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Per record create / update (with the field diff) / unchanged / blocked — what the load applies."""
+        sync = _sync(context, context.partition_key)
+        sync._load_field_ids()
+        sync.report.gates = {}
+        plan = sync.plan()
+        counts = plan.groupby(["entity", "action"]).size().unstack(fill_value=0) if len(plan) else pd.DataFrame()
+        return dg.MaterializeResult(metadata={"planned": len(plan),
+                                              "by action": dg.MetadataValue.md(counts.to_markdown() if len(counts)
+                                                                               else "nothing to do")})
+
+    load_specs = [dg.AssetSpec(name, group_name="load", deps=[push_plan], kinds={"bloomerang"})
+                  for name in ("bloomerang_funds", "bloomerang_constituents", "bloomerang_transactions")]
+    load_specs.append(dg.AssetSpec("source_writebacks", group_name="load", deps=[push_plan],
+                                   kinds={"wegive", "handbid"},
+                                   description="Bloomerang changes written back to WeGive donors and Handbid contacts"))
+
+    @dg.multi_asset(specs=load_specs, can_subset=False, **common)
+    def bloomerang_load(context: dg.AssetExecutionContext):
+        """Apply the stored plan in dependency order, then merge linked donors both ways; finish the run."""
+        sync = _sync(context, context.partition_key)
+        sync._load_field_ids()
+        sync.report.plan = _stored_plan(sync)
+        sync.apply()
+        report = sync.finish()
+        summary = dg.MetadataValue.md(summary_markdown(report))
+        for name in ("bloomerang_funds", "bloomerang_constituents", "bloomerang_transactions"):
+            entity = name.removeprefix("bloomerang_")
+            yield dg.MaterializeResult(asset_key=name, metadata={
+                **{k: int(v) for k, v in report.counts.get(entity, {}).items()}, "run summary": summary})
+        yield dg.MaterializeResult(asset_key="source_writebacks", metadata={
+            "pulled": int(report.counts.get("constituents", {}).get("merged_pull", 0)),
+            "conflicts": report.conflicts, "queued for review": report.review_items})
+
+    @dg.asset_check(asset="bloomerang_transactions", required_resource_keys=resource_keys,
+                    description="extracted = staged + quarantined; staged = created + updated + unchanged + "
+                                "skipped + failed, per entity, for this run")
+    def row_accounting(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        org = _org_from_run(context)
+        store = context.resources.sync_settings.store(org)
+        with store.connect() as con:
+            accounts = accounting.compute_accounts(con, context.run_id)
+        problems = accounting.check_accounts(accounts)
+        return dg.AssetCheckResult(passed=not problems, description="; ".join(problems) or "every row accounted for",
+                                   metadata={"counts": dg.MetadataValue.json(accounting.counts_json(accounts))})
+
+    @dg.asset(group_name="backfill", kinds={"wegive", "bloomerang"}, partitions_def=daily_parts,
+              backfill_policy=partitions.TRANSACTION_BACKFILL_POLICY, required_resource_keys=resource_keys)
+    def wegive_transactions_daily(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """WeGive transactions created on the partition days, pushed to Bloomerang (donors and funds first).
+        One run covers every day the backfill hands it, with one created-date window per org."""
+        summaries = {}
+        for org_name, days in partitions.days_by_org(context).items():
+            window = Window(date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
+            base = _sync(context, org_name, window=window)
+            options = RunOptions(direction="push", window=window)
+            report = run_sync(base.org, base.store, base.clients, options, run_id=f"{context.run_id}-{org_name}")
+            summaries[org_name] = {"days": len(days), "window": f"{window.start}..{window.end}",
+                                   "status": report.status, **report.counts.get("transactions", {})}
+            if report.status != "succeeded":
+                raise dg.Failure(f"{org_name}: {report.message}")
+        return dg.MaterializeResult(metadata={"orgs": dg.MetadataValue.json(summaries)})
+
+    return [raw_bloomerang, raw_wegive, raw_handbid, staged, push_plan, bloomerang_load, row_accounting,
+            wegive_transactions_daily]
+
+
+def _org_from_run(context: dg.AssetCheckExecutionContext) -> str:
+    tags = context.run.tags
+    key = tags.get("dagster/partition") or tags.get("org")
+    if key is None:
+        raise dg.Failure("the row-accounting check needs an org-partitioned run")
+    return key.split("|")[-1]
+
+
+def _stored_plan(sync: OrgSync) -> pd.DataFrame:
+    plan = sync.store.read_frame("SELECT * FROM push_plan WHERE run_id = ?", [sync.run_id])
+    for column in ("diff", "payload"):
+        plan[column] = [None if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in plan[column]]
+    return plan

@@ -1,0 +1,278 @@
+"""Schedules and sensors: when syncs run without anyone clicking.
+
+* ``nightly_sync_<org>`` — one schedule per org, cron and time zone from the org YAML (default
+  ``0 2 * * *`` in the org's time zone), requesting the org's partition of the bidirectional sync job.
+* ``handbid_reconciled_<org>`` — polls the org's Handbid auctions; when one becomes ``reconciled`` (its
+  payments are final, shared/contracts/wegive-handbid.md §2.5) it requests the Handbid sync for it.
+* ``run_failure_alerts`` — one sensor for every job of the code location: records a failed run in the
+  org's ``sync_runs`` and posts to the org's webhook (``alerts.py``).
+
+Default status: an org configured for real APIs ships its schedule and Handbid sensor RUNNING — a
+nightly sync that must first be switched on in the UI is a sync that silently never runs. An org with
+``sandbox_fallback`` (the demo) ships them STOPPED: the sandbox is not up at 02:00. The failure sensor
+is always RUNNING. ``build_automation(..., running=True/False)`` overrides the per-org rule.
+"""
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeAlias
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from bloom_pipeline.clients.http import ApiError, Redactor
+from bloom_pipeline.defs import alerts
+from bloom_pipeline.mapping.loader import MappingError, load_org
+from bloom_pipeline.mapping.spec import OrgConfig
+from bloom_pipeline.staging import ddl
+from bloom_pipeline.sync.endpoints import ConfigurationError, resolve_endpoints
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+logger = logging.getLogger("bloom_pipeline.automation")
+
+RECONCILED_INTERVAL_SECONDS = 300
+FAILURE_SENSOR_NAME = "run_failure_alerts"
+ORG_TAG = "org"
+DIRECTION_TAG = "bloom/direction"
+TRIGGER_TAG = "bloom/trigger"
+AUCTIONS_TAG = "bloom/auctions"
+_PARTITION_TAGS = ("dagster/partition", "dagster/asset_partition_range_start")
+
+# what ``define_asset_job`` returns is not exported by dagster; the alias is for readers and type checkers
+Job: TypeAlias = "dg.JobDefinition | UnresolvedAssetJobDefinition"
+
+
+def safe_name(org: str) -> str:
+    """``org`` folded to Dagster name characters (letters, digits, underscore)."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", org)
+
+
+def _status(org: OrgConfig, running: bool | None) -> bool:
+    return (not org.sandbox_fallback) if running is None else running
+
+
+# -- nightly schedule ---------------------------------------------------------------------------------
+
+
+def nightly_schedule(org: OrgConfig, job: Job, *, running: bool | None = None) -> dg.ScheduleDefinition:
+    """The org's nightly bidirectional sync: one run of partition ``org`` per tick, in the org's time zone.
+
+    The run key is the tick's local time, so a tick evaluated twice (daemon restart) launches one run.
+    """
+    name, cron, tz = org.name, org.schedule.cron, org.schedule_timezone
+    tags = {ORG_TAG: name, DIRECTION_TAG: "both", TRIGGER_TAG: "schedule"}
+
+    def nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        when = context.scheduled_execution_time or datetime.now(UTC)
+        local = when.astimezone(ZoneInfo(tz))
+        return dg.RunRequest(
+            run_key=f"nightly_sync:{name}:{local.isoformat(timespec='minutes')}", partition_key=name, tags=tags
+        )
+
+    status = dg.DefaultScheduleStatus.RUNNING if _status(org, running) else dg.DefaultScheduleStatus.STOPPED
+    try:
+        return dg.schedule(
+            name=f"nightly_sync_{safe_name(name)}",
+            cron_schedule=cron,
+            execution_timezone=tz,
+            job=job,
+            default_status=status,
+            description=f"Nightly bidirectional sync of org {name} ({cron}, {tz}).",
+            tags={ORG_TAG: name},
+        )(nightly)
+    except dg.DagsterInvalidDefinitionError as exc:
+        raise ValueError(f"org {name!r}: schedule.cron {cron!r} / time zone {tz!r} is not usable: {exc}") from None
+
+
+# -- reconciled Handbid auctions ------------------------------------------------------------------------
+
+
+def uses_handbid(org: OrgConfig) -> bool:
+    """Whether the org syncs Handbid at all (no sensor polls an API the org does not use)."""
+    hb = org.handbid
+    return bool(org.mappings.get("handbid") or hb.organization_id is not None or hb.token_env or hb.base_url)
+
+
+def read_seen(cursor: str | None) -> dict[str, int | None]:
+    """The sensor cursor: ``{"reconciled": {"<auction id>": <reconciledAt epoch or null>}}``."""
+    if not cursor:
+        return {}
+    try:
+        seen = json.loads(cursor).get("reconciled", {})
+    except (ValueError, AttributeError):
+        logger.warning("ignoring an unreadable reconciled-auctions cursor")
+        return {}
+    return {str(k): v for k, v in seen.items()} if isinstance(seen, dict) else {}
+
+
+def newly_reconciled(seen: Mapping[str, int | None], current: Mapping[str, int | None]) -> list[str]:
+    """Auctions reconciled now that were not at the last tick — or were reconciled again since (their
+    ``reconciledAt`` moved, e.g. reopened to fix a payment and reconciled again). Sorted numerically."""
+    new = [aid for aid, stamp in current.items() if aid not in seen or seen[aid] != stamp]
+    return sorted(new, key=lambda a: (len(a), a))
+
+
+def list_reconciled(org: OrgConfig) -> dict[str, int | None]:
+    """``{auction id: reconciledAt}`` of the org's reconciled auctions, read from Handbid now."""
+    from bloom_pipeline.clients.handbid import HandbidClient
+
+    endpoints = resolve_endpoints(org)
+    if endpoints.handbid_org_id is None:
+        raise ConfigurationError(f"org {org.name!r}: handbid.organization_id is not set in the org YAML")
+    client = HandbidClient(
+        endpoints.handbid.base_url, endpoints.handbid.key, endpoints.handbid_org_id,
+        token_env=endpoints.handbid.key_env, timeout=(5.0, 20.0), max_attempts=3, max_wait=30.0,
+    )
+    try:
+        return {
+            str(a["id"]): a.get("reconciledAt")
+            for a in client.iter_auctions(status="reconciled")
+            if a.get("status", "reconciled") == "reconciled"
+        }
+    finally:
+        client.close()
+
+
+def reconciled_sensor(org: OrgConfig, job: Job, *, running: bool | None = None) -> dg.SensorDefinition:
+    """Requests ``job`` (partition ``org``) for auctions that became reconciled since the last tick."""
+    name = org.name
+    status = dg.DefaultSensorStatus.RUNNING if _status(org, running) else dg.DefaultSensorStatus.STOPPED
+
+    def handbid_reconciled(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        seen = read_seen(context.cursor)
+        try:
+            current = list_reconciled(org)
+        except (ApiError, ConfigurationError, ValueError) as exc:
+            text = Redactor(alerts.org_secrets(org))(str(exc))
+            return dg.SensorResult(skip_reason=f"could not list Handbid auctions of org {name}: {text}")
+        new = newly_reconciled(seen, current)
+        cursor = json.dumps({"reconciled": dict(sorted(current.items()))}, sort_keys=True)
+        if not new:
+            return dg.SensorResult(skip_reason=f"no newly reconciled Handbid auctions for org {name}", cursor=cursor)
+        stamps = ",".join(f"{aid}@{current[aid]}" for aid in new)
+        request = dg.RunRequest(
+            run_key=f"handbid_reconciled:{name}:{stamps}",
+            partition_key=name,
+            tags={ORG_TAG: name, TRIGGER_TAG: "auction_reconciled", AUCTIONS_TAG: ",".join(new)},
+        )
+        context.log.info("org %s: %d newly reconciled auction(s): %s", name, len(new), ",".join(new))
+        return dg.SensorResult(run_requests=[request], cursor=cursor)
+
+    return dg.sensor(
+        name=f"handbid_reconciled_{safe_name(name)}",
+        job=job,
+        minimum_interval_seconds=RECONCILED_INTERVAL_SECONDS,
+        default_status=status,
+        description=f"Syncs Handbid payments of org {name} once an auction is reconciled.",
+        tags={ORG_TAG: name},
+    )(handbid_reconciled)
+
+
+# -- run failures ---------------------------------------------------------------------------------------
+
+
+def org_of_run(tags: Mapping[str, str], known: Iterable[str]) -> str | None:
+    """The org a run belongs to: its ``org`` tag, else the org part of its partition key."""
+    if _is_identifier(tags.get(ORG_TAG, "")):
+        return tags[ORG_TAG]
+    known = set(known)
+    for tag in _PARTITION_TAGS:
+        for part in tags.get(tag, "").split("|"):
+            if part in known:
+                return part
+    return None
+
+
+def _is_identifier(name: str) -> bool:
+    try:
+        ddl.check_identifier(name)
+    except ValueError:
+        return False
+    return True
+
+
+def failure_text(context: dg.RunFailureSensorContext) -> str:
+    """Each failed step's own error (the user exception, not the Dagster wrapper around it) first — the
+    alert's summary line — then Dagster's run failure message."""
+    lines = []
+    for event in context.get_step_failure_events():
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None and error.cls_name.startswith("Dagster") and error.cause is not None:
+            error = error.cause
+        if error is not None:
+            lines.append(f"{event.step_key}: {error.message.strip()}")
+    lines.append(context.failure_event.message or "run failed")
+    return "\n".join(lines)
+
+
+def _load(name: str, orgs: Mapping[str, OrgConfig], mappings_dir: str) -> OrgConfig | None:
+    """The org YAML as it is now (a webhook added since the code location loaded counts), else the one
+    loaded with the Definitions (a YAML broken since must not silence the alert)."""
+    try:
+        return load_org(name, mappings_dir=mappings_dir)
+    except (MappingError, OSError) as exc:
+        logger.warning("org %s: cannot reload its YAML (%d problem(s)); using the loaded one", name,
+                       len(getattr(exc, "problems", [])))
+        return orgs.get(name)
+
+
+def failure_sensor(
+    orgs: list[OrgConfig], *, mappings_dir: str, push_jobs: Iterable[str] = (), webserver_url: str | None = None
+) -> dg.SensorDefinition:
+    """``run_failure_alerts``: every failed run of the code location that belongs to an org is recorded in
+    that org's ``sync_runs`` (run id = Dagster run id) and announced on its webhook."""
+    by_name = {org.name: org for org in orgs}
+    push = set(push_jobs)
+
+    def run_failure_alerts(context: dg.RunFailureSensorContext) -> dg.SkipReason | None:
+        run = context.dagster_run
+        org_name = org_of_run(run.tags, by_name)
+        if org_name is None:
+            return dg.SkipReason(f"run {run.run_id} of {run.job_name} belongs to no org; nothing recorded")
+        direction = run.tags.get(DIRECTION_TAG)
+        if direction not in ddl.DIRECTIONS:
+            direction = "push" if run.job_name in push else "both"
+        url = f"{webserver_url.rstrip('/')}/runs/{run.run_id}" if webserver_url else None
+        outcome = alerts.alert_failure(
+            org_name, _load(org_name, by_name, mappings_dir), job=run.job_name, run_id=run.run_id,
+            error=failure_text(context), direction=direction, dagster_url=url,
+        )
+        posted = {None: "no webhook configured", True: "alert posted", False: "alert NOT posted"}[outcome.posted]
+        context.log.info("org %s: failed run %s recorded (%s); %s", org_name, run.run_id, outcome.recorded, posted)
+        for problem in outcome.problems:
+            context.log.warning("org %s: %s", org_name, problem)
+        return None
+
+    return dg.run_failure_sensor(
+        name=FAILURE_SENSOR_NAME,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Records failed runs in the org's sync_runs and posts to the org's alert webhook.",
+    )(run_failure_alerts)
+
+
+# -- everything ---------------------------------------------------------------------------------------
+
+
+def build_automation(
+    orgs: list[OrgConfig],
+    *,
+    sync_job: Job,
+    handbid_job: Job,
+    mappings_dir: str,
+    webserver_url: str | None = None,
+    running: bool | None = None,
+) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
+    """All schedules and sensors for ``orgs``: a nightly schedule per org, a reconciled-auction sensor per
+    org that uses Handbid, and the one failure sensor. ``webserver_url`` (e.g. ``http://localhost:3000``)
+    adds a link to the run in alerts; ``running`` overrides the per-org default status (module docstring).
+    """
+    schedules = [nightly_schedule(org, sync_job, running=running) for org in orgs]
+    sensors = [reconciled_sensor(org, handbid_job, running=running) for org in orgs if uses_handbid(org)]
+    sensors.append(failure_sensor(orgs, mappings_dir=mappings_dir, push_jobs=[handbid_job.name],
+                                  webserver_url=webserver_url))
+    return schedules, sensors

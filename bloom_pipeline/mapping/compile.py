@@ -1,0 +1,236 @@
+"""Apply an org's mapping to a whole frame of source records: staged rows or rejections, never both.
+
+Why vectorized: a backfill maps millions of records; every rule runs once per column (engine.py), JSON
+payloads are assembled per column (jsonbuild.py). Each input record ends in exactly one of
+`result.mapped` (canonical columns of docs/INTERFACES.md, `payload` = the Bloomerang v2 write body) or
+`result.rejected` (kind 'invalid' with errors naming field and value, or kind 'excluded' for records that
+are not gifts by an explicit `exclude_when` rule). The pull direction lives in reverse.py and is
+re-exported here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from bloom_pipeline.mapping import catalog, jsonbuild
+from bloom_pipeline.mapping.engine import Evaluated, collect_errors, evaluate, norm_column
+from bloom_pipeline.mapping.frames import element_frame, extract_columns, raw_json
+from bloom_pipeline.mapping.reverse import reverse_map, to_source_payload
+from bloom_pipeline.mapping.spec import EntitySpec, OrgConfig
+from bloom_pipeline.mapping.transforms import Context, to_string
+
+__all__ = ["MapResult", "map_frame", "reverse_map", "to_source_payload", "payload_hash"]
+
+payload_hash = jsonbuild.payload_hash
+REJECTED_COLUMNS = ["source", "entity", "source_id", "errors", "raw", "kind"]
+
+
+@dataclass
+class MapResult:
+    mapped: pd.DataFrame
+    rejected: pd.DataFrame
+
+
+def context(org: OrgConfig) -> Context:
+    return Context(timezone=org.timezone, phone_region=org.phone_region, event_choice=org.event_choice)
+
+
+def _source_paths(spec: EntitySpec) -> set[str]:
+    paths = {spec.id}
+    for key in (spec.updated_at, spec.bloomerang_id, spec.branch_on, spec.status):
+        if key:
+            paths.add(key)
+    paths |= {e.field for e in spec.exclude_when}
+    for rules in [spec.fields, *spec.branches.values()]:
+        for rule in rules.values():
+            paths.update(rule.sources())
+    des = spec.designations
+    if des is not None:
+        if des.list:
+            paths.add(des.list)
+        for rule in des.fields.values():
+            for src in rule.sources():
+                if src.startswith("parent."):
+                    paths.add(src.removeprefix("parent."))
+                elif des.list is None:
+                    paths.add(src)
+                else:
+                    head, _, rest = src.partition(".")
+                    if head in des.fallback:
+                        paths.add(des.fallback[head] + (f".{rest}" if rest else ""))
+    return paths
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_datetime(values, unit="s", utc=True, errors="coerce")
+    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+
+def _encode_fields(ev: Evaluated, staged_only: set[str]) -> dict[str, tuple[pd.Series, bool]]:
+    return {t: (jsonbuild.encode(v), ev.anchors.get(t, True)) for t, v in ev.values.items() if t not in staged_only}
+
+
+def _custom_value(field_id: Any, ids: pd.Series) -> pd.Series:
+    if field_id is None:
+        return pd.Series(None, index=ids.index, dtype=object)
+    fid = jsonbuild.dumps(field_id if isinstance(field_id, int) else f"ref:bloomerang.custom_fields:name={field_id}")
+    return '[{"FieldId":' + fid + ',"Value":' + jsonbuild.encode(ids) + "}]"
+
+
+def _designations(org: OrgConfig, entity: str, spec: EntitySpec, src: pd.DataFrame, records: Any,
+                  root: Evaluated, ids: pd.Series, ctx: Context) -> tuple[pd.Series, list[pd.Series], pd.Series]:
+    """(JSON arrays per row, errors per row, fund source ids per row) of the transaction designations."""
+    des = spec.designations
+    assert des is not None
+    d = element_frame(src, des)
+    parent = d["_row"]
+    ev = evaluate(des.fields, d, ctx)
+    notes = root.notes.reindex(parent.to_numpy()).set_axis(d.index) if root.notes is not None else None
+    if notes is not None and notes.notna().any():
+        own = ev.values.get("Note", pd.Series(None, index=d.index, dtype=object))
+        both = own.notna() & notes.notna()
+        ev.values["Note"] = own.where(own.notna(), notes).where(~both, own + " | " + notes)
+        ev.anchors["Note"] = True
+    fields = _encode_fields(ev, set())
+    field_id = org.custom_field("transaction", entity.split(".")[0])
+    fields["CustomValues"] = (_custom_value(field_id, ids.reindex(parent.to_numpy()).set_axis(d.index)), True)
+    objects, _ = jsonbuild.assemble(fields, d.index)
+    arrays = jsonbuild.arrays(objects, parent, src.index)
+    errors = [e.groupby(parent.to_numpy()).agg(lambda s: "; ".join(x for x in s if isinstance(x, str)) or None)
+              for e in ev.errors]
+    errors = [("Designations." + e).where(e.notna(), None) for e in errors]
+    if "Amount" in ev.values and "Amount" in root.values:
+        total = pd.to_numeric(ev.values["Amount"], errors="coerce").groupby(parent.to_numpy()).sum(min_count=1)
+        total = total.reindex(src.index)
+        amount = pd.to_numeric(root.values["Amount"], errors="coerce")
+        off = amount.notna() & total.notna() & ((amount * 100).round() != (total * 100).round())
+        err = pd.Series(None, index=src.index, dtype=object)
+        if off.any():
+            err[off] = ("Amount: " + amount[off].map("{:.2f}".format) + " does not equal the sum of its designations ("
+                        + total[off].map("{:.2f}".format) + ")")
+        errors.append(err)
+    funds = ev.canonical.get("fund_source_ids")
+    if funds is None:
+        fund_ids = pd.Series("[]", index=src.index, dtype=object)
+    else:
+        fund_ids = funds.groupby(parent.to_numpy()).agg(lambda s: json.dumps([str(x) for x in s if x is not None]))
+        fund_ids = fund_ids.reindex(src.index).fillna("[]")
+    return arrays, errors, fund_ids
+
+
+def _map_branch(org: OrgConfig, entity: str, spec: EntitySpec, branch: str | None, src: pd.DataFrame,
+                records: Any, ctx: Context) -> tuple[pd.DataFrame, pd.Series]:
+    table = catalog.ENTITY_TARGET[entity]
+    source = entity.split(".")[0]
+    ids = to_string(src[spec.id], ctx)[0]
+    ev = evaluate(spec.branch_rules(branch), src, ctx)
+    errors = list(ev.errors)
+    fields = _encode_fields(ev, catalog.STAGED_ONLY_TARGETS)
+    out = pd.DataFrame(index=src.index)
+    if table == "constituents" and spec.correlation:
+        fields["CustomValues"] = (_custom_value(org.custom_field("constituent", source), ids), True)
+    if table == "transactions":
+        arrays, des_errors, fund_ids = _designations(org, entity, spec, src, records, ev, ids, ctx)
+        fields["Designations"] = (arrays, True)
+        errors += des_errors
+        out["fund_source_ids"] = fund_ids
+    payload, _ = jsonbuild.assemble(fields, src.index)
+    out["source"] = source
+    out["source_id"] = ids
+    out["payload"] = payload
+    for column in catalog.CANONICAL_COLUMNS[table]:
+        if column in ev.canonical:
+            out[column] = ev.canonical[column]
+        elif column not in out:
+            out[column] = None
+    if spec.status:
+        out["status"] = src[spec.status]
+    if table == "transactions":
+        out["is_refunded"] = ev.values.get("IsRefunded", pd.Series(False, index=src.index)).eq(True)
+        out["amount"] = pd.to_numeric(out["amount"], errors="coerce").astype(float)
+    return out, collect_errors(errors, src.index)
+
+
+def _empty_mapped(table: str) -> pd.DataFrame:
+    cols = ["source", "source_id", "payload", "payload_hash", "source_updated_at", *catalog.CANONICAL_COLUMNS[table]]
+    return pd.DataFrame(columns=cols)
+
+
+def _rejected(records: Any, src: pd.DataFrame, rows: pd.Index, source: str, entity: str, ids: pd.Series,
+              errors: pd.Series, kind: str) -> pd.DataFrame:
+    return pd.DataFrame({"source": source, "entity": entity, "source_id": ids.loc[rows].to_numpy(),
+                         "errors": errors.loc[rows].to_numpy(), "raw": raw_json(records, rows),
+                         "kind": kind}, index=rows, columns=REJECTED_COLUMNS)
+
+
+def map_frame(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.DataFrame) -> MapResult:
+    """Map source records (as the API returns them, or a DataFrame of them) for `entity` ('wegive.donors')."""
+    spec = org.entity(entity)
+    source = entity.split(".")[0]
+    table = catalog.ENTITY_TARGET[entity]
+    ctx = context(org)
+    if not isinstance(records, pd.DataFrame):
+        records = list(records)
+    src = extract_columns(records, _source_paths(spec))
+    ids = to_string(src[spec.id], ctx)[0]
+    rejected: list[pd.DataFrame] = []
+    excluded = pd.Series(False, index=src.index)
+    reasons = pd.Series(None, index=src.index, dtype=object)
+    for rule in spec.exclude_when:
+        hit = norm_column(src[rule.field]).isin([str(v).strip().lower() for v in rule.in_]) & ~excluded
+        reasons[hit] = rule.field + ": '" + src[rule.field][hit].astype(str) + "' excluded — " + rule.reason
+        excluded |= hit
+    if excluded.any():
+        rows = src.index[excluded.to_numpy()]
+        rejected.append(_rejected(records, src, rows, source, entity, ids, reasons.map(lambda r: [r]), "excluded"))
+    live = src[~excluded.to_numpy()]
+    parts: list[pd.DataFrame] = []
+    error_parts: list[pd.Series] = []
+    if spec.branch_on:
+        keys = norm_column(live[spec.branch_on])
+        matched = pd.Series(False, index=live.index)
+        for branch in spec.branches:
+            rows = keys.eq(str(branch).strip().lower())
+            matched |= rows
+            if rows.any():
+                part, errs = _map_branch(org, entity, spec, branch, live[rows.to_numpy()], records, ctx)
+                parts.append(part)
+                error_parts.append(errs)
+        if (~matched).any():
+            lost = live.index[(~matched).to_numpy()]
+            shown = live[spec.branch_on].loc[lost].astype(str)
+            error_parts.append(pd.Series([[f"{spec.branch_on}: no mapping branch for '{v}'"] for v in shown],
+                                         index=lost, dtype=object))
+    elif len(live):
+        part, errs = _map_branch(org, entity, spec, None, live, records, ctx)
+        parts.append(part)
+        error_parts.append(errs)
+    errors = pd.concat(error_parts) if error_parts else pd.Series(dtype=object)
+    mapped = pd.concat(parts) if parts else _empty_mapped(table)
+    bad = errors.map(len).gt(0) if len(errors) else pd.Series(dtype=bool)
+    if bad.any():
+        rows = errors.index[bad.to_numpy()]
+        rejected.append(_rejected(records, src, rows, source, entity, ids, errors, "invalid"))
+        mapped = mapped.drop(index=rows, errors="ignore")
+    mapped = mapped.sort_index()
+    mapped["payload_hash"] = jsonbuild.hash_column(mapped["payload"]) if len(mapped) else []
+    if spec.updated_at:
+        mapped["source_updated_at"] = _timestamps(src[spec.updated_at]).reindex(mapped.index)
+    else:
+        mapped["source_updated_at"] = pd.Series(pd.NaT, index=mapped.index, dtype="datetime64[ns, UTC]")
+    if spec.bloomerang_id:
+        mapped["bloomerang_id"] = pd.to_numeric(src[spec.bloomerang_id], errors="coerce").reindex(
+            mapped.index).astype("Int64")
+    else:
+        mapped["bloomerang_id"] = pd.array([pd.NA] * len(mapped), dtype="Int64")
+    order = ["source", "source_id", "payload", "payload_hash", "source_updated_at", *catalog.CANONICAL_COLUMNS[table]]
+    mapped = mapped[order].reset_index(drop=True)
+    rejected_frame = (pd.concat(rejected).sort_index().reset_index(drop=True) if rejected
+                      else pd.DataFrame(columns=REJECTED_COLUMNS))
+    return MapResult(mapped=mapped, rejected=rejected_frame)
+

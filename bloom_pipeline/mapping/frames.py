@@ -1,0 +1,109 @@
+"""Turn source records (API dicts or a DataFrame) into the flat columns the rules read.
+
+Why only the named paths: a record carries dozens of fields, a mapping reads a dozen; extracting just
+those (`mailing_address.city`, `addresses.0.street1`) keeps a million-row frame small. Designations get
+their own frame: one row per list element (`fund_allocations`), or one per record built from the
+record's own fields when the list is empty (`fallback`), with `_row` pointing back at the record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from bloom_pipeline.mapping.spec import DesignationSpec
+
+
+def _walk(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit():
+            value = value[int(part)] if int(part) < len(value) else None
+        else:
+            return None
+    return value
+
+
+def extract(items: list[Any], path: str) -> list[Any]:
+    parts = path.split(".")
+    if len(parts) == 1:
+        key = parts[0]
+        return [item.get(key) if isinstance(item, dict) else None for item in items]
+    return [_walk(item, parts) for item in items]
+
+
+def _series(values: list[Any], index: pd.Index | None = None) -> pd.Series:
+    series = pd.Series(values, index=index, dtype=object)
+    inferred = series.infer_objects()
+    return inferred if inferred.dtype.kind in "iub" else series
+
+
+def extract_columns(records: list[dict[str, Any]] | pd.DataFrame, paths: Iterable[str]) -> pd.DataFrame:
+    """One column per dotted path (missing → None)."""
+    columns: dict[str, pd.Series] = {}
+    if isinstance(records, pd.DataFrame):
+        frame = records.reset_index(drop=True)
+        for path in paths:
+            if path in frame.columns:
+                columns[path] = frame[path]
+            else:
+                head, _, rest = path.partition(".")
+                if head in frame.columns and rest:
+                    columns[path] = _series(extract(frame[head].tolist(), rest))
+                else:
+                    columns[path] = pd.Series(None, index=frame.index, dtype=object)
+        return pd.DataFrame(columns, index=frame.index)
+    items = list(records)
+    return pd.DataFrame({path: _series(extract(items, path)) for path in paths}, index=pd.RangeIndex(len(items)))
+
+
+def designation_paths(des: DesignationSpec) -> tuple[list[str], list[str]]:
+    sources = {s for rule in des.fields.values() for s in rule.sources()}
+    return sorted(s for s in sources if not s.startswith("parent.")), sorted(s for s in sources
+                                                                             if s.startswith("parent."))
+
+
+def fallback_path(des: DesignationSpec, path: str) -> str | None:
+    head, _, rest = path.partition(".")
+    if head not in des.fallback:
+        return None
+    return des.fallback[head] + (f".{rest}" if rest else "")
+
+
+def element_frame(src: pd.DataFrame, des: DesignationSpec) -> pd.DataFrame:
+    relative, parents = designation_paths(des)
+    if des.list is None:
+        frame = pd.DataFrame({p: src[p].to_numpy() for p in relative}, index=src.index)
+        frame["_row"] = src.index
+    else:
+        lists = src[des.list]
+        has = lists.map(lambda v: isinstance(v, list) and len(v) > 0).astype(bool)
+        exploded = lists[has].explode()
+        items = exploded.tolist()
+        listed = pd.DataFrame({p: _series(extract(items, p)) for p in relative}, index=range(len(items)))
+        listed["_row"] = exploded.index.to_numpy()
+        rows = src.index[~has.to_numpy()]
+        fallback = pd.DataFrame(index=range(len(rows)))
+        for p in relative:
+            origin = fallback_path(des, p)
+            fallback[p] = src[origin].loc[rows].to_numpy() if origin else None
+        fallback["_row"] = rows.to_numpy()
+        frame = pd.concat([listed, fallback], ignore_index=True)
+    frame = frame.reset_index(drop=True)
+    for p in parents:
+        frame[p] = src[p.removeprefix("parent.")].reindex(frame["_row"].to_numpy()).to_numpy()
+    return frame
+
+
+def raw_json(records: list[dict[str, Any]] | pd.DataFrame, rows: pd.Index) -> list[str]:
+    """The original records of the given rows, as JSON text (for the quarantine table)."""
+    if isinstance(records, pd.DataFrame):
+        frame = records.reset_index(drop=True)
+        items = frame.iloc[list(rows)].to_dict("records")
+    else:
+        items = [records[i] for i in rows]
+    return [json.dumps(item, default=str, sort_keys=True) for item in items]

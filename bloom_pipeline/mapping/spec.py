@@ -1,0 +1,258 @@
+"""Pydantic models of the mapping YAML: one org's whole configuration, field rules included.
+
+Why pydantic with extra="forbid": a misspelt key must be an error with a line number, never a silently
+ignored setting. `MappingDocument` is what one file may hold (everything optional, `extends` allowed);
+`OrgConfig` is the resolved org after `extends` is merged, with the helpers other modules call.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bloom_pipeline.mapping.catalog import ENTITY_TARGET
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Case(Strict):
+    """One arm of `cases`: the first arm whose `if_present` field is non-empty gives `value`."""
+
+    if_present: str
+    value: Any
+
+
+TransformRef = str | dict[str, Any]
+
+
+class FieldRule(Strict):
+    """How one Bloomerang target field is produced from source fields (see mappings/README.md)."""
+
+    from_: str | list[str] | None = Field(default=None, alias="from")
+    const: Any = None
+    cases: list[Case] | None = None
+    transform: list[TransformRef] = Field(default_factory=list)
+    lookup: dict[str | bool | int, Any] | None = None
+    default: Any = None
+    required: bool = False
+    when: dict[str, list[Any]] | None = None
+    canonical: str | None = None
+    requires: dict[str, list[str]] | None = None
+    fallback: Any = None
+    fallback_note: str | None = None
+    note: dict[str, str] | None = None
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | dict) else value
+
+    def sources(self) -> list[str]:
+        found = [self.from_] if isinstance(self.from_, str) else list(self.from_ or [])
+        return found + [case.if_present for case in self.cases or []]
+
+
+class Exclusion(Strict):
+    """Records that are not gifts by design (e.g. failed payments): rejected with kind 'excluded'."""
+
+    field: str
+    in_: list[str] = Field(alias="in")
+    reason: str
+
+
+class DesignationSpec(Strict):
+    """Designations: one per element of `list` (else one per record); `fallback` builds the element
+    from the record's own fields when the list is empty."""
+
+    list: str | None = None
+    fallback: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, FieldRule] = Field(default_factory=dict)
+
+
+class EntitySpec(Strict):
+    id: str = "id"
+    updated_at: str | None = None
+    bloomerang_id: str | None = None
+    status: str | None = None
+    correlation: bool = True
+    exclude_when: list[Exclusion] = Field(default_factory=list)
+    branch_on: str | None = None
+    branches: dict[str, dict[str, FieldRule]] = Field(default_factory=dict)
+    fields: dict[str, FieldRule] = Field(default_factory=dict)
+    designations: DesignationSpec | None = None
+
+    def branch_rules(self, branch: str | None) -> dict[str, FieldRule]:
+        rules = dict(self.fields)
+        if branch is not None:
+            rules.update(self.branches.get(branch, {}))
+        return rules
+
+
+class FieldPolicy(Strict):
+    policy: Literal["overwrite", "fill_empty", "review"] = "overwrite"
+    direction: Literal["push", "pull", "both"] = "push"
+
+
+class EventChoice(Strict):
+    """Bloomerang fund / appeal / campaign for Handbid gifts: an int id or a name (resolved by the sync)."""
+
+    fund: int | str | None = None
+    appeal: int | str | None = None
+    campaign: int | str | None = None
+
+
+class CustomFieldNames(Strict):
+    wegive: int | str | None = None
+    handbid: int | str | None = None
+
+
+class CustomFields(Strict):
+    constituent: CustomFieldNames = CustomFieldNames()
+    transaction: CustomFieldNames = CustomFieldNames()
+
+
+class BloomerangSettings(Strict):
+    base_url: str | None = None
+    api_key_env: str | None = None
+    requests_per_hour: int = Field(default=1000, gt=0)
+    custom_fields: CustomFields = CustomFields()
+
+
+class WeGiveSettings(Strict):
+    base_url: str | None = None
+    token_env: str | None = None
+
+
+class HandbidSettings(Strict):
+    base_url: str | None = None
+    token_env: str | None = None
+    organization_id: int | None = None
+    events: dict[str, EventChoice] = Field(default_factory=dict)
+    default: EventChoice = EventChoice()
+
+
+class Schedule(Strict):
+    cron: str = "0 2 * * *"
+    timezone: str | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("cron must have five fields (minute hour day month weekday)")
+        return value
+
+
+class Alerts(Strict):
+    webhook_url: str | None = None
+    webhook_url_env: str | None = None
+
+
+class Thresholds(Strict):
+    max_reject_share: float = Field(default=0.05, ge=0, le=1)
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        unit = {"s": 1, "m": 60, "h": 3600}[match[2] or "s"]
+        return timedelta(seconds=int(match[1]) * unit)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+class MappingDocument(Strict):
+    """What one YAML file may contain; every key optional so defaults and orgs share the grammar."""
+
+    extends: list[str] = Field(default_factory=list)
+    name: str | None = None
+    timezone: str | None = None
+    phone_region: str | None = None
+    sandbox_fallback: bool | None = None
+    clock_skew_tolerance: timedelta | None = None
+    schedule: Schedule | None = None
+    alerts: Alerts | None = None
+    thresholds: Thresholds | None = None
+    bloomerang: BloomerangSettings | None = None
+    wegive: WeGiveSettings | None = None
+    handbid: HandbidSettings | None = None
+    policies: dict[str, dict[str, FieldPolicy]] = Field(default_factory=dict)
+    mappings: dict[Literal["wegive", "handbid"], dict[str, EntitySpec]] = Field(default_factory=dict)
+
+    @field_validator("clock_skew_tolerance", mode="before")
+    @classmethod
+    def _duration_value(cls, value: Any) -> Any:
+        return _duration(value)
+
+    @field_validator("extends", mode="before")
+    @classmethod
+    def _extends_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class OrgConfig(Strict):
+    """One org, `extends` resolved. Credentials appear only as env-var *names*."""
+
+    name: str
+    timezone: str
+    phone_region: str = "US"
+    sandbox_fallback: bool = False
+    clock_skew_tolerance: timedelta = timedelta(minutes=2)
+    schedule: Schedule = Schedule()
+    alerts: Alerts = Alerts()
+    thresholds: Thresholds = Thresholds()
+    bloomerang: BloomerangSettings = BloomerangSettings()
+    wegive: WeGiveSettings = WeGiveSettings()
+    handbid: HandbidSettings = HandbidSettings()
+    policies: dict[str, dict[str, FieldPolicy]] = Field(default_factory=dict)
+    mappings: dict[str, dict[str, EntitySpec]] = Field(default_factory=dict)
+
+    @field_validator("clock_skew_tolerance", mode="before")
+    @classmethod
+    def _duration_value(cls, value: Any) -> Any:
+        return _duration(value)
+
+    @property
+    def schedule_timezone(self) -> str:
+        return self.schedule.timezone or self.timezone
+
+    def entity(self, name: str) -> EntitySpec:
+        """`name` is SOURCE.ENTITY, e.g. 'wegive.donors'."""
+        source, _, entity = name.partition(".")
+        try:
+            return self.mappings[source][entity]
+        except KeyError:
+            raise KeyError(f"org {self.name!r} has no mapping for {name!r}") from None
+
+    def entities(self) -> list[str]:
+        return [f"{s}.{e}" for s, ents in self.mappings.items() for e in ents]
+
+    def field_policy(self, entity: str, field: str) -> tuple[str, str]:
+        """(policy, direction) of a canonical field; `entity` is a staged table ('constituents') or
+        SOURCE.ENTITY. Unlisted fields: overwrite/push (source-owned), or the table's '*' entry."""
+        table = ENTITY_TARGET.get(entity, entity)
+        rules = self.policies.get(table, {})
+        rule = rules.get(field) or rules.get("*") or FieldPolicy()
+        return rule.policy, rule.direction
+
+    def custom_field(self, area: str, source: str) -> int | str | None:
+        """The Bloomerang custom field (id or name) holding `source`'s correlation id in `area`."""
+        return getattr(getattr(self.bloomerang.custom_fields, area), source)
+
+    def event_choice(self, auction_id: Any, auction_name: Any, setting: str) -> int | str | None:
+        """Fund / appeal / campaign for a Handbid event: by auction id, then by name, then the default."""
+        for key in (auction_id, auction_name):
+            if key is not None and str(key) in self.handbid.events:
+                value = getattr(self.handbid.events[str(key)], setting)
+                if value is not None:
+                    return value
+        return getattr(self.handbid.default, setting)

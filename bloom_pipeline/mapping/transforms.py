@@ -1,0 +1,316 @@
+"""The fixed registry of named transforms the mapping YAML may use.
+
+Why a registry: the YAML never carries code, and nothing in it is evaluated; a rule names a transform,
+and only names listed here exist. Each transform works on a whole pandas Series (vectorized); where a
+library forces per-value Python (email-validator, phonenumbers) the work is done once per *unique*
+value behind a vectorized fast path for the common shapes. A transform returns the new values and, per
+row, an error text (or None); nulls pass through untouched. `inverse` (when defined) is what the pull
+direction applies to turn a Bloomerang value back into the source's form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bloom_pipeline.mapping import validators
+
+Result = tuple[pd.Series, pd.Series | None]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What transforms may read besides their input: org settings, never credentials."""
+
+    timezone: str = "UTC"
+    phone_region: str = "US"
+    event_choice: Callable[[Any, Any, str], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Transform:
+    fn: Callable[..., Result]
+    inverse: Callable[..., Any] | None = None
+    arg: tuple[str, ...] | None = None  # allowed argument values; () = any text; None = takes no argument
+    combines: bool = False  # takes the list of `from` columns instead of their coalesced value
+    doc: str = ""
+
+
+def present(values: pd.Series) -> pd.Series:
+    """Non-null and, for text, non-blank."""
+    mask = values.notna()
+    if values.dtype == object and mask.any():
+        try:
+            stripped = values.str.strip()  # NaN for non-text values, which count as present
+        except AttributeError:  # no text at all (ids, numbers, lists)
+            return mask
+        mask &= stripped.isna() | stripped.ne("")
+    return mask
+
+
+def map_unique(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """Apply a per-value Python function once per distinct value (nulls stay null)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return pd.Series([None] * len(values), index=values.index, dtype=object)
+    out = np.array([fn(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(out[codes], index=values.index, dtype=object)
+
+
+def _errors(values: pd.Series, bad: pd.Series, message: Callable[[Any], str]) -> pd.Series:
+    errs = pd.Series(None, index=values.index, dtype=object)
+    if bad.any():
+        errs[bad] = map_unique(values[bad], message)
+    return errs
+
+
+def _nulls(values: pd.Series) -> pd.Series:
+    """Object dtype with None (not NaN) for missing values, so JSON and comparisons see nulls."""
+    return values.astype(object).where(values.notna(), None)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    keep = values.notna()
+    out = pd.Series(None, index=values.index, dtype=object)
+    out[keep] = values[keep].astype(str)
+    return out
+
+
+def strip(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    text = _text(values).str.strip()
+    return text.where(text.ne("") & text.notna(), None), None
+
+
+def lower(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    text, _ = strip(values, ctx)
+    return text.str.lower(), None
+
+
+def to_string(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """Ids as text ('1012', never '1012.0')."""
+    if pd.api.types.is_float_dtype(values):
+        values = values.astype("Int64")
+    elif values.dtype == object:
+        return map_unique(values, _id_text), None
+    return strip(values, ctx)
+
+
+def _id_text(value: Any) -> str | None:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def email(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    text, _ = strip(values, ctx)
+    ok = validators.emails_valid(text)
+    bad = text.notna() & ~ok
+    return text.where(~bad, None), _errors(text, bad, lambda v: f"'{v}' is not a valid email address")
+
+
+def phone(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    text, _ = strip(values, ctx)
+    return validators.format_phones(text, ctx.phone_region), None
+
+
+def phone_inverse(values: pd.Series, ctx: Context) -> pd.Series:
+    return validators.phone_digits(_text(values), ctx.phone_region)
+
+
+def _cents_of(values: pd.Series, scale: int) -> tuple[pd.Series, pd.Series]:
+    """Exact integer cents (Int64) from cents (`scale` 1) or dollars (`scale` 100), plus a bad-value mask."""
+    if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values.astype("Int64") * scale, pd.Series(False, index=values.index)
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & numeric.isna()
+    if scale == 1:
+        whole = numeric.round(0)
+        bad |= numeric.notna() & (whole != numeric)
+        return whole.astype("Int64").where(~bad, pd.NA), bad
+
+    def decimal_cents(v: Any) -> Any:
+        try:
+            return int((Decimal(str(v)) * 100).quantize(Decimal(1)))
+        except (InvalidOperation, ValueError):
+            return None
+
+    cents = map_unique(values.where(~bad, None), decimal_cents)
+    return pd.array(cents, dtype="Int64"), bad
+
+
+def _money(values: pd.Series, scale: int, unit: str) -> Result:
+    cents, bad = _cents_of(values, scale)
+    cents = pd.Series(cents, index=values.index, dtype="Int64")
+    dollars = (cents.astype("Float64") / 100).round(2).astype(object).where(cents.notna() & ~bad, None)
+    return dollars, _errors(values, bad, lambda v: f"'{v}' is not an amount in {unit}")
+
+
+def cents_to_dollars(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    return _money(values, 1, "whole cents")
+
+
+def dollars(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    return _money(values, 100, "dollars")
+
+
+def positive(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = numeric.notna() & (numeric <= 0)
+    return values.where(~bad, None), _errors(values, bad, lambda v: f"{v} must be a positive amount")
+
+
+def _to_local_date(moments: pd.Series, raw: pd.Series, ctx: Context) -> Result:
+    bad = raw.notna() & moments.isna()
+    local = moments.dt.tz_convert(ctx.timezone).dt.strftime("%Y-%m-%d")
+    return local.astype(object).where(moments.notna(), None), _errors(raw, bad, lambda v: f"'{v}' is not a date")
+
+
+def to_date(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """ISO-8601 timestamp (UTC when naive) → the calendar date in the org's time zone."""
+    text = _text(values)
+    moments = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    return _to_local_date(moments, values, ctx)
+
+
+def epoch_to_date(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    numeric = pd.to_numeric(values, errors="coerce")
+    moments = pd.to_datetime(numeric, unit="s", utc=True, errors="coerce")
+    return _to_local_date(moments, values, ctx)
+
+
+def ref(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """A reference to another source record, resolved by the sync: 'ref:wegive.donors:1012'."""
+    text, _ = to_string(values, ctx)
+    return (f"ref:{arg}:" + text).where(text.notna(), None), None
+
+
+def ref_inverse(values: pd.Series, ctx: Context) -> pd.Series:
+    return _text(values).str.rsplit(":", n=1).str[-1]
+
+
+def join_lines(columns: list[pd.Series], ctx: Context, arg: Any = None) -> Result:
+    """Street lines (address_1, address_2, …) → one multi-line Bloomerang Street."""
+    parts = [strip(c, ctx)[0] for c in columns]
+    out = parts[0].fillna("")
+    for part in parts[1:]:
+        out = out + ("\n" + part).fillna("")
+    out = out.str.strip("\n")
+    return out.where(out.ne(""), None), None
+
+
+def join_lines_inverse(values: pd.Series, ctx: Context, count: int) -> list[pd.Series]:
+    split = _text(values).str.split("\n", n=count - 1)
+    return [split.str[i].where(split.str.len() > i, None) for i in range(count)]
+
+
+def note_list(columns: list[pd.Series], ctx: Context, arg: Any = None) -> Result:
+    """Event name then item names, separated by '; ' (Handbid's designation note)."""
+    def flat(v: Any) -> list[str]:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return []
+        if isinstance(v, list | tuple | np.ndarray):
+            return [str(x).strip() for x in v if x is not None and str(x).strip()]
+        return [str(v).strip()] if str(v).strip() else []
+
+    pieces = [columns[0].map(flat)]
+    for column in columns[1:]:
+        pieces.append(column.map(flat))
+    joined = pieces[0]
+    for piece in pieces[1:]:
+        joined = joined + piece
+    out = joined.map("; ".join)
+    return out.where(out.ne(""), None), None
+
+
+def event_setting(columns: list[pd.Series], ctx: Context, arg: Any = None) -> Result:
+    """The org YAML's per-event fund / appeal / campaign (by auction id, then name, else the default).
+    Names become 'ref:bloomerang.funds:name=…' for the sync to resolve; integers are Bloomerang ids."""
+    if ctx.event_choice is None:
+        raise ValueError("event_setting needs the org configuration")
+    plural = {"fund": "funds", "appeal": "appeals", "campaign": "campaigns"}[arg]
+    ids = columns[0]
+    names = columns[1] if len(columns) > 1 else pd.Series(None, index=ids.index, dtype=object)
+    keys = pd.Series(list(zip(ids.astype(object), names.astype(object), strict=True)), index=ids.index)
+
+    def choose(key: tuple[Any, Any]) -> Any:
+        value = ctx.event_choice(key[0], key[1], arg)
+        return f"ref:bloomerang.{plural}:name={value}" if isinstance(value, str) else value
+
+    return map_unique(keys, choose), None
+
+
+_CARD_TYPES = {"visa": "Visa", "mastercard": "MasterCard", "master card": "MasterCard", "mc": "MasterCard",
+               "amex": "AmericanExpress", "american express": "AmericanExpress", "americanexpress": "AmericanExpress",
+               "discover": "Discover", "diners": "DinersClub", "diners club": "DinersClub", "dinersclub": "DinersClub",
+               "jcb": "JCB"}
+
+
+def card_type(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """Card brand → Bloomerang CreditCardType; an unknown brand is left empty (the Method rule falls back)."""
+    return _nulls(lower(values, ctx)[0].map(_CARD_TYPES)), None
+
+
+def account_type(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    return _nulls(lower(values, ctx)[0].map({"checking": "Checking", "savings": "Savings"})), None
+
+
+def last_four(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    digits = _text(values).str.replace(r"\D", "", regex=True)
+    return _nulls(digits.str[-4:].where(digits.str.len() >= 4, None)), None
+
+
+def digits_only(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """'check #1042' → '1042'; no digits → empty."""
+    digits = _text(values).str.extract(r"(\d+)", expand=False)
+    return _nulls(digits), None
+
+
+def integer(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    values = strip(values, ctx)[0]
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = values.notna() & (numeric.isna() | (numeric.round(0) != numeric))
+    ok = numeric.notna() & ~bad
+    out = pd.Series(None, index=values.index, dtype=object)
+    out[ok] = numeric[ok].astype("int64").astype(object)
+    return _nulls(out), _errors(values, bad, lambda v: f"'{v}' is not a whole number")
+
+
+def _identity(values: pd.Series, ctx: Context) -> pd.Series:
+    return values
+
+
+def _cents_inverse(values: pd.Series, ctx: Context) -> pd.Series:
+    return (pd.to_numeric(values, errors="coerce") * 100).round(0).astype("Int64")
+
+
+_NAME = re.compile(r"^[a-z_]+$")
+
+REGISTRY: dict[str, Transform] = {
+    "strip": Transform(strip, _identity, doc="trim spaces; blank becomes empty"),
+    "lower": Transform(lower, _identity, doc="trim and lower-case"),
+    "to_string": Transform(to_string, _identity, doc="ids as text"),
+    "email": Transform(email, _identity, doc="validate (email-validator); invalid rejects the record"),
+    "phone": Transform(phone, phone_inverse, doc="format for the org's phone_region; unparseable kept as given"),
+    "cents_to_dollars": Transform(cents_to_dollars, _cents_inverse, doc="integer cents → dollars, 2 places"),
+    "dollars": Transform(dollars, _identity, doc="dollar amounts rounded half-even to 2 places"),
+    "positive": Transform(positive, _identity, doc="reject amounts ≤ 0"),
+    "to_date": Transform(to_date, None, doc="ISO timestamp → YYYY-MM-DD in the org time zone"),
+    "epoch_to_date": Transform(epoch_to_date, None, doc="epoch seconds → YYYY-MM-DD in the org time zone"),
+    "ref": Transform(ref, ref_inverse, arg=(), doc="'ref:<source.entity>:<id>' for the sync to resolve"),
+    "join_lines": Transform(join_lines, None, combines=True, doc="join street lines with a newline"),
+    "note_list": Transform(note_list, None, combines=True, doc="join texts and lists of texts with '; '"),
+    "event_setting": Transform(event_setting, None, arg=("fund", "appeal", "campaign"), combines=True,
+                               doc="per-event fund/appeal/campaign from the org YAML (auction id, name)"),
+    "card_type": Transform(card_type, None, doc="card brand → CreditCardType"),
+    "account_type": Transform(account_type, None, doc="checking/savings → Checking/Savings"),
+    "last_four": Transform(last_four, None, doc="last four digits"),
+    "digits_only": Transform(digits_only, None, doc="first run of digits ('check #1042' → '1042')"),
+    "integer": Transform(integer, _identity, doc="whole number"),
+}

@@ -1,0 +1,93 @@
+"""``bloom-pipeline sync`` and ``bloom-pipeline demo``.
+
+``sync`` exit status: 0 when every record succeeded, 1 when any record failed or was quarantined (or
+the load was halted by a validation gate), 2 for a configuration error — reported before any API call.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+
+def _since(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter("expected an ISO date, e.g. 2026-11-01 or 2026-11-01T00:00:00Z") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _config_error(message: str) -> None:
+    click.echo(f"configuration error: {message}", err=True)
+    sys.exit(2)
+
+
+def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | None, mappings_dir: str | None,
+            data_dir: str | None, urls: dict[str, str] | None = None, quiet: bool = False,
+            overrides: dict[str, int] | None = None):
+    """Load the org, resolve its endpoints, run the sync; configuration problems exit 2."""
+    from bloom_pipeline.mapping.loader import MappingError, load_org
+    from bloom_pipeline.staging.store import StagingStore, data_dir_from_env
+    from bloom_pipeline.sync.endpoints import ConfigurationError, build_clients, resolve_endpoints
+    from bloom_pipeline.sync.report import print_report
+    from bloom_pipeline.sync.runner import RunOptions, run_sync
+
+    try:
+        org = load_org(org_name, mappings_dir=mappings_dir)
+    except MappingError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(2)
+    except FileNotFoundError as exc:
+        _config_error(str(exc))
+    try:
+        endpoints = resolve_endpoints(org, urls=urls, handbid_org_id=(overrides or {}).get("handbid_org_id"))
+    except ConfigurationError as exc:
+        _config_error(str(exc))
+    root = data_dir_from_env(data_dir)
+    store = StagingStore.for_org(org.name, data_dir=root)
+    clients = build_clients(org, endpoints, budget_dir=Path(root) / "ratelimit")
+    try:
+        report = run_sync(org, store, clients, RunOptions(direction=direction, dry_run=dry_run, since=since))
+    finally:
+        clients.close()
+    if not quiet:
+        print_report(report, dry_run=dry_run)
+    return report
+
+
+@click.command("sync")
+@click.option("--org", "org_name", required=True, help="Org name: mappings/orgs/<org>.yaml.")
+@click.option("--direction", type=click.Choice(["push", "pull", "both"]), default="both", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing anywhere, cursors included.")
+@click.option("--since", callback=_since, help="Re-read changes since this date instead of the stored cursors.")
+@click.option("--mappings-dir", envvar="BLOOM_MAPPINGS_DIR", default=None, help="Default ./mappings.")
+@click.option("--data-dir", envvar="BLOOM_DATA_DIR", default=None, help="Default ./data.")
+def sync_command(org_name: str, direction: str, dry_run: bool, since: datetime | None, mappings_dir: str | None,
+                 data_dir: str | None) -> None:
+    """Sync one org in-process against its configured endpoints."""
+    report = run_org(org_name, direction=direction, dry_run=dry_run, since=since, mappings_dir=mappings_dir,
+                     data_dir=data_dir)
+    sys.exit(report.exit_code)
+
+
+@click.command("demo")
+@click.option("--donors", type=click.IntRange(min=10), default=2000, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--data-dir", envvar="BLOOM_DATA_DIR", default=None, help="Default ./data.")
+def demo_command(donors: int, seed: int, data_dir: str | None) -> None:
+    """Start the sandbox APIs with generated data and run the demo org's full bidirectional sync."""
+    from bloom_pipeline.sync.demo import run_demo
+
+    sys.exit(run_demo(donors=donors, seed=seed, data_dir=data_dir))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(sync_command)
+    group.add_command(demo_command)

@@ -1,0 +1,191 @@
+"""Linked donors, both directions: the three-way merge, its writes, the conflict ledger, the queue.
+
+A donor already linked to a Bloomerang constituent (``sync_state`` holds both ids and the snapshot
+each side had after the last sync) is never re-planned as a create/update: its fields go through
+``merge.merge_frame``. Fields changed on the source side flow to Bloomerang (PUT constituent), fields
+changed in Bloomerang flow back to the source (PUT WeGive donor / Handbid contact) — only those the
+mapping marks bidirectional — and both-side changes follow last-modified-wins, the skew tolerance and
+the review queue. The new snapshot is stored only when every write of the record succeeded, so a
+failed write is simply tried again next run, and a value we wrote never comes back as a change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from bloom_pipeline.clients.http import ApiError
+from bloom_pipeline.mapping.compile import to_source_payload
+from bloom_pipeline.mapping.spec import OrgConfig
+from bloom_pipeline.staging import ledgers, review
+from bloom_pipeline.staging.store import transaction
+from bloom_pipeline.sync.echo import CANONICAL_FIELDS
+from bloom_pipeline.sync.merge import FieldRule, merge_frame
+
+log = logging.getLogger("bloom_pipeline.sync.linked")
+
+ADDRESS_FIELDS = {"street": "Street", "city": "City", "state": "State", "postal_code": "PostalCode",
+                  "country": "Country"}
+NAME_FIELDS = {"first_name": "FirstName", "middle_name": "MiddleName", "last_name": "LastName"}
+
+
+@dataclass
+class LinkedOutcome:
+    pushed: int = 0
+    pulled: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    review_ids: list[int] = field(default_factory=list)
+    results: list[tuple[str, str, str, int | None, str, dict | None, str | None]] = field(default_factory=list)
+
+
+def field_rules(org: OrgConfig) -> dict[str, FieldRule]:
+    """The merge rule of every canonical donor field, from the org YAML's policies."""
+    rules = {}
+    for name in CANONICAL_FIELDS:
+        policy, direction = org.field_policy("constituents", name)
+        rules[name] = FieldRule(policy=policy, direction=direction)
+    # Bloomerang computes an individual's FullName and rejects it on write: it only ever flows back.
+    rules["full_name"] = FieldRule(policy=rules["full_name"].policy, direction="pull")
+    return rules
+
+
+def bloomerang_body(changes: dict[str, Any], current: dict[str, Any], constituent_type: str | None) -> dict[str, Any]:
+    """A PUT /constituent body for canonical field changes (whole contact objects, patch-like root)."""
+    body: dict[str, Any] = {}
+    for name, target in NAME_FIELDS.items():
+        if name in changes:
+            body[target] = changes[name]
+    if "full_name" in changes and constituent_type == "Organization":
+        body["FullName"] = changes["full_name"]
+    if "email" in changes:
+        body["PrimaryEmail"] = {"Type": "Home", "Value": changes["email"]} if changes["email"] else None
+    if "phone" in changes:
+        body["PrimaryPhone"] = {"Type": "Home", "Number": changes["phone"]} if changes["phone"] else None
+    if ADDRESS_FIELDS.keys() & changes.keys():
+        address = {target: changes.get(name, current.get(name)) for name, target in ADDRESS_FIELDS.items()}
+        body["PrimaryAddress"] = {"Type": "Home", **{k: v for k, v in address.items() if v not in (None, "")}}
+    return body
+
+
+def merge_input(links: pd.DataFrame, staged: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFrame:
+    """One row per linked donor: both sides' canonical values, their last-modified times and the base."""
+    linked = links.dropna(subset=["bloomerang_id"])
+    linked = linked[linked["source_snapshot"].notna() & linked["bloomerang_snapshot"].notna()]
+    if linked.empty:
+        return pd.DataFrame()
+    source_side = staged.drop_duplicates(["source", "source_id"], keep="last")
+    cols = ["source", "source_id", "source_updated_at", "constituent_type", *CANONICAL_FIELDS]
+    frame = linked[["source", "source_id", "bloomerang_id", "source_snapshot", "bloomerang_snapshot"]].merge(
+        source_side[[c for c in cols if c in source_side]], on=["source", "source_id"], how="inner"
+    )
+    bloom = snapshot[["bloomerang_id", "last_modified", *CANONICAL_FIELDS]].copy()
+    bloom["bloomerang_id"] = bloom["bloomerang_id"].astype("Int64")
+    frame["bloomerang_id"] = frame["bloomerang_id"].astype("Int64")
+    frame = frame.merge(bloom, on="bloomerang_id", how="inner", suffixes=("_source", "_bloomerang"))
+    frame["base"] = [
+        json.dumps({"source": _loads(s), "bloomerang": _loads(b)})
+        for s, b in zip(frame.pop("source_snapshot"), frame.pop("bloomerang_snapshot"), strict=True)
+    ]
+    frame["source_modified_at"] = frame.pop("source_updated_at")
+    frame["bloomerang_modified_at"] = frame.pop("last_modified")
+    return frame
+
+
+def _value(value: Any) -> Any:
+    return None if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)) else value
+
+
+def _loads(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def reconcile_linked(
+    org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, run_id: str, frame: pd.DataFrame,
+    *, direction: str, decisions: dict[tuple[str, str], dict[str, Any]], review_rows: pd.DataFrame,
+) -> LinkedOutcome:
+    """Merge, write both ways, record conflicts / review items / new snapshots."""
+    outcome = LinkedOutcome()
+    if frame.empty:
+        return outcome
+    merged = merge_frame(frame, field_rules(org), skew=org.clock_skew_tolerance, direction=direction,
+                         decisions=decisions)
+    outcome.unchanged = merged.skipped
+    by_key = frame.set_index(["source", "source_id"])
+    for row in merged.records.to_dict("records"):
+        key = (row["source"], row["source_id"])
+        current = by_key.loc[key]
+        bloomerang_id = int(current["bloomerang_id"])
+        error = None
+        try:
+            if row["to_bloomerang"]:
+                bloom_now = {n: current.get(f"{n}_bloomerang") for n in CANONICAL_FIELDS}
+                body = bloomerang_body(row["to_bloomerang"], {**bloom_now, **row["to_bloomerang"]},
+                                       current.get("constituent_type"))
+                if body:
+                    clients.bloomerang.update_constituent(bloomerang_id, body)
+                    outcome.pushed += 1
+            if row["to_source"]:
+                source_now = {n: _value(current.get(f"{n}_source")) for n in CANONICAL_FIELDS}
+                source_now["constituent_type"] = current.get("constituent_type")
+                source_body = to_source_payload(row["source"], {**source_now, **row["to_source"]}, org)
+                if row["source"] == "wegive":
+                    clients.wegive.update_donor(int(row["source_id"]), source_body)
+                else:
+                    clients.handbid.update_contact(int(row["source_id"]), source_body)
+                outcome.pulled += 1
+        except ApiError as exc:
+            error = str(exc)
+        with transaction(con):
+            if error is None and row["new_base"] is not None:
+                state = ledgers.get_state(con, "constituents", row["source"], row["source_id"])
+                if state is not None:
+                    state.source_snapshot = row["new_base"]["source"]
+                    state.bloomerang_snapshot = row["new_base"]["bloomerang"]
+                    state.source_hash = state.source_hash  # payload hash of the source side stays
+                    state.last_run_id, state.synced_at = run_id, None
+                    ledgers.upsert_state(con, state)
+            if error is None and row["decisions_applied"]:
+                ids = review_rows[(review_rows["source"] == row["source"])
+                                  & (review_rows["source_id"] == row["source_id"])
+                                  & review_rows["field"].isin(row["decisions_applied"])]["id"].tolist()
+                review.mark_applied(con, ids, run_id)
+            action = "failed" if error else ("updated" if row["to_bloomerang"] or row["to_source"] else "unchanged")
+            diff = {"to_bloomerang": row["to_bloomerang"], "to_source": row["to_source"]}
+            ledgers.append_log(con, run_id, [ledgers.LogEntry(
+                entity="constituents", source=row["source"], source_id=row["source_id"], action=action,
+                bloomerang_id=bloomerang_id, direction="pull" if row["to_source"] and not row["to_bloomerang"]
+                else "push", field_diff=diff, error=error)])
+        if error:
+            outcome.failed += 1
+    _record_conflicts(con, run_id, merged, outcome)
+    return outcome
+
+
+def _record_conflicts(con: duckdb.DuckDBPyConnection, run_id: str, merged: Any, outcome: LinkedOutcome) -> None:
+    with transaction(con):
+        rows = merged.conflicts.to_dict("records") if len(merged.conflicts) else []
+        ledgers.append_conflicts(con, run_id, [
+            ledgers.Conflict(
+                entity="constituents", source=r["source"], source_id=str(r["source_id"]), field=r["field"],
+                source_value=r.get("source_value"), bloomerang_value=r.get("bloomerang_value"), rule=r["rule"],
+                winner=r["winner"], bloomerang_id=r.get("bloomerang_id"),
+                source_modified_at=r.get("source_modified_at"), bloomerang_modified_at=r.get("bloomerang_modified_at"),
+            )
+            for r in rows
+        ])
+        outcome.conflicts = rows
+        for r in merged.review.to_dict("records") if len(merged.review) else []:
+            outcome.review_ids.append(review.add_review(con, run_id, review.ReviewItem(
+                entity="constituents", source=r["source"], source_id=str(r["source_id"]), field=r["field"],
+                source_value=r.get("source_value"), bloomerang_value=r.get("bloomerang_value"),
+                reason=r.get("reason", "review"), bloomerang_id=r.get("bloomerang_id"),
+                source_modified_at=r.get("source_modified_at"),
+                bloomerang_modified_at=r.get("bloomerang_modified_at"),
+            )))

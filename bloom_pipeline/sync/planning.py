@@ -1,0 +1,96 @@
+"""The run's push plan per entity: identity inputs assembled, then ``plan.plan_records`` decides.
+
+Funds match Bloomerang by name (case-insensitive; names are unique per org in Bloomerang) or by the
+``bloomerang_id`` WeGive stores; transactions are deduplicated by their source reference through
+``sync_state`` (and the ``bloomerang_id`` the source may hold); constituents go through ``identity``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from bloom_pipeline.sync import identity
+from bloom_pipeline.sync.echo import CANONICAL_FIELDS
+from bloom_pipeline.sync.plan import REF_ENTITY, plan_records
+
+RESOLVED_COLUMNS = ["source", "source_id", "bloomerang_id", "rule", "create_key", "ambiguous", "note"]
+
+
+def _resolved(staged: pd.DataFrame, ids: list[Any], rules: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "source": staged["source"].astype(str).tolist(),
+        "source_id": staged["source_id"].astype(str).tolist(),
+        "bloomerang_id": pd.array(ids, dtype="Int64"),
+        "rule": rules,
+        "create_key": [None] * len(staged),
+        "ambiguous": [False] * len(staged),
+        "note": [None] * len(staged),
+    }, columns=RESOLVED_COLUMNS)
+
+
+def plan_funds(staged: pd.DataFrame, state: pd.DataFrame, bloomerang_funds: list[dict[str, Any]]) -> pd.DataFrame:
+    by_name = {str(f.get("Name", "")).strip().casefold(): int(f["Id"]) for f in bloomerang_funds if f.get("Id")}
+    known = set(by_name.values())
+    ids, rules = [], []
+    for own, name in zip(staged.get("bloomerang_id", pd.Series(dtype=object)), staged.get("name", []), strict=False):
+        if own is not None and not pd.isna(own) and int(own) in known:
+            ids.append(int(own))
+            rules.append("correlation_id")
+        elif str(name or "").strip().casefold() in by_name:
+            ids.append(by_name[str(name).strip().casefold()])
+            rules.append("name")
+        else:
+            ids.append(None)
+            rules.append("new")
+    return plan_records("funds", staged, _resolved(staged, ids, rules), state)
+
+
+def plan_constituents(staged: pd.DataFrame, resolved: pd.DataFrame, state: pd.DataFrame,
+                      snapshot: pd.DataFrame, *, policies: dict[str, str]) -> pd.DataFrame:
+    return plan_records("constituents", staged, resolved, state, snapshot, policies=policies)
+
+
+def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+    return identity.resolve_constituents(staged, snapshot, links)
+
+
+def plan_transactions(staged: pd.DataFrame, state: pd.DataFrame,
+                      blocked_refs: dict[str, str] | None = None) -> pd.DataFrame:
+    """Dedupe by source reference: a linked transaction is never created twice; gifts of a quarantined
+    donor are blocked with the donor's reason."""
+    return plan_records("transactions", staged, None, state, blocked_refs=blocked_refs)
+
+
+def ref_entity(entity: str, source: str) -> str:
+    """How a record of ``entity`` from ``source`` is named in a ``ref:`` (``constituents``/wegive → donors)."""
+    return REF_ENTITY.get((entity, source), entity)
+
+
+def leaders_first(rows: pd.DataFrame) -> pd.DataFrame:
+    """Creates and direct updates before followers that link to a record created in the same run."""
+    if "target_ref" not in rows or rows.empty:
+        return rows
+    follower = rows["target_ref"].notna()
+    return pd.concat([rows[~follower], rows[follower]])
+
+
+def canonical_snapshots(staged: pd.DataFrame, entity: str = "constituents") -> dict[tuple[str, str, str], dict]:
+    """``(entity, source, source_id) → {canonical field: value}`` of the staged source records."""
+    if entity != "constituents" or staged.empty:
+        return {}
+    out = {}
+    columns = [c for c in CANONICAL_FIELDS if c in staged]
+    for record in staged[["source", "source_id", *columns]].to_dict("records"):
+        values = {name: _plain(record.get(name)) for name in CANONICAL_FIELDS}
+        out[(entity, str(record["source"]), str(record["source_id"]))] = values
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, (str, list, dict)) and pd.isna(value):
+        return None
+    return value
