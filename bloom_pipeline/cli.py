@@ -5,6 +5,7 @@ index. Nothing here reads configuration at import time.
 """
 
 import importlib
+import logging
 
 import click
 
@@ -38,6 +39,8 @@ _register_all()
 
 
 def main() -> None:
+    # Per-record problems are in sync_log; the console gets warnings and worse, one line each.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     cli()
 
 

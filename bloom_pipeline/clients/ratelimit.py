@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -94,12 +95,17 @@ class SharedRateBudget:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection per use: safe across threads and forks, holds no lock when idle."""
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            yield conn
-        finally:
-            conn.close()
+        """This thread's connection (opened once per thread and process: closing a WAL database costs a
+        checkpoint, more than the request it guards). Idle connections hold no lock."""
+        local = self.__dict__.setdefault("_local", threading.local())
+        conn = getattr(local, "conn", None)
+        if conn is None or getattr(local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=True)
+            # WAL without an fsync per commit: a budget counter need not survive a power cut, and a
+            # synced commit per API request would cost more than the request itself.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            local.conn, local.pid = conn, os.getpid()
+        yield conn
 
     def _try_take(self) -> float:
         """Take a slot if the window has room (return 0), else return seconds until one frees."""

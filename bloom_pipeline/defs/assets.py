@@ -12,40 +12,54 @@ hands one run up to 100 days, which it extracts with one created-date window.
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 
 import dagster as dg
 import pandas as pd
 
+from bloom_pipeline.defs import metadata as md
 from bloom_pipeline.defs import partitions
 from bloom_pipeline.defs.resources import SyncSettings, api_resource_key
 from bloom_pipeline.staging import accounting
 from bloom_pipeline.staging.store import Window
 from bloom_pipeline.sync import extract as ex
 from bloom_pipeline.sync.endpoints import build_clients
-from bloom_pipeline.sync.report import summary_markdown
 from bloom_pipeline.sync.runner import OrgSync, RunOptions, run_sync
 
 DIRECTION_TAG = "bloom/direction"
 STAGED = ("funds", "constituents", "transactions")
 
 
-def _sync(context: dg.AssetExecutionContext, org_name: str, *, window: Window | None = None) -> OrgSync:
+@contextmanager
+def _org_sync(context: dg.AssetExecutionContext, org_name: str, *, window: Window | None = None,
+              direction: str | None = None) -> Iterator[OrgSync]:
+    """The run's ``OrgSync`` for one org, with what earlier steps extracted read back from staging."""
     settings: SyncSettings = context.resources.sync_settings
     org = settings.org(org_name)
     store = settings.store(org_name)
     keys = getattr(context.resources, api_resource_key(org_name))
     clients = build_clients(org, keys.endpoints(org), budget_dir=store.path.parent / "ratelimit")
-    direction = context.run.tags.get(DIRECTION_TAG, "both")
-    sync = OrgSync(org, store, clients, RunOptions(direction=direction, window=window), run_id=context.run_id)
-    sync.extracted = ex.load_extracted(store, context.run_id)
-    return sync
+    try:
+        options = RunOptions(direction=direction or run_direction(context), window=window)
+        sync = OrgSync(org, store, clients, options, run_id=context.run.run_id)
+        sync.extracted = ex.load_extracted(store, sync.run_id)
+        yield sync
+    finally:
+        clients.close()
 
 
-def _markdown_table(counts: dict[str, int]) -> str:
-    rows = "\n".join(f"| {key} | {value} |" for key, value in counts.items())
-    return "| what | rows |\n|---|---:|\n" + rows
+def run_direction(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str:
+    return context.run.tags.get(DIRECTION_TAG, "both")
+
+
+def _extract_metadata(sync: OrgSync, prefix: str) -> dict[str, object]:
+    counts = {k: len(v) for k, v in sorted(sync.extracted.records.items()) if k.startswith(prefix)}
+    return {
+        "dagster/row_count": dg.MetadataValue.int(sum(counts.values())),
+        "rows": dg.MetadataValue.md(md.markdown_table(("source.entity", "rows"), list(counts.items()))),
+    }
 
 
 def build_assets(orgs: Sequence[str]) -> list:
@@ -58,79 +72,81 @@ def build_assets(orgs: Sequence[str]) -> list:
     @dg.asset(group_name="extract", kinds={"duckdb"}, **common)
     def raw_bloomerang(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Bloomerang constituents changed since the cursor (upserted into the snapshot), funds,
-        campaigns, appeals and custom fields."""
-        sync = _sync(context, context.partition_key)
-        sync.start()
-        recovered = sync.recover()
-        ex.extract_bloomerang(sync.clients.bloomerang, sync.store, sync.run_id, sync.extracted)
-        counts = {k: len(v) for k, v in sync.extracted.records.items()}
-        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.md(_markdown_table(counts)),
-                                              "recovered pending writes": len(recovered)})
+        campaigns, appeals and custom fields. Opens the run in ``sync_runs`` and settles the writes a
+        killed run left pending, before anything is planned."""
+        with _org_sync(context, context.partition_key) as sync:
+            sync.start()
+            recovered = sync.recover()
+            ex.extract_bloomerang(sync.clients.bloomerang, sync.store, sync.run_id, sync.extracted)
+            return dg.MaterializeResult(metadata={**_extract_metadata(sync, "bloomerang."),
+                                                  "recovered pending writes": dg.MetadataValue.int(len(recovered))})
 
     @dg.asset(group_name="extract", kinds={"duckdb"}, deps=[raw_bloomerang], **common)
     def raw_wegive(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """WeGive donors (full scan), funds, fund allocations and transactions changed since the cursor."""
-        sync = _sync(context, context.partition_key)
-        ex.extract_wegive(sync.clients.wegive, sync.store, sync.run_id, sync.extracted)
-        counts = {k: len(v) for k, v in sync.extracted.records.items() if k.startswith("wegive")}
-        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.md(_markdown_table(counts))})
+        with _org_sync(context, context.partition_key) as sync:
+            ex.extract_wegive(sync.clients.wegive, sync.store, sync.run_id, sync.extracted)
+            return dg.MaterializeResult(metadata=_extract_metadata(sync, "wegive."))
 
     @dg.asset(group_name="extract", kinds={"duckdb"}, deps=[raw_bloomerang], **common)
     def raw_handbid(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Handbid contacts changed since the cursor; payments, receipts and items of reconciled auctions."""
-        sync = _sync(context, context.partition_key)
-        ex.extract_handbid(sync.clients.handbid, sync.store, sync.run_id, sync.extracted)
-        counts = {k: len(v) for k, v in sync.extracted.records.items() if k.startswith("handbid")}
-        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.md(_markdown_table(counts))})
+        with _org_sync(context, context.partition_key) as sync:
+            ex.extract_handbid(sync.clients.handbid, sync.store, sync.run_id, sync.extracted)
+            return dg.MaterializeResult(metadata=_extract_metadata(sync, "handbid."))
 
     @dg.multi_asset(
         specs=[dg.AssetSpec(f"stg_{e}", group_name="staging", kinds={"duckdb", "pandera"},
-                            deps=[raw_bloomerang, raw_wegive, raw_handbid]) for e in STAGED],
+                            deps=[raw_bloomerang, raw_wegive, raw_handbid],
+                            description=f"Staged {e}: mapped with the org YAML, one row per valid record")
+               for e in STAGED],
         check_specs=[dg.AssetCheckSpec("valid", asset=f"stg_{e}", blocking=True,
-                                       description="pandera schema (lazy) and the org's reject threshold")
+                                       description="pandera schema (lazy) and the org's reject threshold; "
+                                                   "a failure stops the load")
                      for e in STAGED],
         can_subset=False,
         **common,
     )
     def staged(context: dg.AssetExecutionContext):
-        """Map with the org YAML, stage, quarantine rejects with reasons, validate each table."""
-        sync = _sync(context, context.partition_key)
-        gates = sync.stage()
-        halted = [g.blocked_reason for g in gates.values() if not g.passed]
-        if halted:
-            sync.finish(status="halted")
-            context.log.error("load halted: %s", "; ".join(halted))
-        for entity in STAGED:
-            gate = gates[entity]
-            reasons = "\n".join(f"- {reason} ({count})" for reason, count in gate.top_reasons) or "none"
-            yield dg.MaterializeResult(asset_key=f"stg_{entity}", metadata={
-                "staged": gate.staged, "quarantined": gate.rejected, "excluded": gate.excluded,
-                "reject share": float(round(gate.reject_share, 4)), "top reject reasons": dg.MetadataValue.md(reasons),
-            })
-            failures = gate.failure_cases
-            yield dg.AssetCheckResult(
-                asset_key=f"stg_{entity}", check_name="valid", passed=gate.passed,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=gate.blocked_reason or "schema valid and rejects under the org's threshold",
-                metadata={"failure cases": dg.MetadataValue.md(
-                    failures.head(20).to_markdown() if isinstance(failures, pd.DataFrame) and len(failures)
-                    else "none")},
-            )
+        """Map with the org YAML, stage, quarantine rejects with reasons, validate each table.
+
+        A table that fails its pandera model, or a batch over the org's reject threshold, fails its
+        blocking ``valid`` check: Dagster then runs nothing downstream, so nothing is written to
+        Bloomerang from it. The run is closed in ``sync_runs`` as 'halted' with the reason."""
+        with _org_sync(context, context.partition_key) as sync:
+            gates = sync.stage()
+            halted = [g.blocked_reason for g in gates.values() if not g.passed]
+            if halted:
+                sync.finish(status="halted")
+                context.log.error(f"load halted for org {sync.org.name}: " + "; ".join(map(str, halted)))
+            limit = sync.org.thresholds.max_reject_share
+            for entity in STAGED:
+                gate = gates[entity]
+                yield dg.MaterializeResult(asset_key=f"stg_{entity}", metadata=md.staged_metadata(gate))
+                sample = md.quarantine_sample(sync.store, sync.run_id, entity)
+                yield dg.AssetCheckResult(
+                    asset_key=f"stg_{entity}", check_name="valid", passed=gate.passed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    description=(f"{gate.blocked_reason}; the load was stopped" if gate.blocked_reason
+                                 else "schema valid and rejects within the org's threshold"),
+                    metadata=md.check_metadata(gate, limit, sample),
+                )
 
     @dg.asset(group_name="plan", kinds={"duckdb"}, deps=["stg_funds", "stg_constituents", "stg_transactions"],
               **common)
     def push_plan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Per record create / update (with the field diff) / unchanged / blocked — what the load applies."""
-        sync = _sync(context, context.partition_key)
-        sync._load_field_ids()
-        sync.report.gates = {}
-        plan = sync.plan()
+        with _org_sync(context, context.partition_key) as sync:
+            sync._load_field_ids()
+            plan = sync.plan()
         counts = plan.groupby(["entity", "action"]).size().unstack(fill_value=0) if len(plan) else pd.DataFrame()
-        return dg.MaterializeResult(metadata={"planned": len(plan),
-                                              "by action": dg.MetadataValue.md(counts.to_markdown() if len(counts)
-                                                                               else "nothing to do")})
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": dg.MetadataValue.int(len(plan)),
+            "by action": dg.MetadataValue.md(counts.to_markdown() if len(counts) else "nothing to do"),
+        })
 
-    load_specs = [dg.AssetSpec(name, group_name="load", deps=[push_plan], kinds={"bloomerang"})
+    load_specs = [dg.AssetSpec(name, group_name="load", deps=[push_plan], kinds={"bloomerang"},
+                               description=f"Bloomerang {name.removeprefix('bloomerang_')} written by this sync")
                   for name in ("bloomerang_funds", "bloomerang_constituents", "bloomerang_transactions")]
     load_specs.append(dg.AssetSpec("source_writebacks", group_name="load", deps=[push_plan],
                                    kinds={"wegive", "handbid"},
@@ -138,20 +154,26 @@ def build_assets(orgs: Sequence[str]) -> list:
 
     @dg.multi_asset(specs=load_specs, can_subset=False, **common)
     def bloomerang_load(context: dg.AssetExecutionContext):
-        """Apply the stored plan in dependency order, then merge linked donors both ways; finish the run."""
-        sync = _sync(context, context.partition_key)
-        sync._load_field_ids()
-        sync.report.plan = _stored_plan(sync)
-        sync.apply()
-        report = sync.finish()
-        summary = dg.MetadataValue.md(summary_markdown(report))
+        """Apply the stored plan in dependency order, then merge linked donors both ways; finish the run
+        (row accounting into ``sync_runs``, cursors, analyst snapshot)."""
+        with _org_sync(context, context.partition_key) as sync:
+            sync._load_field_ids()
+            sync.report.plan = _stored_plan(sync)
+            sync.apply()
+            sync.report.gates = md.stored_gates(sync.store, sync.run_id)
+            report = sync.finish()
+        summary = md.run_summary(report, sync.options.direction)
+        context.log.info(f"sync of org {report.org}: {report.status}" + (f" ({report.message})" if report.message
+                                                                         else ""))
         for name in ("bloomerang_funds", "bloomerang_constituents", "bloomerang_transactions"):
-            entity = name.removeprefix("bloomerang_")
-            yield dg.MaterializeResult(asset_key=name, metadata={
-                **{k: int(v) for k, v in report.counts.get(entity, {}).items()}, "run summary": summary})
+            yield dg.MaterializeResult(asset_key=name,
+                                       metadata=md.load_metadata(report, name.removeprefix("bloomerang_"), summary))
+        merged = report.counts.get("constituents", {})
         yield dg.MaterializeResult(asset_key="source_writebacks", metadata={
-            "pulled": int(report.counts.get("constituents", {}).get("merged_pull", 0)),
-            "conflicts": report.conflicts, "queued for review": report.review_items})
+            "pulled": dg.MetadataValue.int(int(merged.get("merged_pull", 0))),
+            "conflicts": dg.MetadataValue.int(report.conflicts),
+            "queued for review": dg.MetadataValue.int(report.review_items),
+            "run summary": dg.MetadataValue.md(summary)})
 
     @dg.asset_check(asset="bloomerang_transactions", required_resource_keys=resource_keys,
                     description="extracted = staged + quarantined; staged = created + updated + unchanged + "
@@ -160,10 +182,11 @@ def build_assets(orgs: Sequence[str]) -> list:
         org = _org_from_run(context)
         store = context.resources.sync_settings.store(org)
         with store.connect() as con:
-            accounts = accounting.compute_accounts(con, context.run_id)
+            accounts = accounting.compute_accounts(con, context.run.run_id, direction=run_direction(context))
         problems = accounting.check_accounts(accounts)
         return dg.AssetCheckResult(passed=not problems, description="; ".join(problems) or "every row accounted for",
-                                   metadata={"counts": dg.MetadataValue.json(accounting.counts_json(accounts))})
+                                   metadata={"counts": dg.MetadataValue.json(accounting.counts_json(accounts)),
+                                             "accounts": dg.MetadataValue.md(md.accounting_markdown(accounts))})
 
     @dg.asset(group_name="backfill", kinds={"wegive", "bloomerang"}, partitions_def=daily_parts,
               backfill_policy=partitions.TRANSACTION_BACKFILL_POLICY, required_resource_keys=resource_keys)
@@ -173,9 +196,9 @@ def build_assets(orgs: Sequence[str]) -> list:
         summaries = {}
         for org_name, days in partitions.days_by_org(context).items():
             window = Window(date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
-            base = _sync(context, org_name, window=window)
-            options = RunOptions(direction="push", window=window)
-            report = run_sync(base.org, base.store, base.clients, options, run_id=f"{context.run_id}-{org_name}")
+            with _org_sync(context, org_name, window=window, direction="push") as base:
+                report = run_sync(base.org, base.store, base.clients, base.options,
+                                  run_id=f"{context.run.run_id}-{org_name}")
             summaries[org_name] = {"days": len(days), "window": f"{window.start}..{window.end}",
                                    "status": report.status, **report.counts.get("transactions", {})}
             if report.status != "succeeded":

@@ -59,5 +59,5 @@ def build_definitions(mappings_dir: str | Path | None = None, data_dir: str | No
         jobs=[sync_job, handbid_job, backfill_job],
         schedules=schedules,
         sensors=sensors,
-        resources=build_resources(root, [org.name for org in orgs], data_dir=data_dir),
+        resources=build_resources(str(root), orgs, names, data_dir=data_dir),
     )

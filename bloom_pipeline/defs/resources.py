@@ -1,20 +1,23 @@
-"""Dagster resources: where mappings and data live, and each org's API credentials.
+"""Dagster resources: where mappings and data live, and where each org's API credentials come from.
 
-Credentials are ``EnvVar``s named by the org YAML, so Definitions load without them and the values
-resolve only inside a run (STACK.md trap 14). An org with ``sandbox_fallback`` whose variables are
-unset at load time gets the sandbox's public keys, so the demo runs in ``dagster dev`` with none set.
+Credentials stay in the environment variables the org YAML names. Each org's resource carries only
+those *names* (what the UI's resources page shows); the values are read inside a run of that org —
+never at load time, never into resource config. Why not ``EnvVar`` fields: every
+org-partitioned asset requires every org's resource, and Dagster resolves an ``EnvVar`` field when it
+initializes the resource, so one org with an unset variable would fail the runs of every other org. Here
+an unset variable fails only its own org's run, with a message that names the variable (not its value).
+Definitions load without any secret set (STACK.md trap 14). An org with ``sandbox_fallback`` (the demo)
+uses the sandbox's public keys when its variables are unset.
 """
 
-import os
 import re
-from pathlib import Path
 
 import dagster as dg
 
 from bloom_pipeline.mapping.loader import load_org
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging.store import StagingStore
-from bloom_pipeline.sync.endpoints import Endpoint, Endpoints, resolve_endpoints
+from bloom_pipeline.sync.endpoints import Endpoints, resolve_endpoints
 
 
 class SyncSettings(dg.ConfigurableResource):
@@ -31,25 +34,20 @@ class SyncSettings(dg.ConfigurableResource):
 
 
 class OrgApiKeys(dg.ConfigurableResource):
-    """One org's keys (from EnvVar) — the base URLs come from the org YAML or the *_API_URL variables."""
+    """One org's credentials, by environment variable name; values are read only when the org runs.
 
-    bloomerang_api_key: str
-    wegive_token: str
-    handbid_token: str
+    Base URLs come from ``BLOOMERANG_API_URL`` / ``WEGIVE_API_URL`` / ``HANDBID_API_URL`` or the org YAML.
+    """
+
+    bloomerang_api_key_env: str | None = None
+    wegive_token_env: str | None = None
+    handbid_token_env: str | None = None
+    sandbox_fallback: bool = False
 
     def endpoints(self, org: OrgConfig) -> Endpoints:
-        base = resolve_endpoints(org, environ={**os.environ, **self._as_env(org)})
-        return Endpoints(
-            Endpoint("bloomerang", base.bloomerang.base_url, self.bloomerang_api_key, base.bloomerang.key_env),
-            Endpoint("wegive", base.wegive.base_url, self.wegive_token, base.wegive.key_env),
-            Endpoint("handbid", base.handbid.base_url, self.handbid_token, base.handbid.key_env),
-            base.handbid_org_id,
-        )
-
-    def _as_env(self, org: OrgConfig) -> dict[str, str]:
-        names = (org.bloomerang.api_key_env, org.wegive.token_env, org.handbid.token_env)
-        values = (self.bloomerang_api_key, self.wegive_token, self.handbid_token)
-        return {name: value for name, value in zip(names, values, strict=True) if name}
+        """The org's endpoints, keys read from the environment now (the variables the org YAML names);
+        ``ConfigurationError`` naming the variable when one is unset and the org has no sandbox fallback."""
+        return resolve_endpoints(org)
 
 
 def api_resource_key(org: str) -> str:
@@ -57,27 +55,22 @@ def api_resource_key(org: str) -> str:
     return "api_" + re.sub(r"[^0-9a-zA-Z_]", "_", org)
 
 
-def _secret(env_name: str | None, fallback: str | None) -> str | dg.EnvVar:
-    if env_name and (os.environ.get(env_name) or fallback is None):
-        return dg.EnvVar(env_name)
-    if fallback is not None:
-        return fallback
-    raise ValueError("an org must name the environment variable of each key")
-
-
 def org_api_keys(org: OrgConfig) -> OrgApiKeys:
-    from bloom_pipeline.sandbox.server import BLOOMERANG_SANDBOX_KEY, HANDBID_SANDBOX_TOKEN, WEGIVE_SANDBOX_TOKEN
-
-    fallback = org.sandbox_fallback
     return OrgApiKeys(
-        bloomerang_api_key=_secret(org.bloomerang.api_key_env, BLOOMERANG_SANDBOX_KEY if fallback else None),
-        wegive_token=_secret(org.wegive.token_env, WEGIVE_SANDBOX_TOKEN if fallback else None),
-        handbid_token=_secret(org.handbid.token_env, HANDBID_SANDBOX_TOKEN if fallback else None),
+        bloomerang_api_key_env=org.bloomerang.api_key_env,
+        wegive_token_env=org.wegive.token_env,
+        handbid_token_env=org.handbid.token_env,
+        sandbox_fallback=org.sandbox_fallback,
     )
 
 
-def build_resources(mappings_dir: str | Path, orgs: list[str], data_dir: str | None = None) -> dict[str, object]:
+def build_resources(mappings_dir: str, orgs: list[OrgConfig], names: list[str] | None = None,
+                    data_dir: str | None = None) -> dict[str, object]:
+    """``sync_settings`` plus one ``api_<org>`` per org; ``names`` without a loaded config get an empty one
+    (their runs fail with a configuration error, the code location still loads)."""
     resources: dict[str, object] = {"sync_settings": SyncSettings(mappings_dir=str(mappings_dir), data_dir=data_dir)}
-    for name in orgs:
-        resources[api_resource_key(name)] = org_api_keys(load_org(name, mappings_dir=mappings_dir))
+    for name in names or []:
+        resources[api_resource_key(name)] = OrgApiKeys()
+    for org in orgs:
+        resources[api_resource_key(org.name)] = org_api_keys(org)
     return resources

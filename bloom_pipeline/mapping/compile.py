@@ -71,8 +71,8 @@ def _timestamps(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
 
 
-def _encode_fields(ev: Evaluated, staged_only: set[str]) -> dict[str, tuple[pd.Series, bool]]:
-    return {t: (jsonbuild.encode(v), ev.anchors.get(t, True)) for t, v in ev.values.items() if t not in staged_only}
+def _encode_fields(ev: Evaluated, staged_only: set[str]) -> dict[str, tuple[Any, bool]]:
+    return {t: (jsonbuild.encoded(v), ev.anchors.get(t, True)) for t, v in ev.values.items() if t not in staged_only}
 
 
 def _custom_value(field_id: Any, ids: pd.Series) -> pd.Series:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bloom_pipeline.mapping import arrowtext
+
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
 
@@ -37,6 +39,26 @@ def hash_column(texts: pd.Series) -> pd.Series:
 
 def encode(values: pd.Series) -> pd.Series:
     """Each non-null value as JSON text; nulls stay None (the key is then omitted)."""
+    enc = encoded(values)
+    return enc if isinstance(enc, pd.Series) else arrowtext.to_series(enc, values.index)
+
+
+def encoded(values: pd.Series) -> Any:
+    """`encode`, as an Arrow string array when pyarrow is there (what `assemble` consumes without copies)."""
+    text = arrowtext.as_text(values)
+    if text is None or text.null_count == len(text):
+        enc = _encode_pandas(values)
+        return arrowtext.as_text(enc) if arrowtext.ENABLED else enc
+    quoted, needs = arrowtext.quote(text)
+    if needs.any():
+        fixed = quoted.to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(needs)
+        fixed[rows] = [dumps(v) for v in values.to_numpy()[rows]]
+        return arrowtext.pa.array(fixed, type=arrowtext.pa.string())
+    return quoted
+
+
+def _encode_pandas(values: pd.Series) -> pd.Series:
     out = pd.Series(None, index=values.index, dtype=object)
     mask = values.notna()
     if not mask.any():
@@ -66,21 +88,54 @@ def const(value: Any, index: pd.Index) -> pd.Series:
         None, index=index, dtype=object)
 
 
-def assemble(fields: dict[str, tuple[pd.Series, bool]], index: pd.Index) -> tuple[pd.Series, pd.Series]:
+def assemble(fields: dict[str, tuple[Any, bool]], index: pd.Index) -> tuple[pd.Series, pd.Series]:
     """Objects from {dotted key: (encoded values, anchors)}.
 
     A nested object (`PrimaryEmail.Value`, `PrimaryEmail.Type`) is emitted only when one of its
     anchoring fields (those that come from source data, not constants) is present. Returns the JSON
-    texts and, per row, whether any anchoring field was present.
+    texts and, per row, whether any anchoring field was present. Encoded values are Series (`encode`) or
+    Arrow arrays (`encoded`).
     """
-    groups: dict[str, dict[str, tuple[pd.Series, bool]]] = {}
-    leaves: dict[str, tuple[pd.Series, bool]] = {}
+    if arrowtext.ENABLED:
+        body, anchored = _assemble_arrow(fields, len(index))
+        return arrowtext.to_series(body, index), pd.Series(anchored, index=index)
+    fields = {k: (v if isinstance(v, pd.Series) else arrowtext.to_series(v, index), a) for k, (v, a) in fields.items()}
+    return _assemble_pandas(fields, index)
+
+
+def _split(fields: dict[str, tuple[Any, bool]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    groups: dict[str, dict[str, tuple[Any, bool]]] = {}
+    leaves: dict[str, tuple[Any, bool]] = {}
     for key, item in fields.items():
         head, dot, rest = key.partition(".")
         if dot:
             groups.setdefault(head, {})[rest] = item
         else:
             leaves[key] = item
+    return leaves, groups
+
+
+def _assemble_arrow(fields: dict[str, tuple[Any, bool]], length: int) -> tuple[Any, np.ndarray]:
+    leaves, groups = _split(fields)
+    pieces = []
+    anchored = np.zeros(length, dtype=bool)
+    for key in sorted(set(leaves) | set(groups)):
+        if key in leaves:
+            enc, anchors = leaves[key]
+            if isinstance(enc, pd.Series):
+                enc = arrowtext.as_text(enc)
+            if anchors:
+                anchored |= enc.is_valid().to_numpy(zero_copy_only=False)
+        else:
+            inner_body, inner = _assemble_arrow(groups[key], length)
+            enc = arrowtext.where(arrowtext.mask_array(inner), inner_body)
+            anchored |= inner
+        pieces.append(arrowtext.prefixed(key, enc))
+    return arrowtext.wrap_object(arrowtext.join(pieces, length)), anchored
+
+
+def _assemble_pandas(fields: dict[str, tuple[pd.Series, bool]], index: pd.Index) -> tuple[pd.Series, pd.Series]:
+    leaves, groups = _split(fields)
     body = pd.Series("", index=index, dtype=object)
     anchored = pd.Series(False, index=index)
     for key in sorted(set(leaves) | set(groups)):
@@ -89,7 +144,7 @@ def assemble(fields: dict[str, tuple[pd.Series, bool]], index: pd.Index) -> tupl
             if anchors:
                 anchored |= enc.notna()
         else:
-            enc, inner = assemble(groups[key], index)
+            enc, inner = _assemble_pandas(groups[key], index)
             enc = enc.where(inner, None)
             anchored |= inner
         body = body + (',"' + key + '":' + enc).fillna("")

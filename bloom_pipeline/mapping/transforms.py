@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bloom_pipeline.mapping import validators
+from bloom_pipeline.mapping import arrowtext, validators
 
 Result = tuple[pd.Series, pd.Series | None]
 
@@ -44,6 +44,9 @@ class Transform:
 
 def present(values: pd.Series) -> pd.Series:
     """Non-null and, for text, non-blank."""
+    text = arrowtext.as_text(values)
+    if text is not None:
+        return pd.Series(arrowtext.present_mask(text), index=values.index)
     mask = values.notna()
     if values.dtype == object and mask.any():
         try:
@@ -83,6 +86,11 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def strip(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    fast = arrowtext.as_text(values)
+    if fast is None:
+        fast = arrowtext.ints_as_text(values)
+    if fast is not None:
+        return arrowtext.to_series(arrowtext.trim(fast), values.index), None
     text = _text(values).str.strip()
     return text.where(text.ne("") & text.notna(), None), None
 

@@ -17,6 +17,8 @@ import pandas as pd
 import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
+from bloom_pipeline.mapping import arrowtext
+
 _LOCAL = r"[A-Za-z0-9_%+\-]+(?:\.[A-Za-z0-9_%+\-]+)*"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 _SIMPLE_EMAIL = rf"^(?P<local>{_LOCAL})@(?:{_LABEL}\.)+(?P<tld>[A-Za-z]{{2,63}})$"
@@ -43,15 +45,30 @@ def emails_valid(values: pd.Series) -> pd.Series:
     if not todo.any():
         return result
     text = values[todo].astype(str)
-    parts = text.str.extract(_SIMPLE_EMAIL)
-    fast = parts["local"].notna() & (parts["local"].str.len() <= 64) & (text.str.len() <= 254)
-    special = parts["tld"].str.lower().isin(list(SPECIAL_USE_DOMAIN_NAMES))
-    fast &= ~special
+    fast = _simple_emails(text)
     result.loc[fast[fast].index] = True
     slow = text[~fast]
     if len(slow):
         result.loc[slow.index] = _by_unique(slow, _email_ok).astype(bool)
     return result
+
+
+def _simple_emails(text: pd.Series) -> pd.Series:
+    """Addresses of the plain ASCII shape that email-validator accepts (the rest go to the library)."""
+    arrow = arrowtext.as_text(text)
+    if arrow is not None:
+        pc = arrowtext.pc
+        # Python's `$` also matches before one final newline; RE2's does not, so it is spelled out.
+        parts = pc.extract_regex(arrow, _SIMPLE_EMAIL.removesuffix("$") + r"\n?$")
+        local, tld = pc.struct_field(parts, "local"), pc.struct_field(parts, "tld")
+        ok = pc.and_(pc.less_equal(pc.utf8_length(local), 64), pc.less_equal(pc.utf8_length(arrow), 254))
+        ok = pc.and_(ok, pc.invert(pc.is_in(pc.utf8_lower(tld), arrowtext.pa.array(list(SPECIAL_USE_DOMAIN_NAMES)))))
+        ok = pc.and_(ok, parts.is_valid())
+        return pd.Series(pc.fill_null(ok, False).to_numpy(zero_copy_only=False), index=text.index)
+    parts = text.str.extract(_SIMPLE_EMAIL)
+    fast = parts["local"].notna() & (parts["local"].str.len() <= 64) & (text.str.len() <= 254)
+    special = parts["tld"].str.lower().isin(list(SPECIAL_USE_DOMAIN_NAMES))
+    return fast & ~special
 
 
 @cache
@@ -65,8 +82,39 @@ def _nanp_valid_pattern() -> re.Pattern[str]:
     return re.compile(rf"^(?=(?:{general})$)(?:{'|'.join(patterns)})$")
 
 
+@cache
+def _nanp_re2() -> tuple[str, str, str]:
+    """The patterns of `_nanp_fast` for RE2 (no lookahead; Python's Unicode `\\s` spelled out)."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region("US")
+    inner = _nanp_valid_pattern().pattern.removeprefix("^(?=(?:").removesuffix(")$")
+    general, _, kinds = inner.partition(")$)(?:")
+    assert general == meta.general_desc.national_number_pattern
+    spaces = "".join(f"\\x{{{ord(c):04x}}}" for c in arrowtext.WHITESPACE)
+    return rf"^\+?[0-9{spaces}().\-]+$", rf"^(?:{general})$", rf"^(?:{kinds})$"
+
+
+def _nanp_fast_arrow(arrow: object, index: pd.Index) -> pd.Series:
+    pc, pa = arrowtext.pc, arrowtext.pa
+    shape, general, kinds = _nanp_re2()
+    shaped = pc.and_(pc.match_substring_regex(arrow, shape),
+                     pc.invert(pc.match_substring(pc.utf8_slice_codeunits(arrow, 1), "+")))
+    digits = pc.replace_substring_regex(arrow, r"\D", "")
+    length = pc.utf8_length(digits)
+    eleven = pc.and_(pc.equal(length, 11), pc.starts_with(digits, "1"))
+    national = pc.if_else(pc.equal(length, 10), digits,
+                          pc.if_else(eleven, pc.utf8_slice_codeunits(digits, 1), pa.scalar(None, pa.string())))
+    plus_ok = pc.or_(pc.invert(pc.starts_with(arrow, "+")), pc.equal(length, 11))
+    valid = pc.and_(pc.match_substring_regex(national, general), pc.match_substring_regex(national, kinds))
+    keep = pc.fill_null(pc.and_(pc.and_(shaped, plus_ok), valid), False)
+    out = arrowtext.to_series(arrowtext.where(keep, national), index)
+    return out.where(out.notna(), np.nan)
+
+
 def _nanp_fast(text: pd.Series) -> pd.Series:
     """The ten-digit national number for plain US-shaped input that phonenumbers deems valid, else NaN."""
+    arrow = arrowtext.as_text(text)
+    if arrow is not None:
+        return _nanp_fast_arrow(arrow, text.index)
     shaped = text.str.fullmatch(r"\+?[0-9\s().\-]+") & ~text.str[1:].str.contains("+", regex=False)
     digits = text.str.replace(r"\D", "", regex=True)
     national = digits.where(digits.str.len() == 10, digits.str[1:].where(
@@ -101,27 +149,43 @@ def _digits_one(raw: str, region: str) -> str:
 
 
 def _phones(values: pd.Series, region: str, one, fast_format) -> pd.Series:  # noqa: ANN001
-    out = pd.Series(None, index=values.index, dtype=object)
-    todo = values.notna()
+    out = np.full(len(values), None, dtype=object)
+    todo = values.notna().to_numpy()
     if not todo.any():
-        return out
-    text = values[todo].astype(str).str.strip()
-    done = pd.Series(False, index=text.index)
+        return pd.Series(out, index=values.index, dtype=object)
+    sub = values[todo]
+    arrow = arrowtext.as_text(sub)
+    if arrow is not None:
+        text = arrowtext.to_series(arrowtext.pc.utf8_trim(arrow, characters=arrowtext.WHITESPACE), sub.index)
+    else:
+        text = sub.astype(str).str.strip()
+    positions = np.flatnonzero(todo)
+    done = np.zeros(len(text), dtype=bool)
     if region == "US":
         national = _nanp_fast(text)
-        done = national.notna()
-        out.loc[done[done].index] = fast_format(national[done])
+        done = national.notna().to_numpy()
+        out[positions[done]] = fast_format(national[done]).to_numpy()
     rest = text[~done]
     if len(rest):
-        out.loc[rest.index] = _by_unique(rest, lambda raw: one(raw, region))
-    return out
+        out[positions[~done]] = _by_unique(rest, lambda raw: one(raw, region)).to_numpy()
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _nanp_format(national: pd.Series) -> pd.Series:
+    """'3035551212' → '(303) 555-1212'."""
+    arrow = arrowtext.as_text(national)
+    if arrow is None:
+        return "(" + national.str[:3] + ") " + national.str[3:6] + "-" + national.str[6:]
+    pc = arrowtext.pc
+    parts = [pc.utf8_slice_codeunits(arrow, a, b) for a, b in ((0, 3), (3, 6), (6, None))]
+    return arrowtext.to_series(pc.binary_join_element_wise("(", parts[0], ") ", parts[1], "-", parts[2], ""),
+                               national.index)
 
 
 def format_phones(values: pd.Series, region: str) -> pd.Series:
     """Valid numbers: national format for the org's region ('(303) 555-1212'), international otherwise.
     Numbers phonenumbers cannot validate are kept as provided (reference: 'stored as provided')."""
-    return _phones(values, region, _format_one,
-                   lambda n: "(" + n.str[:3] + ") " + n.str[3:6] + "-" + n.str[6:])
+    return _phones(values, region, _format_one, _nanp_format)
 
 
 def phone_digits(values: pd.Series, region: str) -> pd.Series:

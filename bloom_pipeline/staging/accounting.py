@@ -73,7 +73,8 @@ def compute_accounts(
 ) -> dict[str, EntityAccount]:
     """Count one run's rows per staged entity from the tables. ``direction`` picks which sync_log rows
     are the load outcomes: 'push' and 'both' count pushes to Bloomerang, 'pull' the write-backs."""
-    log_direction = "pull" if direction == "pull" else "push"
+    # a record's one outcome row is a push or a pull row; 'both' runs count either kind
+    log_directions = ["push", "pull"] if direction == "both" else (["pull"] if direction == "pull" else ["push"])
     accounts = {e: EntityAccount(e) for e in ddl.STAGED_ENTITIES}
 
     def account(entity: str) -> EntityAccount:
@@ -94,9 +95,9 @@ def compute_accounts(
     ).fetchall():
         account(stg_entity_of(source, entity, feeds)).quarantined += int(n)
     for source, entity, action, n in con.execute(
-        "SELECT source, entity, action, count(*) FROM sync_log WHERE run_id = ? AND direction = ? "
+        "SELECT source, entity, action, count(*) FROM sync_log WHERE run_id = ? AND list_contains(?, direction) "
         "GROUP BY ALL",
-        [run_id, log_direction],
+        [run_id, log_directions],
     ).fetchall():
         acc = account(stg_entity_of(source, entity, feeds))
         if action == "quarantined":
@@ -106,9 +107,9 @@ def compute_accounts(
     for source, entity, extra in con.execute(
         "SELECT source, entity, sum(n - 1) FROM (SELECT source, entity, source_id, count(*) AS n "
         "FROM sync_log "
-        "WHERE run_id = ? AND direction = ? AND source_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1) "
+        "WHERE run_id = ? AND list_contains(?, direction) AND source_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1) "
         "GROUP BY ALL",
-        [run_id, log_direction],
+        [run_id, log_directions],
     ).fetchall():
         account(stg_entity_of(source, entity, feeds)).duplicate_log_rows += int(extra)
     return accounts

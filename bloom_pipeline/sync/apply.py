@@ -79,9 +79,12 @@ def create_with_recovery(writer: Writer, source: str, source_id: str, payload: d
     """POST once; if the answer is lost, look the record up; POST again only if it is truly absent."""
     try:
         return writer.create(source, source_id, payload)
-    except OutcomeUnknownError:
+    except OutcomeUnknownError as unknown:
         log.warning("create of %s %s:%s lost its answer; looking it up", writer.entity, source, source_id)
-        found = writer.find_existing(source, source_id, payload)
+        try:
+            found = writer.find_existing(source, source_id, payload)
+        except ApiError:
+            raise unknown from None  # still unknown: the record stays pending for the next run's lookup
         if found is not None:
             return found
         return writer.create(source, source_id, payload)
@@ -141,9 +144,15 @@ def apply_plan(
             except (ApiError, UnresolvedRefError, ValueError) as exc:
                 result.action = "failed"
                 result.error = str(exc)
+                if action == "create" and isinstance(exc, OutcomeUnknownError):
+                    # the POST may have been applied: keep the pending marker so the next run looks the
+                    # record up by its correlation id instead of creating it a second time
+                    result.extra["pending"] = True
                 written = None
                 log.warning("%s %s:%s failed: %s", writer.entity, result.source, result.source_id, exc)
         ledger.record(result, written)
+        if result.extra.get("pending"):  # recorded as failed, but its create stays to be looked up next run
+            ledger.mark_pending(writer.entity, result.source, result.source_id, result.payload_hash)
         if result.bloomerang_id is not None and result.action != "failed" and on_written is not None:
             on_written(result, written or {})
         results.append(result)
@@ -159,7 +168,11 @@ def recover_pending(
         writer = writers.get(entity)
         if writer is None:
             continue
-        found = writer.find_existing(source, source_id, {})
+        try:
+            found = writer.find_existing(source, source_id, {})
+        except ApiError as exc:  # Bloomerang unavailable: leave it pending, try again next run
+            log.warning("could not look up pending %s %s:%s: %s", entity, source, source_id, exc)
+            continue
         result = RecordResult(entity, source, source_id, "created" if found else "skipped")
         if found is not None:
             result.bloomerang_id = int(found["Id"])

@@ -1,7 +1,9 @@
-"""The apply loop's ledger over the staging store: one small transaction per record, at once.
+"""The apply loop's ledger: every record's result is durable at once (journal), and reaches DuckDB in
+batches (``sync_state`` and ``sync_log``), so bookkeeping never costs more than the API write it records.
 
-The connection is held for the whole apply phase (opening the file per record would cost ~20 ms
-each), but every record commits on its own, so a run killed mid-way keeps everything it wrote.
+The journal (``journal.py``) takes the pending marker before a create and the outcome the moment a
+write returns; ``flush`` moves outcomes into DuckDB in one transaction. A run killed between the two
+loses nothing: ``replay`` at the start of the next run flushes what the journal still holds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from bloom_pipeline.sync.apply import RecordResult
 from bloom_pipeline.sync.canonical import snapshot_frame
 from bloom_pipeline.sync.echo import CANONICAL_FIELDS
 from bloom_pipeline.sync.extract import parse_time
+from bloom_pipeline.sync.journal import Journal
+
+LOGGED_ENTITIES = frozenset({"funds", "constituents", "transactions"})
+FLUSH_EVERY = 200
 
 
 def _modified(written: dict[str, Any] | None) -> datetime | None:
@@ -26,75 +32,93 @@ def _modified(written: dict[str, Any] | None) -> datetime | None:
     return parse_time((written.get("AuditTrail") or {}).get("LastModifiedDate"))
 
 
-LOGGED_ENTITIES = frozenset({"funds", "constituents", "transactions"})
+def _plain(value: Any) -> Any:
+    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
+        return None
+    return value
 
 
 class StoreLedger:
-    """Implements ``apply.Ledger`` on an open DuckDB connection of the org's staging file."""
+    """Implements ``apply.Ledger`` on the org's journal and an open DuckDB connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, *, direction: str = "push",
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, journal: Journal, *, direction: str = "push",
                  snapshots: dict[tuple[str, str, str], dict[str, Any]] | None = None,
                  bloomerang_current: dict[int, dict[str, Any]] | None = None,
                  field_ids: dict[str, int] | None = None) -> None:
         self.con = con
         self.run_id = run_id
+        self.journal = journal
         self.direction = direction
         # (entity, source, source_id) -> the source record's canonical fields as staged this run
         self.snapshots = snapshots or {}
         # Bloomerang id -> canonical fields in the snapshot (for pairs linked without a write)
         self.bloomerang_current = bloomerang_current or {}
         self.field_ids = field_ids or {}
+        self._unflushed = 0
+
+    def mark_pending(self, entity: str, source: str, source_id: str, payload_hash: str | None) -> None:
+        self.journal.mark_pending(entity, source, source_id, self.run_id)
 
     def _bloomerang_side(self, result: RecordResult, written: dict[str, Any] | None) -> dict[str, Any] | None:
         if result.entity != "constituents":
             return None
         if written and "Type" in written:
-            frame = snapshot_frame([written], self.field_ids)
-            row = frame.iloc[0].to_dict()
+            row = snapshot_frame([written], self.field_ids).iloc[0].to_dict()
             return {name: _plain(row.get(name)) for name in CANONICAL_FIELDS}
         return self.bloomerang_current.get(int(result.bloomerang_id)) if result.bloomerang_id else None
 
-    def mark_pending(self, entity: str, source: str, source_id: str, payload_hash: str | None) -> None:
-        with transaction(self.con):
-            ledgers.mark_pending(self.con, entity, source, source_id, "create", run_id=self.run_id)
-
     def record(self, result: RecordResult, written: dict[str, Any] | None) -> None:
-        with transaction(self.con):
-            linked = result.action in ("created", "updated") or result.extra.get("link")
-            if linked and result.action != "failed" and result.bloomerang_id is not None:
-                previous = ledgers.get_state(self.con, result.entity, result.source, result.source_id)
-                snapshot = self.snapshots.get((result.entity, result.source, result.source_id))
-                state = previous or ledgers.SyncState(result.entity, result.source, result.source_id)
-                state.bloomerang_id = result.bloomerang_id
-                if result.payload_hash:
-                    state.source_hash = result.payload_hash
-                bloomerang_side = self._bloomerang_side(result, written)
-                if snapshot is not None and bloomerang_side is not None:
-                    state.source_snapshot = snapshot
-                    state.bloomerang_snapshot = bloomerang_side
-                state.bloomerang_modified_at = _modified(written) or state.bloomerang_modified_at
-                state.last_run_id = self.run_id
-                state.synced_at = None
-                ledgers.upsert_state(self.con, state)
-            elif result.action in ("failed", "skipped"):
-                ledgers.clear_pending(self.con, result.entity, result.source, result.source_id)
-            if result.entity not in LOGGED_ENTITIES:
-                return  # schedules / pledges: bookkeeping for their payments, which are logged
-            ledgers.append_log(self.con, self.run_id, [
-                ledgers.LogEntry(
-                    entity=result.entity,
-                    source=result.source,
-                    source_id=result.source_id,
-                    action=result.action,
-                    bloomerang_id=result.bloomerang_id,
-                    direction=self.direction,
-                    field_diff=result.diff,
-                    error=result.error,
-                )
-            ])
+        key = (result.entity, result.source, result.source_id)
+        linked = (result.action in ("created", "updated") or result.extra.get("link")) and result.action != "failed"
+        source_side = self.snapshots.get(key)
+        bloomerang_side = self._bloomerang_side(result, written) if linked else None
+        self.journal.add_outcome(self.run_id, {
+            "entity": result.entity, "source": result.source, "source_id": result.source_id,
+            "action": result.action, "bloomerang_id": result.bloomerang_id, "diff": result.diff,
+            "error": result.error, "payload_hash": result.payload_hash, "direction": self.direction,
+            "link": bool(linked and result.bloomerang_id is not None),
+            "source_snapshot": source_side if bloomerang_side is not None else None,
+            "bloomerang_snapshot": bloomerang_side if source_side is not None else None,
+            "bloomerang_modified_at": _modified(written),
+        })
+        self._unflushed += 1
+        if self._unflushed >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        flush_journal(self.con, self.journal)
+        self._unflushed = 0
 
 
-def _plain(value: Any) -> Any:
-    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
-        return None
-    return value
+def flush_journal(con: duckdb.DuckDBPyConnection, journal: Journal) -> int:
+    """Move every journaled outcome into ``sync_state`` / ``sync_log`` in one DuckDB transaction."""
+    outcomes = journal.outcomes()
+    if not outcomes:
+        return 0
+    linked = [(run_id, body) for _, run_id, body in outcomes if body["link"]]
+    with transaction(con):
+        previous = ledgers.states_for(con, [(b["entity"], b["source"], str(b["source_id"])) for _, b in linked])
+        states = []
+        for run_id, body in linked:
+            key = (body["entity"], body["source"], str(body["source_id"]))
+            state = previous.get(key) or ledgers.SyncState(*key)
+            state.bloomerang_id = int(body["bloomerang_id"])
+            state.source_hash = body["payload_hash"] or state.source_hash
+            if body["source_snapshot"] is not None:
+                state.source_snapshot = body["source_snapshot"]
+                state.bloomerang_snapshot = body["bloomerang_snapshot"]
+            state.bloomerang_modified_at = parse_time(body["bloomerang_modified_at"]) or state.bloomerang_modified_at
+            state.last_run_id, state.synced_at = run_id, None
+            states.append(state)
+        ledgers.upsert_states(con, states)
+        by_run: dict[str, list[ledgers.LogEntry]] = {}
+        for _, run_id, body in outcomes:
+            if body["entity"] in LOGGED_ENTITIES:
+                by_run.setdefault(run_id, []).append(ledgers.LogEntry(
+                    entity=body["entity"], source=body["source"], source_id=body["source_id"], action=body["action"],
+                    bloomerang_id=body["bloomerang_id"], direction=body["direction"], field_diff=body["diff"],
+                    error=body["error"]))
+        for run_id, entries in by_run.items():
+            ledgers.append_log(con, run_id, entries)
+    journal.forget_outcomes(outcomes[-1][0])
+    return len(outcomes)

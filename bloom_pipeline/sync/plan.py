@@ -52,6 +52,7 @@ REF_ENTITY = {("constituents", "wegive"): "donors", ("constituents", "handbid"):
               ("funds", "wegive"): "funds", ("funds", "handbid"): "funds"}
 NAME_KEYS = {"first_name": "FirstName", "middle_name": "MiddleName", "last_name": "LastName", "full_name": "FullName"}
 CONTACT_KEYS = {"email": ("PrimaryEmail", "Value"), "phone": ("PrimaryPhone", "Number")}
+CONTACT_TYPES = {"PrimaryEmail": "Home", "PrimaryPhone": "Home"}
 ADDRESS_KEYS = {"street": "Street", "city": "City", "state": "State", "postal_code": "PostalCode",
                 "country": "Country"}
 
@@ -125,9 +126,10 @@ def constituent_update_body(diff: Mapping[str, list[Any]], staged_payload: Mappi
     body: dict[str, Any] = {key: diff[name][1] for name, key in NAME_KEYS.items() if name in diff}
     for name, (obj, key) in CONTACT_KEYS.items():
         if name in diff:
-            body[obj] = {**dict(staged_payload.get(obj) or {}), key: diff[name][1]}
+            # Bloomerang requires a Type on every contact object it creates
+            body[obj] = {"Type": CONTACT_TYPES[obj], **dict(staged_payload.get(obj) or {}), key: diff[name][1]}
     if ADDRESS_KEYS.keys() & diff.keys():
-        address = dict(staged_payload.get("PrimaryAddress") or {})
+        address = {"Type": "Home", **dict(staged_payload.get("PrimaryAddress") or {})}
         for name, key in ADDRESS_KEYS.items():
             address[key] = diff[name][1] if name in diff else _clean(current.get(name))
         body["PrimaryAddress"] = {k: v for k, v in address.items() if v is not None}

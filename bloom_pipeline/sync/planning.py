@@ -7,6 +7,8 @@ Funds match Bloomerang by name (case-insensitive; names are unique per org in Bl
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import pandas as pd
@@ -59,8 +61,49 @@ def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd
 def plan_transactions(staged: pd.DataFrame, state: pd.DataFrame,
                       blocked_refs: dict[str, str] | None = None) -> pd.DataFrame:
     """Dedupe by source reference: a linked transaction is never created twice; gifts of a quarantined
-    donor are blocked with the donor's reason."""
-    return plan_records("transactions", staged, None, state, blocked_refs=blocked_refs)
+    donor are blocked with the donor's reason. A refund is part of what is planned (see ``_with_refunds``)."""
+    staged, unrefunded_hash = _with_refunds(staged)
+    plan = plan_records("transactions", staged, None, state, blocked_refs=blocked_refs)
+    return _refund_only_updates(plan, state, unrefunded_hash)
+
+
+def _with_refunds(staged: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
+    """Carry the staged ``is_refunded`` into the planned payload (``"IsRefunded": true``) and its hash.
+
+    The mapping keeps ``IsRefunded`` out of the payload (it is read-only in Bloomerang: a refund is its own
+    ``POST /refund``), so without this a gift refunded in the source after it was synced would hash the
+    same and never be refunded, and a create would never know to refund. The hash of a refunded record
+    is derived from its unrefunded hash, so records that are not refunded keep their stored hashes.
+    """
+    if staged.empty or "is_refunded" not in staged:
+        return staged, {}
+    staged = staged.copy()
+    refunded = staged["is_refunded"].fillna(False).astype(bool)
+    before = dict(zip(zip(staged["source"].astype(str), staged["source_id"].astype(str), strict=True),
+                      staged["payload_hash"], strict=True))
+    for index in staged.index[refunded]:
+        payload = json.loads(staged.at[index, "payload"])
+        payload["IsRefunded"] = True
+        staged.at[index, "payload"] = json.dumps(payload, sort_keys=True)
+        staged.at[index, "payload_hash"] = hashlib.sha256(f"{staged.at[index, 'payload_hash']}:refunded".encode()
+                                                          ).hexdigest()
+    return staged, {key: str(value) for key, value in before.items()}
+
+
+def _refund_only_updates(plan: pd.DataFrame, state: pd.DataFrame,
+                         unrefunded_hash: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """A synced gift whose only change is its refund: send the refund alone, not the whole transaction."""
+    if plan.empty or state is None or state.empty:
+        return plan
+    stored = dict(zip(zip(state["source"].astype(str), state["source_id"].astype(str), strict=True),
+                      state["source_hash"], strict=True))
+    for index in plan.index[plan["action"] == "update"]:
+        key = (str(plan.at[index, "source"]), str(plan.at[index, "source_id"]))
+        payload = json.loads(plan.at[index, "payload"])
+        if payload.get("IsRefunded") and stored.get(key) is not None and stored.get(key) == unrefunded_hash.get(key):
+            plan.at[index, "payload"] = json.dumps({"IsRefunded": True})
+            plan.at[index, "diff"] = json.dumps({"is_refunded": [False, True]})
+    return plan
 
 
 def ref_entity(entity: str, source: str) -> str:

@@ -25,6 +25,7 @@ from bloom_pipeline.sync.apply import RecordResult, apply_plan, summarise
 from bloom_pipeline.sync.canonical import names_by_id, snapshot_frame
 from bloom_pipeline.sync.echo import CANONICAL_FIELDS
 from bloom_pipeline.sync.extract import Extracted, stored_records
+from bloom_pipeline.sync.journal import Journal
 from bloom_pipeline.sync.ledger import StoreLedger
 from bloom_pipeline.sync.plan import PLAN_COLUMNS
 from bloom_pipeline.sync.refs import RefResolver
@@ -49,8 +50,8 @@ def writers(clients: Any, field_ids: dict[str, dict[str, int]]) -> dict[str, Any
     }
 
 
-def ledger(con: duckdb.DuckDBPyConnection, run_id: str) -> StoreLedger:
-    return StoreLedger(con, run_id)
+def ledger(con: duckdb.DuckDBPyConnection, run_id: str, journal: Journal) -> StoreLedger:
+    return StoreLedger(con, run_id, journal)
 
 
 def _policies(org: OrgConfig) -> dict[str, str]:
@@ -183,14 +184,16 @@ def apply_run(org: OrgConfig, store: StagingStore, clients: Any, run_id: str, pl
                      int(result.bloomerang_id))
 
     pushing = direction in ("push", "both")
+    journal = Journal.beside(store.path)
     with store.connect() as con:
-        book = StoreLedger(con, run_id, snapshots=planning.canonical_snapshots(people),
+        book = StoreLedger(con, run_id, journal, snapshots=planning.canonical_snapshots(people),
                            bloomerang_current=_canonical_by_id(snapshot), field_ids=field_ids.get("constituent", {}))
         _link_states(con, resolver)
         for entity in ("funds", "constituents"):
             if pushing:
                 rows = planning.leaders_first(plan[plan["entity"] == entity])
                 outcome.results += apply_plan(rows, write[entity], resolver, book, on_written=remember)
+        book.flush()
         _write_back_correlation(clients, con, extracted)
         touched = set(zip(plan.loc[plan["entity"] == "constituents", "source"],
                           plan.loc[plan["entity"] == "constituents", "source_id"].astype(str), strict=True))
@@ -199,8 +202,10 @@ def apply_run(org: OrgConfig, store: StagingStore, clients: Any, run_id: str, pl
         outcome.conflicts, outcome.review_items = len(merged.conflicts), len(merged.review_ids)
         if pushing:
             rows = plan[plan["entity"] == "transactions"]
-            _ensure_schedules(clients, con, run_id, rows, extracted, resolver, field_ids)
+            _ensure_schedules(clients, con, run_id, rows, extracted, resolver, field_ids, journal)
             outcome.results += apply_plan(rows, write["transactions"], resolver, book)
+        book.flush()
+    journal.close()
     outcome.counts = summarise(outcome.results)
     if merged.pushed or merged.pulled or merged.failed:
         counts = outcome.counts.setdefault("constituents", {})
@@ -211,7 +216,8 @@ def apply_run(org: OrgConfig, store: StagingStore, clients: Any, run_id: str, pl
 
 
 def _ensure_schedules(clients: Any, con: duckdb.DuckDBPyConnection, run_id: str, rows: pd.DataFrame,
-                      extracted: Extracted, resolver: RefResolver, field_ids: dict[str, dict[str, int]]) -> None:
+                      extracted: Extracted, resolver: RefResolver, field_ids: dict[str, dict[str, int]],
+                      journal: Journal) -> None:
     """Recurring schedules and pledges the planned payments reference, created once, before them."""
     known = ledgers.states_frame(con, "schedules").dropna(subset=["bloomerang_id"])
     for source, source_id, bloomerang_id in known[["source", "source_id", "bloomerang_id"]].itertuples(index=False):
@@ -222,7 +228,9 @@ def _ensure_schedules(clients: Any, con: duckdb.DuckDBPyConnection, run_id: str,
     if plan.empty:
         return
     writer = schedules.ScheduleWriter(clients.bloomerang, field_ids.get("transaction", {}).get("wegive"))
-    results = apply_plan(plan, writer, resolver, StoreLedger(con, run_id))
+    book = StoreLedger(con, run_id, journal)
+    results = apply_plan(plan, writer, resolver, book)
+    book.flush()
     schedules.register(resolver, plan, results)
 
 

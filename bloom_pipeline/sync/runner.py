@@ -30,6 +30,9 @@ from bloom_pipeline.sync.apply import RecordResult, recover_pending
 from bloom_pipeline.sync.canonical import custom_field_ids
 from bloom_pipeline.sync.endpoints import Clients
 from bloom_pipeline.sync.extract import Extracted, extract_bloomerang, extract_handbid, extract_wegive
+from bloom_pipeline.sync.journal import Journal
+from bloom_pipeline.sync.ledger import flush_journal
+from bloom_pipeline.sync.schedules import ScheduleWriter
 from bloom_pipeline.sync.stage import EntityGate, stage_all, validate_gates
 
 log = logging.getLogger("bloom_pipeline.sync.runner")
@@ -93,14 +96,32 @@ class OrgSync:
                               dry_run=self.options.dry_run)
 
     def recover(self) -> list[RecordResult]:
-        """Settle writes a killed run left pending (looked up by correlation id), before planning."""
-        with self.store.connect() as con:
-            pending = [(s.entity, s.source, s.source_id) for s in ledgers.pending_states(con)]
-        if not pending or self.options.dry_run:
+        """Replay what a killed run journaled but had not yet moved into DuckDB, then settle the creates
+        it left pending by looking them up by correlation id — all before anything is planned."""
+        if self.options.dry_run:
             return []
-        self._load_field_ids()
-        with self.store.connect() as con:
-            return recover_pending(pending, push.writers(self.clients, self.field_ids), push.ledger(con, self.run_id))
+        journal = Journal.beside(self.store.path)
+        try:
+            with self.store.connect() as con:
+                flush_journal(con, journal)
+                pending = journal.pending() + [(s.entity, s.source, s.source_id) for s in ledgers.pending_states(con)]
+            if not pending:
+                return []
+            self._load_field_ids()
+            writers = push.writers(self.clients, self.field_ids)
+            writers["schedules"] = ScheduleWriter(self.clients.bloomerang,
+                                                  self.field_ids.get("transaction", {}).get("wegive"))
+            with self.store.connect() as con:
+                book = push.ledger(con, self.run_id, journal)
+                settled = recover_pending(pending, writers, book)
+                book.flush()
+                for entity, source, source_id in pending:
+                    journal.forget_pending(entity, source, source_id)
+                    with ledgers.transaction(con):
+                        ledgers.clear_pending(con, entity, source, source_id)
+            return settled
+        finally:
+            journal.close()
 
     def extract(self) -> None:
         extract_bloomerang(self.clients.bloomerang, self.store, self.run_id, self.extracted)
@@ -136,7 +157,11 @@ class OrgSync:
 
     def finish(self, status: str | None = None) -> RunReport:
         with self.store.connect() as con:
-            accounts = accounting.compute_accounts(con, self.run_id, direction="push")
+            accounts = accounting.compute_accounts(con, self.run_id, direction=self.options.direction)
+        for entity, account in accounts.items():
+            counts = self.report.counts.setdefault(entity, {})
+            for action in ("created", "updated", "unchanged", "skipped", "failed"):
+                counts[action] = getattr(account, action)
         loaded = not self.options.dry_run and all(g.passed for g in self.report.gates.values())
         self.report.problems = accounting.check_accounts(accounts, loaded=loaded)
         halted = [g.blocked_reason for g in self.report.gates.values() if not g.passed]

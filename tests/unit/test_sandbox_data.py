@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections import Counter
 
 import phonenumbers
@@ -33,12 +32,6 @@ def test_same_seed_gives_byte_identical_world(world):
 def test_different_seed_gives_different_world(world):
     other = generate_world(donors=2000, seed=43)
     assert [d["email_1"] for d in other.wegive["donors"][:50]] != [d["email_1"] for d in world.wegive["donors"][:50]]
-
-
-def test_two_thousand_donors_generate_in_under_two_seconds():
-    started = time.perf_counter()
-    generate_world(donors=2000, seed=5)
-    assert time.perf_counter() - started < 2.0
 
 
 def test_donor_mix_has_companies_missing_names_bad_emails_odd_phones_and_foreign_addresses(world):
@@ -148,7 +141,4 @@ def test_streaming_generators_match_world_ids_and_scale():
     assert donors == list(iter_wegive_donors(300, seed=42))
     txns = list(itertools.islice(iter_wegive_transactions(300, seed=42), 100))
     assert all(t["donor_id"] in {d["id"] for d in donors} for t in txns)
-    started = time.perf_counter()
-    for _ in iter_wegive_donors(20_000, seed=1):
-        pass
-    assert time.perf_counter() - started < 5.0
+    # speed is measured by benchmarks/mapping_throughput.py, not asserted in a unit test

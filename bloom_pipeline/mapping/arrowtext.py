@@ -1,0 +1,96 @@
+"""Text kernels on Arrow arrays for the mapping's hot path (trim, blank tests, JSON quoting and assembly).
+
+Why: pandas string methods on object columns run a Python call per value; at a million rows trimming,
+JSON quoting and payload concatenation dominated the mapping. pyarrow's compute kernels do the same work
+in C++. Each kernel here is exact with respect to the pure-pandas code it replaces: `trim` strips the very
+characters `str.strip()` strips (every `str.isspace()` code point), and JSON text is only produced by
+quoting strings that need no escaping, the rest going through `json.dumps`. Columns that are not plain
+text (ints in a text column, lists) are not converted: `as_text` returns None and callers keep the pandas
+path. Without pyarrow installed everything falls back to pandas (`ENABLED` is False).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+try:  # pyarrow is the fast path; the pandas path stays complete without it
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError:  # pragma: no cover - exercised only where pyarrow is missing
+    pa = None
+    pc = None
+
+ENABLED = pa is not None
+WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+
+
+def as_text(values: pd.Series) -> Any:
+    """The column as an Arrow string array when every non-null value is a str (NaN counts as null), else None."""
+    if not ENABLED or values.dtype != object:
+        return None
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return None
+    return pa.array(values.to_numpy(), type=pa.string(), from_pandas=True)
+
+
+def ints_as_text(values: pd.Series) -> Any:
+    """Integer columns (no nulls) as decimal text, as `str(int)` gives it."""
+    if not ENABLED or not pd.api.types.is_integer_dtype(values) or values.dtype.kind not in "iu":
+        return None
+    return pa.array(values.to_numpy()).cast(pa.string())
+
+
+def to_series(array: Any, index: pd.Index) -> pd.Series:
+    """Back to an object Series with None for nulls (what the rest of the engine expects)."""
+    return pd.Series(array.to_numpy(zero_copy_only=False), index=index, dtype=object)
+
+
+def trim(array: Any) -> Any:
+    """`str.strip()` per value; blank becomes null."""
+    trimmed = pc.utf8_trim(array, characters=WHITESPACE)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def present_mask(array: Any) -> np.ndarray:
+    """Non-null and not blank (the same test as transforms.present)."""
+    trimmed = pc.utf8_trim(array, characters=WHITESPACE)
+    return pc.fill_null(pc.not_equal(trimmed, ""), False).to_numpy(zero_copy_only=False)
+
+
+def quote(array: Any) -> tuple[Any, np.ndarray]:
+    """JSON strings for values that need no escaping, plus the mask of values that do (left to json.dumps)."""
+    needs = pc.fill_null(pc.match_substring_regex(array, NEEDS_ESCAPE), False)
+    quoted = pc.binary_join_element_wise('"', array, '"', "")
+    return quoted, needs.to_numpy(zero_copy_only=False)
+
+
+def prefixed(key: str, encoded: Any) -> Any:
+    """`,"key":<value>` where the value is present, null otherwise."""
+    return pc.binary_join_element_wise(',"' + key + '":', encoded, "")
+
+
+def join(pieces: list[Any], length: int) -> Any:
+    """Concatenate per row, nulls as empty text."""
+    if not pieces:
+        return pa.array([""] * length, type=pa.string())
+    if len(pieces) == 1:
+        return pc.fill_null(pieces[0], "")
+    return pc.binary_join_element_wise(*pieces, "", null_handling="replace", null_replacement="")
+
+
+def wrap_object(body: Any) -> Any:
+    """'{' + body without its leading comma + '}'."""
+    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(body, 1), "}", "")
+
+
+def mask_array(mask: pd.Series | np.ndarray) -> Any:
+    return pa.array(np.asarray(mask, dtype=bool))
+
+
+def where(mask: Any, array: Any) -> Any:
+    """The values where mask holds, null elsewhere."""
+    return pc.if_else(mask, array, pa.scalar(None, array.type))

@@ -1,0 +1,70 @@
+"""The write journal: each write's intent and outcome made durable the moment it happens, cheaply.
+
+A DuckDB commit costs ~2.5 ms (an fsync) and a keyed upsert several more, which would double the cost
+of every Bloomerang write. So the apply loop records each record in a small SQLite journal next to the
+staging file (WAL, ~30 µs a commit, durable across a killed process): a ``pending`` row *before* a
+create is sent, an ``outcome`` row the moment it succeeded or failed. The ledger moves outcomes into
+DuckDB (``sync_state``, ``sync_log``) in batches and then clears them from the journal.
+
+After a crash, the next run first replays outcomes still in the journal (so nothing written is
+forgotten), then resolves creates that stayed pending by looking them up by correlation id.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS pending (entity TEXT, source TEXT, source_id TEXT, run_id TEXT, "
+    "PRIMARY KEY (entity, source, source_id))",
+    "CREATE TABLE IF NOT EXISTS outcome (seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, body TEXT)",
+)
+
+
+class Journal:
+    """One org's write journal (``<data dir>/<org>_journal.sqlite``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process; no fsync per write
+        for statement in SCHEMA:
+            self._con.execute(statement)
+
+    @classmethod
+    def beside(cls, staging_path: str | Path) -> Journal:
+        staging = Path(staging_path)
+        return cls(staging.with_name(staging.name.replace("_staging.duckdb", "") + "_journal.sqlite"))
+
+    def close(self) -> None:
+        self._con.close()
+
+    def mark_pending(self, entity: str, source: str, source_id: str, run_id: str) -> None:
+        self._con.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)", (entity, source, source_id, run_id))
+
+    def add_outcome(self, run_id: str, body: dict[str, Any]) -> None:
+        """One record's result; settles its pending marker in the same commit."""
+        self._con.execute("BEGIN")
+        self._con.execute("INSERT INTO outcome (run_id, body) VALUES (?, ?)", (run_id, json.dumps(body, default=str)))
+        self._con.execute("DELETE FROM pending WHERE entity = ? AND source = ? AND source_id = ?",
+                          (body["entity"], body["source"], body["source_id"]))
+        self._con.execute("COMMIT")
+
+    def outcomes(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self._con.execute("SELECT seq, run_id, body FROM outcome ORDER BY seq").fetchall()
+        return [(seq, run_id, json.loads(body)) for seq, run_id, body in rows]
+
+    def forget_outcomes(self, up_to_seq: int) -> None:
+        self._con.execute("DELETE FROM outcome WHERE seq <= ?", (up_to_seq,))
+
+    def pending(self) -> list[tuple[str, str, str]]:
+        return [tuple(r) for r in self._con.execute("SELECT entity, source, source_id FROM pending").fetchall()]
+
+    def forget_pending(self, entity: str, source: str, source_id: str) -> None:
+        self._con.execute("DELETE FROM pending WHERE entity = ? AND source = ? AND source_id = ?",
+                          (entity, source, source_id))
