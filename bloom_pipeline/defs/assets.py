@@ -5,7 +5,9 @@ Org-partitioned graph (the nightly bidirectional job): ``raw_bloomerang``, ``raw
 a table that failed, or a batch over the org's reject threshold, stops the load) → ``push_plan`` →
 ``bloomerang_funds`` / ``bloomerang_constituents`` / ``bloomerang_transactions`` / ``source_writebacks``
 (with the row-accounting check). Every step reads and writes the org's DuckDB staging file, keyed by
-the Dagster run id, so the steps are the same functions the CLI runs in one process.
+the sync run id — the Dagster run id, or for a re-execution of part of a run the id of the run that
+extracted (``sync_run_id``) — so the steps are the same functions the CLI runs in one process, and a
+load re-executed from failure applies exactly the plan its run stored.
 
 ``wegive_transactions_daily`` is partitioned by date × org for backfills: a multi-run backfill policy
 hands one run up to 100 days, which it extracts with one created-date window.
@@ -22,28 +24,36 @@ import pandas as pd
 from bloom_pipeline.defs import metadata as md
 from bloom_pipeline.defs import partitions
 from bloom_pipeline.defs.resources import SyncSettings, api_resource_key
-from bloom_pipeline.staging import accounting
-from bloom_pipeline.staging.store import Window
+from bloom_pipeline.staging import accounting, ledgers
+from bloom_pipeline.staging.store import StagingStore, Window
 from bloom_pipeline.sync import extract as ex
 from bloom_pipeline.sync.endpoints import build_clients
 from bloom_pipeline.sync.runner import OrgSync, RunOptions, run_sync
 
 DIRECTION_TAG = "bloom/direction"
 STAGED = ("funds", "constituents", "transactions")
+OPENER = "raw_bloomerang"  # the step that opens a sync run in ``sync_runs``
+FINISHED = ("succeeded", "halted")
 
 
 @contextmanager
 def _org_sync(context: dg.AssetExecutionContext, org_name: str, *, window: Window | None = None,
-              direction: str | None = None) -> Iterator[OrgSync]:
-    """The run's ``OrgSync`` for one org, with what earlier steps extracted read back from staging."""
+              direction: str | None = None, opens: bool = False) -> Iterator[OrgSync]:
+    """The run's ``OrgSync`` for one org, with what earlier steps extracted read back from staging.
+
+    Every step but the opener checks that its sync run was opened and is not finished, so a lone
+    materialization of a later asset fails with a reason instead of loading nothing or loading twice."""
     settings: SyncSettings = context.resources.sync_settings
     org = settings.org(org_name)
     store = settings.store(org_name)
+    run_id = sync_run_id(context)
+    if not opens:
+        _require_open_run(store, run_id)
     keys = getattr(context.resources, api_resource_key(org_name))
     clients = build_clients(org, keys.endpoints(org), budget_dir=store.path.parent / "ratelimit")
     try:
         options = RunOptions(direction=direction or run_direction(context), window=window)
-        sync = OrgSync(org, store, clients, options, run_id=context.run.run_id)
+        sync = OrgSync(org, store, clients, options, run_id=run_id)
         sync.extracted = ex.load_extracted(store, sync.run_id)
         yield sync
     finally:
@@ -52,6 +62,37 @@ def _org_sync(context: dg.AssetExecutionContext, org_name: str, *, window: Windo
 
 def run_direction(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str:
     return context.run.tags.get(DIRECTION_TAG, "both")
+
+
+def _opens_sync(run: dg.DagsterRun) -> bool:
+    if run.step_keys_to_execute is not None:
+        return OPENER in run.step_keys_to_execute
+    if run.asset_selection is not None:
+        return dg.AssetKey(OPENER) in run.asset_selection
+    return True
+
+
+def sync_run_id(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str:
+    """The sync run (``sync_runs.run_id``) a step belongs to: its own Dagster run, or — when the run
+    re-executes part of an earlier one ("re-execute from failure" in the UI) — the nearest ancestor run
+    that extracted, so the re-executed load applies exactly the plan that run staged."""
+    run = context.run
+    while not _opens_sync(run) and run.parent_run_id:
+        parent = context.instance.get_run_by_id(run.parent_run_id)
+        if parent is None:
+            break
+        run = parent
+    return run.run_id
+
+
+def _require_open_run(store: StagingStore, run_id: str) -> None:
+    with store.connect() as con:
+        row = ledgers.get_run(con, run_id)
+    if row is None:
+        raise dg.Failure(f"sync run {run_id} was never opened: materialize the org's whole graph (org_sync_job) "
+                         f"or re-execute a run that extracted, not a later asset on its own")
+    if row["status"] in FINISHED:
+        raise dg.Failure(f"sync run {run_id} already finished ({row['status']}); start a new run of org_sync_job")
 
 
 def _extract_metadata(sync: OrgSync, prefix: str) -> dict[str, object]:
@@ -74,7 +115,7 @@ def build_assets(orgs: Sequence[str]) -> list:
         """Bloomerang constituents changed since the cursor (upserted into the snapshot), funds,
         campaigns, appeals and custom fields. Opens the run in ``sync_runs`` and settles the writes a
         killed run left pending, before anything is planned."""
-        with _org_sync(context, context.partition_key) as sync:
+        with _org_sync(context, context.partition_key, opens=True) as sync:
             sync.start()
             recovered = sync.recover()
             ex.extract_bloomerang(sync.clients.bloomerang, sync.store, sync.run_id, sync.extracted)
@@ -182,7 +223,7 @@ def build_assets(orgs: Sequence[str]) -> list:
         org = _org_from_run(context)
         store = context.resources.sync_settings.store(org)
         with store.connect() as con:
-            accounts = accounting.compute_accounts(con, context.run.run_id, direction=run_direction(context))
+            accounts = accounting.compute_accounts(con, sync_run_id(context), direction=run_direction(context))
         problems = accounting.check_accounts(accounts)
         return dg.AssetCheckResult(passed=not problems, description="; ".join(problems) or "every row accounted for",
                                    metadata={"counts": dg.MetadataValue.json(accounting.counts_json(accounts)),
@@ -196,7 +237,7 @@ def build_assets(orgs: Sequence[str]) -> list:
         summaries = {}
         for org_name, days in partitions.days_by_org(context).items():
             window = Window(date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
-            with _org_sync(context, org_name, window=window, direction="push") as base:
+            with _org_sync(context, org_name, window=window, direction="push", opens=True) as base:
                 report = run_sync(base.org, base.store, base.clients, base.options,
                                   run_id=f"{context.run.run_id}-{org_name}")
             summaries[org_name] = {"days": len(days), "window": f"{window.start}..{window.end}",

@@ -23,6 +23,9 @@ ORG_SELECTION = dg.AssetSelection.groups("extract", "staging", "plan", "load")
 
 
 def build_definitions(mappings_dir: str | Path | None = None, data_dir: str | None = None) -> dg.Definitions:
+    """Assets, jobs, schedules, sensors and resources for every org in ``<mappings_dir>/orgs`` (default
+    ``$BLOOM_MAPPINGS_DIR`` or ``./mappings``); ``data_dir`` None means ``$BLOOM_DATA_DIR`` or ``./data``,
+    read when a run starts. Reads no secret: the definitions load with no credential set."""
     root = Path(mappings_dir or os.environ.get("BLOOM_MAPPINGS_DIR") or "mappings")
     orgs = []
     for name in partitions.discover_orgs(root):
@@ -59,5 +62,5 @@ def build_definitions(mappings_dir: str | Path | None = None, data_dir: str | No
         jobs=[sync_job, handbid_job, backfill_job],
         schedules=schedules,
         sensors=sensors,
-        resources=build_resources(str(root), orgs, names, data_dir=data_dir),
+        resources=build_resources(str(root.resolve()), orgs, names, data_dir=data_dir),
     )

@@ -11,6 +11,7 @@ path. Without pyarrow installed everything falls back to pandas (`ENABLED` is Fa
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,10 @@ except ImportError:  # pragma: no cover - exercised only where pyarrow is missin
     pc = None
 
 ENABLED = pa is not None
+# The Arrow array behind each object column `to_series` made, so that converting it back (the usual next
+# step: strip, then JSON-quote) is free. Keyed by the numpy array's id, checked by a weak reference, and the
+# numpy array is made read-only, so a cached pair can never disagree: in-place writes raise.
+_ARROW_OF: dict[int, tuple[weakref.ref, Any]] = {}
 WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
@@ -32,6 +37,10 @@ def as_text(values: pd.Series) -> Any:
     """The column as an Arrow string array when every non-null value is a str (NaN counts as null), else None."""
     if not ENABLED or values.dtype != object:
         return None
+    raw = values.values
+    known = _ARROW_OF.get(id(raw))
+    if known is not None and known[0]() is raw:
+        return known[1]
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         return None
     return pa.array(values.to_numpy(), type=pa.string(), from_pandas=True)
@@ -46,7 +55,11 @@ def ints_as_text(values: pd.Series) -> Any:
 
 def to_series(array: Any, index: pd.Index) -> pd.Series:
     """Back to an object Series with None for nulls (what the rest of the engine expects)."""
-    return pd.Series(array.to_numpy(zero_copy_only=False), index=index, dtype=object)
+    values = array.to_numpy(zero_copy_only=False)
+    values.flags.writeable = False
+    key = id(values)
+    _ARROW_OF[key] = (weakref.ref(values, lambda _, key=key: _ARROW_OF.pop(key, None)), array)
+    return pd.Series(values, index=index, dtype=object, copy=False)
 
 
 def trim(array: Any) -> Any:
@@ -68,23 +81,29 @@ def quote(array: Any) -> tuple[Any, np.ndarray]:
     return quoted, needs.to_numpy(zero_copy_only=False)
 
 
-def prefixed(key: str, encoded: Any) -> Any:
+def member(key: str, encoded: Any) -> Any:
     """`,"key":<value>` where the value is present, null otherwise."""
     return pc.binary_join_element_wise(',"' + key + '":', encoded, "")
 
 
-def join(pieces: list[Any], length: int) -> Any:
-    """Concatenate per row, nulls as empty text."""
-    if not pieces:
-        return pa.array([""] * length, type=pa.string())
-    if len(pieces) == 1:
-        return pc.fill_null(pieces[0], "")
-    return pc.binary_join_element_wise(*pieces, "", null_handling="replace", null_replacement="")
+def json_object(members: list[Any], length: int) -> Any:
+    """'{' + the present members (each with its leading comma, the first one's replaced by '{') + '}' per row.
+
+    Not `null_handling="skip"`: in pyarrow 26 it drops rows whose members are all null."""
+    if not members:
+        return pa.array(["{}"] * length, type=pa.string())
+    body = pc.binary_join_element_wise(*members, "", null_handling="replace", null_replacement="") if len(
+        members) > 1 else pc.fill_null(members[0], "")
+    return pc.binary_join_element_wise(pc.binary_replace_slice(body, 0, 1, "{"), "}", "")
 
 
-def wrap_object(body: Any) -> Any:
-    """'{' + body without its leading comma + '}'."""
-    return pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(body, 1), "}", "")
+def join_lines(parts: list[Any]) -> Any:
+    """Present parts joined by newlines ('' when none): what transforms.join_lines gives for trimmed parts."""
+    pieces = [parts[0]] + [pc.binary_join_element_wise("\n", p, "") for p in parts[1:]]
+    joined = pc.binary_join_element_wise(*pieces, "", null_handling="replace", null_replacement="") if len(
+        pieces) > 1 else pc.fill_null(pieces[0], "")
+    out = pc.utf8_trim(joined, characters="\n")
+    return pc.if_else(pc.equal(out, ""), pa.scalar(None, pa.string()), out)
 
 
 def mask_array(mask: pd.Series | np.ndarray) -> Any:

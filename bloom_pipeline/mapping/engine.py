@@ -17,6 +17,8 @@ import pandas as pd
 from bloom_pipeline.mapping.spec import FieldRule
 from bloom_pipeline.mapping.transforms import REGISTRY, Context, map_unique, present
 
+TRIMMING = {"strip", "lower", "email", "phone"}  # transforms that begin by trimming (blank → empty)
+
 
 def norm(value: Any) -> Any:
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -65,7 +67,9 @@ def evaluate_rule(target: str, rule: FieldRule, src: pd.DataFrame, ctx: Context
     errors: list[pd.Series] = []
     transforms = list(rule.transform)
     if rule.const is not None:
-        values = pd.Series([rule.const] * len(index), index=index, dtype=object)
+        const = np.empty(len(index), dtype=object)
+        const.fill(rule.const)  # one shared object (np.full would turn a list into rows)
+        values = pd.Series(const, index=index, dtype=object)
     elif rule.cases:
         conditions = [present(src[c.if_present]).to_numpy() for c in rule.cases]
         chosen = np.select(conditions, [np.array(c.value, dtype=object) for c in rule.cases], default=None)
@@ -76,6 +80,8 @@ def evaluate_rule(target: str, rule: FieldRule, src: pd.DataFrame, ctx: Context
         if first is not None and first.combines:
             values, errs = first.fn(columns, ctx, _split_ref(transforms.pop(0))[1])
             errors.append(_prefix(target, rule, errs))
+        elif len(columns) == 1 and transforms and _split_ref(transforms[0])[0] in TRIMMING:
+            values = columns[0]  # the transform trims and empties blanks itself: the same values, one pass less
         else:
             values = columns[0].where(present(columns[0]), None).astype(object)
             for column in columns[1:]:

@@ -46,17 +46,18 @@ def extract_columns(records: list[dict[str, Any]] | pd.DataFrame, paths: Iterabl
     """One column per dotted path (missing → None)."""
     columns: dict[str, pd.Series] = {}
     if isinstance(records, pd.DataFrame):
-        frame = records.reset_index(drop=True)
+        index = pd.RangeIndex(len(records))
+        frame = records
         for path in paths:
             if path in frame.columns:
-                columns[path] = frame[path]
+                columns[path] = pd.Series(frame[path].array, index=index, copy=False)
             else:
                 head, _, rest = path.partition(".")
                 if head in frame.columns and rest:
                     columns[path] = _series(extract(frame[head].tolist(), rest))
                 else:
-                    columns[path] = pd.Series(None, index=frame.index, dtype=object)
-        return pd.DataFrame(columns, index=frame.index)
+                    columns[path] = pd.Series(None, index=index, dtype=object)
+        return pd.DataFrame(columns, index=index)
     items = list(records)
     return pd.DataFrame({path: _series(extract(items, path)) for path in paths}, index=pd.RangeIndex(len(items)))
 
@@ -102,8 +103,7 @@ def element_frame(src: pd.DataFrame, des: DesignationSpec) -> pd.DataFrame:
 def raw_json(records: list[dict[str, Any]] | pd.DataFrame, rows: pd.Index) -> list[str]:
     """The original records of the given rows, as JSON text (for the quarantine table)."""
     if isinstance(records, pd.DataFrame):
-        frame = records.reset_index(drop=True)
-        items = frame.iloc[list(rows)].to_dict("records")
+        items = records.iloc[list(rows)].to_dict("records")
     else:
         items = [records[i] for i in rows]
     return [json.dumps(item, default=str, sort_keys=True) for item in items]

@@ -130,8 +130,8 @@ def _assemble_arrow(fields: dict[str, tuple[Any, bool]], length: int) -> tuple[A
             inner_body, inner = _assemble_arrow(groups[key], length)
             enc = arrowtext.where(arrowtext.mask_array(inner), inner_body)
             anchored |= inner
-        pieces.append(arrowtext.prefixed(key, enc))
-    return arrowtext.wrap_object(arrowtext.join(pieces, length)), anchored
+        pieces.append(arrowtext.member(key, enc))
+    return arrowtext.json_object(pieces, length), anchored
 
 
 def _assemble_pandas(fields: dict[str, tuple[pd.Series, bool]], index: pd.Index) -> tuple[pd.Series, pd.Series]:
@@ -162,6 +162,22 @@ def arrays(objects: pd.Series, parent: pd.Series, index: pd.Index) -> pd.Series:
         out.loc[parent[single].to_numpy()] = ("[" + objects[single] + "]").to_numpy()
     multi = ~single
     if multi.any():
-        joined = objects[multi].groupby(parent[multi].to_numpy(), sort=False).agg(",".join)
+        joined = join_groups(objects[multi], parent[multi].to_numpy(), ",")
         out.loc[joined.index] = ("[" + joined + "]").to_numpy()
     return out
+
+
+def join_groups(texts: pd.Series, owners: np.ndarray, separator: str) -> pd.Series:
+    """Per owner, its texts in row order joined by `separator` (indexed by owner; order of owners unspecified).
+
+    What `texts.groupby(owners).agg(separator.join)` gives, without a Python call per group: rows are put in
+    owner order (stable), and Arrow joins each owner's run of texts."""
+    arrow = arrowtext.as_text(texts)
+    if arrow is None or arrow.null_count:
+        return texts.groupby(owners, sort=False).agg(separator.join)
+    order = np.argsort(owners, kind="stable")
+    keys, starts = np.unique(owners[order], return_index=True)
+    offsets = np.append(starts, len(order)).astype(np.int64)
+    lists = arrowtext.pa.ListArray.from_arrays(arrowtext.pa.array(offsets), arrow.take(arrowtext.pa.array(order)))
+    joined = arrowtext.pc.binary_join(lists, separator)
+    return pd.Series(joined.to_numpy(zero_copy_only=False), index=keys, dtype=object)

@@ -58,14 +58,13 @@ def _simple_emails(text: pd.Series) -> pd.Series:
     arrow = arrowtext.as_text(text)
     if arrow is not None:
         pc = arrowtext.pc
-        # Python's `$` also matches before one final newline; RE2's does not, so it is spelled out.
-        parts = pc.extract_regex(arrow, _SIMPLE_EMAIL.removesuffix("$") + r"\n?$")
+        parts = pc.extract_regex(arrow, _SIMPLE_EMAIL)  # RE2's `$` is the end of the text, like `\Z`
         local, tld = pc.struct_field(parts, "local"), pc.struct_field(parts, "tld")
         ok = pc.and_(pc.less_equal(pc.utf8_length(local), 64), pc.less_equal(pc.utf8_length(arrow), 254))
         ok = pc.and_(ok, pc.invert(pc.is_in(pc.utf8_lower(tld), arrowtext.pa.array(list(SPECIAL_USE_DOMAIN_NAMES)))))
         ok = pc.and_(ok, parts.is_valid())
         return pd.Series(pc.fill_null(ok, False).to_numpy(zero_copy_only=False), index=text.index)
-    parts = text.str.extract(_SIMPLE_EMAIL)
+    parts = text.str.extract(_SIMPLE_EMAIL.removesuffix("$") + r"\Z")  # `$` would also match before a final \n
     fast = parts["local"].notna() & (parts["local"].str.len() <= 64) & (text.str.len() <= 254)
     special = parts["tld"].str.lower().isin(list(SPECIAL_USE_DOMAIN_NAMES))
     return fast & ~special

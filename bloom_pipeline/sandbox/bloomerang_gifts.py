@@ -312,6 +312,7 @@ class GiftsMixin:
             out["AuditTrail"] = self.audit_trail(record)
             out.pop("IsExtraPayment", None)
             if record["Type"] == "Pledge":
+                out.pop("PledgeFrequency", None)  # write-only: the read model declares no PledgeFrequency
                 payments = [d for d in self.designations.values() if d.get("PledgeId") == record_id]
                 out["PledgePaymentIds"] = [d["Id"] for d in payments]
                 out["PledgeInstallments"] = [i | {"Id": n + 1, "PledgeId": record_id}

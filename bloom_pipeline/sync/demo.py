@@ -22,17 +22,24 @@ DEMO_ORG = "demo"
 DEMO_RATE = Knobs(rate_limit=120_000, rate_period=3600.0)  # a little above the client budget
 
 
-def _linked_wegive_donor(report: Any) -> tuple[int, int] | None:
+def _linked_wegive_donors(report: Any, count: int) -> list[tuple[int, int]]:
+    """(WeGive donor id, Bloomerang id) of linked individuals, each the only source record on its constituent.
+
+    Individuals, because a company has no phone or person name in WeGive's mapping; alone on their
+    constituent, so the edit shows one clear path (a person also in Handbid would take two runs to settle).
+    """
     from bloom_pipeline.staging.store import StagingStore
 
     store = StagingStore(report.database, org=report.org)
     frame = store.read_frame(
-        "SELECT source_id, bloomerang_id FROM sync_state WHERE entity = 'constituents' AND source = 'wegive' "
-        "AND bloomerang_id IS NOT NULL AND source_snapshot IS NOT NULL ORDER BY source_id LIMIT 1"
+        "SELECT s.source_id, s.bloomerang_id FROM sync_state s JOIN raw_wegive_donors r USING (source_id) "
+        "WHERE s.entity = 'constituents' AND s.source = 'wegive' AND s.bloomerang_id IS NOT NULL "
+        "AND s.source_snapshot IS NOT NULL AND json_extract_string(r.record, '$.type') = 'individual' "
+        "AND s.bloomerang_id NOT IN (SELECT bloomerang_id FROM sync_state WHERE entity = 'constituents' "
+        "AND source = 'handbid' AND bloomerang_id IS NOT NULL) ORDER BY s.source_id::INTEGER LIMIT ?",
+        [count],
     )
-    if frame.empty:
-        return None
-    return int(frame.iloc[0]["source_id"]), int(frame.iloc[0]["bloomerang_id"])
+    return [(int(r.source_id), int(r.bloomerang_id)) for r in frame.itertuples(index=False)]
 
 
 def _make_conflict(sandbox: Sandbox, donor_id: int, constituent_id: int) -> None:
@@ -41,6 +48,21 @@ def _make_conflict(sandbox: Sandbox, donor_id: int, constituent_id: int) -> None
     sandbox.stores["bloomerang"].update_constituent(
         constituent_id, {"PrimaryPhone": {"Type": "Mobile", "Number": "(720) 555-0199"}}, actor="Demo Staff"
     )
+
+
+def _make_edits(sandbox: Sandbox, pulled: tuple[int, int], pushed: tuple[int, int]) -> None:
+    """One edit in Bloomerang (flows back to WeGive) and one in WeGive (flows to Bloomerang)."""
+    sandbox.stores["bloomerang"].update_constituent(
+        pulled[1], {"PrimaryAddress": {"Type": "Home", "City": "Boulder"}}, actor="Demo Staff"
+    )
+    sandbox.stores["wegive"].update_donor(pushed[0], {"middle_name": "Demo"})
+
+
+def _show_edits(sandbox: Sandbox, pulled: tuple[int, int], pushed: tuple[int, int]) -> None:
+    city = (sandbox.stores["wegive"].render_donor(pulled[0]).get("mailing_address") or {}).get("city")
+    middle = sandbox.stores["bloomerang"].render_constituent(pushed[1]).get("MiddleName")
+    click.echo(f"pull: WeGive donor {pulled[0]} city is now {city!r} (edited in Bloomerang)")
+    click.echo(f"push: Bloomerang constituent {pushed[1]} middle name is now {middle!r} (edited in WeGive)")
 
 
 def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) -> int:
@@ -55,17 +77,20 @@ def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) ->
         click.echo("\n== Run 1: first bidirectional sync of the demo org ==")
         first = run_org(DEMO_ORG, direction="both", dry_run=False, since=None, mappings_dir=None,
                         data_dir=data_dir, urls=sandbox.urls, overrides=overrides)
-        linked = _linked_wegive_donor(first)
-        if linked is None:
-            click.echo("no linked donor to demonstrate a conflict with", err=True)
+        picked = _linked_wegive_donors(first, 3)
+        if len(picked) < 3:
+            click.echo("not enough linked donors to demonstrate the merge with", err=True)
             return 1
-        donor_id, constituent_id = linked
-        click.echo(f"\n== A conflict: WeGive donor {donor_id} and Bloomerang constituent {constituent_id} "
-                   "both get a new phone number seconds apart ==")
+        (donor_id, constituent_id), pulled, pushed = picked
+        click.echo(f"\n== Between the runs: staff edit Bloomerang constituent {pulled[1]} (city), a donor edits "
+                   f"WeGive donor {pushed[0]} (middle name), and WeGive donor {donor_id} and Bloomerang "
+                   f"constituent {constituent_id} both get a new phone number seconds apart: a conflict ==")
+        _make_edits(sandbox, pulled, pushed)
         _make_conflict(sandbox, donor_id, constituent_id)
         click.echo("\n== Run 2: the nightly sync ==")
         second = run_org(DEMO_ORG, direction="both", dry_run=False, since=None, mappings_dir=None,
                          data_dir=data_dir, urls=sandbox.urls, overrides=overrides)
+        _show_edits(sandbox, pulled, pushed)
         _show_review_queue(second)
         requests = sandbox.request_log.counts("bloomerang")
     click.echo(f"\nBloomerang requests in total: {sum(requests.values())}; "

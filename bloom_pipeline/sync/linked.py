@@ -7,13 +7,19 @@ changed in Bloomerang flow back to the source (PUT WeGive donor / Handbid contac
 mapping marks bidirectional — and both-side changes follow last-modified-wins, the skew tolerance and
 the review queue. The new snapshot is stored only when every write of the record succeeded, so a
 failed write is simply tried again next run, and a value we wrote never comes back as a change.
+
+Rules are narrowed per source and constituent type (``group_rules``): a field the receiving side cannot
+hold (an individual's computed FullName, a Handbid middle name) is never planned as a write there, or it
+would come back as a "change" every night. Source PUT bodies carry only the changed fields (an address
+whole), so an unchanged value the source would reject — a Handbid contact without an email — never
+blocks a real change.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -25,7 +31,7 @@ from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ledgers, review
 from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.echo import CANONICAL_FIELDS
-from bloom_pipeline.sync.merge import FieldRule, merge_frame
+from bloom_pipeline.sync.merge import FieldRule, FrameMerge, merge_frame
 
 log = logging.getLogger("bloom_pipeline.sync.linked")
 
@@ -51,9 +57,51 @@ def field_rules(org: OrgConfig) -> dict[str, FieldRule]:
     for name in CANONICAL_FIELDS:
         policy, direction = org.field_policy("constituents", name)
         rules[name] = FieldRule(policy=policy, direction=direction)
-    # Bloomerang computes an individual's FullName and rejects it on write: it only ever flows back.
-    rules["full_name"] = FieldRule(policy=rules["full_name"].policy, direction="pull")
-    return rules
+    return rules  # narrowed per source and constituent type by ``group_rules``
+
+
+# A value Bloomerang computes or refuses for a constituent type never flows to it: an individual's
+# FullName is derived from the name parts; an organization has no person names.
+NOT_WRITABLE_IN_BLOOMERANG = {"Individual": frozenset({"full_name"}),
+                              "Organization": frozenset({"first_name", "middle_name", "last_name"})}
+_SAMPLES = {"email": "sample@example.org", "phone": "3035550100"}
+
+
+def source_keys(org: OrgConfig, source: str, constituent_type: str | None) -> dict[str, frozenset[str]]:
+    """Canonical field -> the top-level keys of the source's PUT body it writes (absent: cannot be written).
+
+    Derived from the reverse mapping itself: a field whose rule has no inverse (or no rule at all, like a
+    Handbid middle name) is one the source cannot receive, so the merge must never plan a write of it there.
+    """
+    kind = {"constituent_type": constituent_type}
+    baseline = to_source_payload(source, kind, org)
+    keys: dict[str, frozenset[str]] = {}
+    for name in CANONICAL_FIELDS:
+        body = to_source_payload(source, {**kind, name: _SAMPLES.get(name, "Sample")}, org)
+        touched = frozenset(k for k in body if body.get(k) != baseline.get(k))
+        if touched:
+            keys[name] = touched
+    return keys
+
+
+def group_rules(rules: dict[str, FieldRule], writable_in_source: set[str] | frozenset[str],
+                constituent_type: str | None) -> dict[str, FieldRule]:
+    """The org's rules narrowed to the directions a field can really flow for one source and type.
+
+    A field neither side can receive from the other is left out of the merge altogether, so a value the
+    receiver cannot hold never looks like a pending change (and never costs an empty write).
+    """
+    closed = NOT_WRITABLE_IN_BLOOMERANG.get(str(constituent_type), frozenset())
+    narrowed = {}
+    for name, rule in rules.items():
+        allowed = {d for d in ("push", "pull") if rule.direction in (d, "both")}
+        if name not in writable_in_source:
+            allowed.discard("pull")
+        if name in closed:
+            allowed.discard("push")
+        if allowed:
+            narrowed[name] = replace(rule, direction="both" if len(allowed) == 2 else allowed.pop())
+    return narrowed
 
 
 def bloomerang_body(changes: dict[str, Any], current: dict[str, Any], constituent_type: str | None) -> dict[str, Any]:
@@ -106,6 +154,33 @@ def _loads(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else json.loads(value)
 
 
+def _merge_groups(org: OrgConfig, frame: pd.DataFrame, *, direction: str,
+                  decisions: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[FrameMerge], dict]:
+    """``merge_frame`` per (source, constituent type), each with the rules that source and type allow."""
+    rules = field_rules(org)
+    results, keys = [], {}
+    kinds = frame["constituent_type"].astype(object).where(frame["constituent_type"].notna(), None)
+    for (source, kind), group in frame.groupby([frame["source"], kinds], dropna=False, sort=False):
+        kind = None if kind is None or (isinstance(kind, float) and pd.isna(kind)) else kind
+        writable = source_keys(org, str(source), kind)
+        narrowed = group_rules(rules, set(writable), kind)
+        results.append(merge_frame(group, narrowed, skew=org.clock_skew_tolerance, direction=direction,
+                                   decisions=decisions, fields=[n for n in CANONICAL_FIELDS if n in narrowed]))
+        keys[(source, kind)] = writable
+    return results, keys
+
+
+def _source_body(org: OrgConfig, source: str, current: pd.Series, changes: dict[str, Any],
+                 keys: dict[str, frozenset[str]]) -> dict[str, Any]:
+    """The source PUT body for the changed fields only (an address is sent whole: it is one object)."""
+    merged = {n: _value(current.get(f"{n}_source")) for n in CANONICAL_FIELDS} | changes
+    merged["constituent_type"] = current.get("constituent_type")
+    names = set(changes) | (set(ADDRESS_FIELDS) if ADDRESS_FIELDS.keys() & changes.keys() else set())
+    wanted = set().union(*(keys.get(n, frozenset()) for n in names))
+    body = to_source_payload(source, merged, org)
+    return {k: v for k, v in body.items() if k in wanted}
+
+
 def reconcile_linked(
     org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, run_id: str, frame: pd.DataFrame,
     *, direction: str, decisions: dict[tuple[str, str], dict[str, Any]], review_rows: pd.DataFrame,
@@ -114,78 +189,89 @@ def reconcile_linked(
     outcome = LinkedOutcome()
     if frame.empty:
         return outcome
-    merged = merge_frame(frame, field_rules(org), skew=org.clock_skew_tolerance, direction=direction,
-                         decisions=decisions)
-    outcome.unchanged = merged.skipped
+    groups, writable = _merge_groups(org, frame, direction=direction, decisions=decisions)
     by_key = frame.set_index(["source", "source_id"])
-    for row in merged.records.to_dict("records"):
-        key = (row["source"], row["source_id"])
-        current = by_key.loc[key]
-        bloomerang_id = int(current["bloomerang_id"])
-        error = None
-        try:
-            if row["to_bloomerang"]:
-                bloom_now = {n: current.get(f"{n}_bloomerang") for n in CANONICAL_FIELDS}
-                body = bloomerang_body(row["to_bloomerang"], {**bloom_now, **row["to_bloomerang"]},
-                                       current.get("constituent_type"))
-                if body:
-                    clients.bloomerang.update_constituent(bloomerang_id, body)
-                    outcome.pushed += 1
-            if row["to_source"]:
-                source_now = {n: _value(current.get(f"{n}_source")) for n in CANONICAL_FIELDS}
-                source_now["constituent_type"] = current.get("constituent_type")
-                source_body = to_source_payload(row["source"], {**source_now, **row["to_source"]}, org)
-                if row["source"] == "wegive":
-                    clients.wegive.update_donor(int(row["source_id"]), source_body)
-                else:
-                    clients.handbid.update_contact(int(row["source_id"]), source_body)
-                outcome.pulled += 1
-        except ApiError as exc:
-            error = str(exc)
-        with transaction(con):
-            if error is None and row["new_base"] is not None:
-                state = ledgers.get_state(con, "constituents", row["source"], row["source_id"])
-                if state is not None:
-                    state.source_snapshot = row["new_base"]["source"]
-                    state.bloomerang_snapshot = row["new_base"]["bloomerang"]
-                    state.source_hash = state.source_hash  # payload hash of the source side stays
-                    state.last_run_id, state.synced_at = run_id, None
-                    ledgers.upsert_state(con, state)
-            if error is None and row["decisions_applied"]:
-                ids = review_rows[(review_rows["source"] == row["source"])
-                                  & (review_rows["source_id"] == row["source_id"])
-                                  & review_rows["field"].isin(row["decisions_applied"])]["id"].tolist()
-                review.mark_applied(con, ids, run_id)
-            action = "failed" if error else ("updated" if row["to_bloomerang"] or row["to_source"] else "unchanged")
-            diff = {"to_bloomerang": row["to_bloomerang"], "to_source": row["to_source"]}
-            ledgers.append_log(con, run_id, [ledgers.LogEntry(
-                entity="constituents", source=row["source"], source_id=row["source_id"], action=action,
-                bloomerang_id=bloomerang_id, direction="pull" if row["to_source"] and not row["to_bloomerang"]
-                else "push", field_diff=diff, error=error)])
-        if error:
-            outcome.failed += 1
-    _record_conflicts(con, run_id, merged, outcome)
+    for merged in groups:
+        outcome.unchanged += merged.skipped
+        for row in merged.records.to_dict("records"):
+            _write_record(org, con, clients, run_id, row, by_key.loc[(row["source"], row["source_id"])],
+                          writable, review_rows, outcome)
+        _record_conflicts(con, run_id, merged, outcome, by_key["bloomerang_id"])
     return outcome
 
 
-def _record_conflicts(con: duckdb.DuckDBPyConnection, run_id: str, merged: Any, outcome: LinkedOutcome) -> None:
+def _write_record(org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, run_id: str, row: dict[str, Any],
+                  current: pd.Series, writable: dict, review_rows: pd.DataFrame, outcome: LinkedOutcome) -> None:
+    """One merged record: its writes, then (only if they all succeeded) its new base and applied decisions."""
+    bloomerang_id = int(current["bloomerang_id"])
+    kind = _value(current.get("constituent_type"))
+    error = None
+    try:
+        if row["to_bloomerang"]:
+            bloom_now = {n: current.get(f"{n}_bloomerang") for n in CANONICAL_FIELDS}
+            body = bloomerang_body(row["to_bloomerang"], {**bloom_now, **row["to_bloomerang"]}, kind)
+            if body:
+                clients.bloomerang.update_constituent(bloomerang_id, body)
+                outcome.pushed += 1
+        if row["to_source"]:
+            body = _source_body(org, row["source"], current, row["to_source"], writable[(row["source"], kind)])
+            if body:
+                if row["source"] == "wegive":
+                    clients.wegive.update_donor(int(row["source_id"]), body)
+                else:
+                    clients.handbid.update_contact(int(row["source_id"]), body)
+                outcome.pulled += 1
+    except ApiError as exc:
+        error = str(exc)
+    with transaction(con):
+        if error is None and row["new_base"] is not None:
+            state = ledgers.get_state(con, "constituents", row["source"], row["source_id"])
+            if state is not None:
+                state.source_snapshot = row["new_base"]["source"]
+                state.bloomerang_snapshot = row["new_base"]["bloomerang"]
+                state.last_run_id, state.synced_at = run_id, None
+                ledgers.upsert_state(con, state)
+        if error is None and row["decisions_applied"]:
+            ids = review_rows[(review_rows["source"] == row["source"])
+                              & (review_rows["source_id"].astype(str) == str(row["source_id"]))
+                              & review_rows["field"].isin(row["decisions_applied"])]["id"].tolist()
+            review.mark_applied(con, ids, run_id)
+        wrote = bool(row["to_bloomerang"] or row["to_source"])
+        action = "failed" if error else ("updated" if wrote else "unchanged")
+        diff = {"to_bloomerang": row["to_bloomerang"], "to_source": row["to_source"]} if wrote else None
+        ledgers.append_log(con, run_id, [ledgers.LogEntry(
+            entity="constituents", source=row["source"], source_id=row["source_id"], action=action,
+            bloomerang_id=bloomerang_id, direction="pull" if row["to_source"] and not row["to_bloomerang"]
+            else "push", field_diff=diff, error=error)])
+    if error:
+        outcome.failed += 1
+
+
+def _record_conflicts(con: duckdb.DuckDBPyConnection, run_id: str, merged: FrameMerge, outcome: LinkedOutcome,
+                      bloomerang_ids: pd.Series) -> None:
+    """Conflict ledger rows and review items of one merged group, each with the record's Bloomerang id."""
+
+    def constituent(r: dict[str, Any]) -> int | None:
+        found = bloomerang_ids.get((r["source"], str(r["source_id"])))
+        return None if found is None or pd.isna(found) else int(found)
+
     with transaction(con):
         rows = merged.conflicts.to_dict("records") if len(merged.conflicts) else []
         ledgers.append_conflicts(con, run_id, [
             ledgers.Conflict(
                 entity="constituents", source=r["source"], source_id=str(r["source_id"]), field=r["field"],
                 source_value=r.get("source_value"), bloomerang_value=r.get("bloomerang_value"), rule=r["rule"],
-                winner=r["winner"], bloomerang_id=r.get("bloomerang_id"),
+                winner=r["winner"], bloomerang_id=constituent(r),
                 source_modified_at=r.get("source_modified_at"), bloomerang_modified_at=r.get("bloomerang_modified_at"),
             )
             for r in rows
         ])
-        outcome.conflicts = rows
+        outcome.conflicts += rows
         for r in merged.review.to_dict("records") if len(merged.review) else []:
             outcome.review_ids.append(review.add_review(con, run_id, review.ReviewItem(
                 entity="constituents", source=r["source"], source_id=str(r["source_id"]), field=r["field"],
                 source_value=r.get("source_value"), bloomerang_value=r.get("bloomerang_value"),
-                reason=r.get("reason", "review"), bloomerang_id=r.get("bloomerang_id"),
+                reason=r.get("reason", "review"), bloomerang_id=constituent(r),
                 source_modified_at=r.get("source_modified_at"),
                 bloomerang_modified_at=r.get("bloomerang_modified_at"),
             )))

@@ -251,17 +251,34 @@ def _write_back_correlation(clients: Any, con: duckdb.DuckDBPyConnection, extrac
 
 
 def _log_untouched(con: duckdb.DuckDBPyConnection, run_id: str, people: pd.DataFrame) -> None:
-    """Every staged donor of the run gets its sync_log row: linked ones the merge found unchanged too."""
+    """Every staged donor of the run gets its sync_log row: linked ones the merge found unchanged too.
+
+    A pull-only run plans creates and updates but may not push them: those donors are logged as skipped
+    with that reason (a later push or both run applies them), never as unchanged.
+    """
     logged = {(s, str(i)) for s, i in con.execute(
         "SELECT source, source_id FROM sync_log WHERE run_id = ? AND entity = 'constituents'", [run_id]).fetchall()}
+    found = con.execute("SELECT direction FROM sync_runs WHERE run_id = ?", [run_id]).fetchone()
+    pending: dict[tuple[str, str], str] = {}
+    if found is not None and found[0] == "pull":
+        pending = {(s, str(i)): a for s, i, a in con.execute(
+            "SELECT source, source_id, action FROM push_plan WHERE run_id = ? AND entity = 'constituents' "
+            "AND action IN ('create', 'update')", [run_id]).fetchall()}
     states = ledgers.states_frame(con, "constituents").dropna(subset=["bloomerang_id"])
     ids = {(s, str(i)): int(b) for s, i, b in states[["source", "source_id", "bloomerang_id"]].itertuples(index=False)}
-    entries = [
-        ledgers.LogEntry(entity="constituents", source=s, source_id=str(i), bloomerang_id=ids.get((s, str(i))),
-                         action="unchanged" if (s, str(i)) in ids else "skipped",
-                         error=None if (s, str(i)) in ids else "not linked and not planned")
-        for s, i in zip(people["source"], people["source_id"].astype(str), strict=True) if (s, i) not in logged
-    ]
+
+    def entry(key: tuple[str, str]) -> ledgers.LogEntry:
+        if key in pending:
+            action, error = "skipped", f"pull-only run: the planned {pending[key]} is left for a push run"
+        elif key in ids:
+            action, error = "unchanged", None
+        else:
+            action, error = "skipped", "not linked and not planned"
+        return ledgers.LogEntry(entity="constituents", source=key[0], source_id=key[1], bloomerang_id=ids.get(key),
+                                action=action, error=error)
+
+    keys = zip(people["source"], people["source_id"].astype(str), strict=True)
+    entries = [entry((s, i)) for s, i in keys if (s, i) not in logged]
     with transaction(con):
         ledgers.append_log(con, run_id, entries)
 

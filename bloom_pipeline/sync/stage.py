@@ -18,6 +18,7 @@ from bloom_pipeline.mapping.compile import map_frame
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.schemas import validate_staged
 from bloom_pipeline.staging import ledgers
+from bloom_pipeline.staging.ddl import WINDOW_COLUMN
 from bloom_pipeline.staging.store import StagingStore, Window
 from bloom_pipeline.sync.extract import Extracted
 
@@ -77,6 +78,22 @@ def enrich_payments(payments: list[dict[str, Any]], receipts: list[dict[str, Any
     return enriched
 
 
+def _staging_scope(key: str, mapped: pd.DataFrame, records: list[dict[str, Any]],
+                   window: Window | None) -> tuple[Any, pd.DataFrame]:
+    """Which staged rows this extract replaces, and the frame to write.
+
+    A backfill window covers WeGive transactions by *created day (UTC)* — the extract's filter — which is
+    not the staged ``date`` (the gift's day in the org time zone), so each row carries its created day as
+    the window date. Handbid payments are not read by window: they are upserted as in any run.
+    """
+    if key in FULL_SCANS:
+        return "all", mapped
+    if window is None or key != "wegive.transactions":
+        return None, mapped
+    created = {str(r.get("id")): (str(r.get("created_at") or "")[:10] or None) for r in records}
+    return window, mapped.assign(**{WINDOW_COLUMN: mapped["source_id"].astype(str).map(created)})
+
+
 def _rejected_rows(rejected: pd.DataFrame, source: str, entity: str) -> pd.DataFrame:
     rows = rejected.copy()
     rows["source"] = source
@@ -102,8 +119,8 @@ def stage_all(org: OrgConfig, store: StagingStore, run_id: str, extracted: Extra
         result = map_frame(org, key, records[key])
         gate = gates[entity]
         gate.extracted += len(records[key])
-        scope: Any = "all" if key in FULL_SCANS else (window if entity == "transactions" else None)
-        store.write_staged(entity, result.mapped, source=source, run_id=run_id, window=scope)
+        scope, mapped = _staging_scope(key, result.mapped, records[key], window)
+        store.write_staged(entity, mapped, source=source, run_id=run_id, window=scope)
         gate.staged += len(result.mapped)
         if len(result.rejected):
             rows = _rejected_rows(result.rejected, source, source_entity)
