@@ -55,6 +55,7 @@ def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | N
     clients = build_clients(org, endpoints, budget_dir=Path(root) / "ratelimit")
     try:
         report = run_sync(org, store, clients, RunOptions(direction=direction, dry_run=dry_run, since=since))
+        report.requests = clients.bloomerang.request_counts
     finally:
         clients.close()
     if not quiet:

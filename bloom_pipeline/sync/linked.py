@@ -185,24 +185,54 @@ def reconcile_linked(
     org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, run_id: str, frame: pd.DataFrame,
     *, direction: str, decisions: dict[tuple[str, str], dict[str, Any]], review_rows: pd.DataFrame,
 ) -> LinkedOutcome:
-    """Merge, write both ways, record conflicts / review items / new snapshots."""
+    """Merge, write both ways, record conflicts / review items / new snapshots.
+
+    A constituent linked to two source records (a WeGive donor who also bids on Handbid) is merged in
+    waves — the WeGive pair first — and each later wave sees what the earlier ones wrote to Bloomerang,
+    so both sources converge in one run instead of taking turns overwriting each other night after night.
+    """
     outcome = LinkedOutcome()
     if frame.empty:
         return outcome
-    groups, writable = _merge_groups(org, frame, direction=direction, decisions=decisions)
-    by_key = frame.set_index(["source", "source_id"])
-    for merged in groups:
-        outcome.unchanged += merged.skipped
-        for row in merged.records.to_dict("records"):
-            _write_record(org, con, clients, run_id, row, by_key.loc[(row["source"], row["source_id"])],
-                          writable, review_rows, outcome)
-        _record_conflicts(con, run_id, merged, outcome, by_key["bloomerang_id"])
+    frame = frame.assign(_first=(frame["source"] != "wegive").astype(int)).sort_values(["_first", "source_id"])
+    wave_of = frame.groupby("bloomerang_id").cumcount()
+    frame = frame.drop(columns="_first")
+    written: dict[int, dict[str, Any]] = {}
+    for wave in sorted(set(wave_of)):
+        part = _with_written(frame[wave_of == wave], written)
+        groups, writable = _merge_groups(org, part, direction=direction, decisions=decisions)
+        by_key = part.set_index(["source", "source_id"])
+        for merged in groups:
+            outcome.unchanged += merged.skipped
+            for row in merged.records.to_dict("records"):
+                current = by_key.loc[(row["source"], row["source_id"])]
+                ok = _write_record(org, con, clients, run_id, row, current, writable, review_rows, outcome)
+                if ok and row["to_bloomerang"]:
+                    written.setdefault(int(current["bloomerang_id"]), {}).update(row["to_bloomerang"])
+            _record_conflicts(con, run_id, merged, outcome, by_key["bloomerang_id"])
     return outcome
 
 
+def _with_written(part: pd.DataFrame, written: dict[int, dict[str, Any]]) -> pd.DataFrame:
+    """This wave's rows with Bloomerang's values as earlier waves of the run left them (now modified)."""
+    if not written:
+        return part
+    part = part.copy()
+    now = pd.Timestamp.now(tz="UTC")
+    for index, bloomerang_id in part["bloomerang_id"].items():
+        changes = written.get(int(bloomerang_id))
+        if changes:
+            for name, value in changes.items():
+                if f"{name}_bloomerang" in part:
+                    part.at[index, f"{name}_bloomerang"] = value
+            part.at[index, "bloomerang_modified_at"] = now
+    return part
+
+
 def _write_record(org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, run_id: str, row: dict[str, Any],
-                  current: pd.Series, writable: dict, review_rows: pd.DataFrame, outcome: LinkedOutcome) -> None:
-    """One merged record: its writes, then (only if they all succeeded) its new base and applied decisions."""
+                  current: pd.Series, writable: dict, review_rows: pd.DataFrame, outcome: LinkedOutcome) -> bool:
+    """One merged record: its writes, then (only if they all succeeded) its new base and applied decisions.
+    Returns whether every write succeeded."""
     bloomerang_id = int(current["bloomerang_id"])
     kind = _value(current.get("constituent_type"))
     error = None
@@ -245,6 +275,7 @@ def _write_record(org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, 
             else "push", field_diff=diff, error=error)])
     if error:
         outcome.failed += 1
+    return error is None
 
 
 def _record_conflicts(con: duckdb.DuckDBPyConnection, run_id: str, merged: FrameMerge, outcome: LinkedOutcome,

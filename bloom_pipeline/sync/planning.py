@@ -51,7 +51,24 @@ def plan_funds(staged: pd.DataFrame, state: pd.DataFrame, bloomerang_funds: list
 
 def plan_constituents(staged: pd.DataFrame, resolved: pd.DataFrame, state: pd.DataFrame,
                       snapshot: pd.DataFrame, *, policies: dict[str, str]) -> pd.DataFrame:
-    return plan_records("constituents", staged, resolved, state, snapshot, policies=policies)
+    """Several staged records matching one existing constituent (a donor on WeGive and Handbid): the
+    first — WeGive before Handbid — updates it as usual, the others only fill what is still empty, so
+    the first sync does not let the last write win (and then pull that value into the other source)."""
+    ids = resolved["bloomerang_id"]
+    order = (resolved["source"] != "wegive").astype(int)
+    ranked = resolved.assign(_order=order).sort_values(["_order", "source_id"])
+    later = ranked[ranked["bloomerang_id"].notna()].duplicated("bloomerang_id")
+    later_keys = set(zip(ranked.loc[later[later].index, "source"], ranked.loc[later[later].index, "source_id"],
+                         strict=True)) if ids.notna().any() else set()
+    if not later_keys:
+        return plan_records("constituents", staged, resolved, state, snapshot, policies=policies)
+    is_later = pd.Series([(s, str(i)) in later_keys for s, i in zip(staged["source"], staged["source_id"],
+                                                                    strict=True)], index=staged.index)
+    fill = {name: ("review" if policy == "review" else "fill_empty") for name, policy in
+            {**dict.fromkeys(CANONICAL_FIELDS, "overwrite"), **policies}.items()}
+    first = plan_records("constituents", staged[~is_later], resolved, state, snapshot, policies=policies)
+    rest = plan_records("constituents", staged[is_later], resolved, state, snapshot, policies=fill)
+    return pd.concat([first, rest], ignore_index=True)
 
 
 def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:

@@ -14,6 +14,7 @@ import logging
 import shutil
 import tempfile
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +63,7 @@ class RunReport:
     message: str | None = None
     database: Path | None = None
     snapshot: Path | None = None
+    requests: Counter = field(default_factory=Counter)  # Bloomerang requests by (method, path template)
 
     @property
     def failed_records(self) -> int:
