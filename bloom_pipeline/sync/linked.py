@@ -241,15 +241,17 @@ def _write_record(org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, 
             bloom_now = {n: current.get(f"{n}_bloomerang") for n in CANONICAL_FIELDS}
             body = bloomerang_body(row["to_bloomerang"], {**bloom_now, **row["to_bloomerang"]}, kind)
             if body:
-                clients.bloomerang.update_constituent(bloomerang_id, body)
+                answer = clients.bloomerang.update_constituent(bloomerang_id, body)
+                _as_held(row, "bloomerang", row["to_bloomerang"], _bloomerang_canonical(answer))
                 outcome.pushed += 1
         if row["to_source"]:
             body = _source_body(org, row["source"], current, row["to_source"], writable[(row["source"], kind)])
             if body:
                 if row["source"] == "wegive":
-                    clients.wegive.update_donor(int(row["source_id"]), body)
+                    answer = clients.wegive.update_donor(int(row["source_id"]), body)
                 else:
-                    clients.handbid.update_contact(int(row["source_id"]), body)
+                    answer = clients.handbid.update_contact(int(row["source_id"]), body)
+                _as_held(row, "source", row["to_source"], _source_canonical(org, row["source"], answer))
                 outcome.pulled += 1
     except ApiError as exc:
         error = str(exc)
@@ -276,6 +278,34 @@ def _write_record(org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, 
     if error:
         outcome.failed += 1
     return error is None
+
+
+def _bloomerang_canonical(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict) or "Type" not in answer:
+        return {}
+    from bloom_pipeline.sync.canonical import snapshot_frame
+
+    return snapshot_frame([answer], {}).iloc[0].to_dict()
+
+
+def _source_canonical(org: OrgConfig, source: str, answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict) or "id" not in answer:
+        return {}
+    from bloom_pipeline.mapping.compile import map_frame
+
+    mapped = map_frame(org, "wegive.donors" if source == "wegive" else "handbid.contacts", [answer]).mapped
+    return mapped.iloc[0].to_dict() if len(mapped) else {}
+
+
+def _as_held(row: dict[str, Any], side: str, sent: dict[str, Any], held: dict[str, Any]) -> None:
+    """Store in the new base what the receiving system holds after our write, not what we sent: a system
+    that reformats a value (drops a phone extension, re-cases an email) must not see its own echo as an
+    edit on the next run."""
+    if row.get("new_base") is None or not held:
+        return
+    for name in sent:
+        if name in held:
+            row["new_base"][side][name] = _value(held[name])
 
 
 def _record_conflicts(con: duckdb.DuckDBPyConnection, run_id: str, merged: FrameMerge, outcome: LinkedOutcome,
