@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from bloom_pipeline.staging import ledgers
+from bloom_pipeline.staging import ledgers, state_batch
 from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.apply import RecordResult
 from bloom_pipeline.sync.canonical import snapshot_frame
@@ -97,7 +97,7 @@ def flush_journal(con: duckdb.DuckDBPyConnection, journal: Journal) -> int:
         return 0
     linked = [(run_id, body) for _, run_id, body in outcomes if body["link"]]
     with transaction(con):
-        previous = ledgers.states_for(con, [(b["entity"], b["source"], str(b["source_id"])) for _, b in linked])
+        previous = state_batch.states_for(con, [(b["entity"], b["source"], str(b["source_id"])) for _, b in linked])
         states = []
         for run_id, body in linked:
             key = (body["entity"], body["source"], str(body["source_id"]))
@@ -110,7 +110,7 @@ def flush_journal(con: duckdb.DuckDBPyConnection, journal: Journal) -> int:
             state.bloomerang_modified_at = parse_time(body["bloomerang_modified_at"]) or state.bloomerang_modified_at
             state.last_run_id, state.synced_at = run_id, None
             states.append(state)
-        ledgers.upsert_states(con, states)
+        state_batch.upsert_states(con, states)
         by_run: dict[str, list[ledgers.LogEntry]] = {}
         for _, run_id, body in outcomes:
             if body["entity"] in LOGGED_ENTITIES:

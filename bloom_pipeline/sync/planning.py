@@ -15,38 +15,17 @@ import pandas as pd
 
 from bloom_pipeline.sync import identity
 from bloom_pipeline.sync.echo import CANONICAL_FIELDS
+from bloom_pipeline.sync.identity_records import resolve_funds
 from bloom_pipeline.sync.plan import REF_ENTITY, plan_records
-
-RESOLVED_COLUMNS = ["source", "source_id", "bloomerang_id", "rule", "create_key", "ambiguous", "note"]
-
-
-def _resolved(staged: pd.DataFrame, ids: list[Any], rules: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({
-        "source": staged["source"].astype(str).tolist(),
-        "source_id": staged["source_id"].astype(str).tolist(),
-        "bloomerang_id": pd.array(ids, dtype="Int64"),
-        "rule": rules,
-        "create_key": [None] * len(staged),
-        "ambiguous": [False] * len(staged),
-        "note": [None] * len(staged),
-    }, columns=RESOLVED_COLUMNS)
 
 
 def plan_funds(staged: pd.DataFrame, state: pd.DataFrame, bloomerang_funds: list[dict[str, Any]]) -> pd.DataFrame:
-    by_name = {str(f.get("Name", "")).strip().casefold(): int(f["Id"]) for f in bloomerang_funds if f.get("Id")}
-    known = set(by_name.values())
-    ids, rules = [], []
-    for own, name in zip(staged.get("bloomerang_id", pd.Series(dtype=object)), staged.get("name", []), strict=False):
-        if own is not None and not pd.isna(own) and int(own) in known:
-            ids.append(int(own))
-            rules.append("correlation_id")
-        elif str(name or "").strip().casefold() in by_name:
-            ids.append(by_name[str(name).strip().casefold()])
-            rules.append("name")
-        else:
-            ids.append(None)
-            rules.append("new")
-    return plan_records("funds", staged, _resolved(staged, ids, rules), state)
+    """Funds: linked, else the Bloomerang id the source keeps, else the same name (Bloomerang keeps fund
+    names unique), else create."""
+    funds = pd.DataFrame({"bloomerang_id": [f.get("Id") for f in bloomerang_funds],
+                          "name": [f.get("Name") for f in bloomerang_funds]})
+    links = state.dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]] if len(state) else None
+    return plan_records("funds", staged, resolve_funds(staged, funds, links), state)
 
 
 def plan_constituents(staged: pd.DataFrame, resolved: pd.DataFrame, state: pd.DataFrame,
