@@ -71,7 +71,7 @@ class _Staged(pa.DataFrameModel):
     )
 
     @pa.check("payload", name="payload_is_json_object", element_wise=True)
-    def _payload_is_object(cls, value: Any) -> bool:
+    def payload_is_json_object(cls, value: Any) -> bool:
         return _is_json(value, dict)
 
     class Config:
@@ -102,18 +102,18 @@ class StgConstituents(_Staged):
     )
 
     @pa.check("email", name="email_is_valid", element_wise=True)
-    def _email_valid(cls, value: Any) -> bool:
+    def email_is_valid(cls, value: Any) -> bool:
         return (
             value is None or (isinstance(value, float) and pd.isna(value)) or bool(_EMAIL.match(str(value)))
         )
 
     @pa.dataframe_check(name="individual_has_first_and_last_name")
-    def _individual_names(cls, df: pd.DataFrame) -> pd.Series:
+    def individual_has_first_and_last_name(cls, df: pd.DataFrame) -> pd.Series:
         individual = df["constituent_type"] == "Individual"
         return ~individual | (~_blank(df["first_name"]) & ~_blank(df["last_name"]))
 
     @pa.dataframe_check(name="organization_has_full_name")
-    def _organization_name(cls, df: pd.DataFrame) -> pd.Series:
+    def organization_has_full_name(cls, df: pd.DataFrame) -> pd.Series:
         return (df["constituent_type"] != "Organization") | ~_blank(df["full_name"])
 
 
@@ -140,7 +140,7 @@ class StgTransactions(_Staged):
     )
 
     @pa.check("date", name="date_is_a_calendar_day", element_wise=True)
-    def _real_date(cls, value: Any) -> bool:
+    def date_is_a_calendar_day(cls, value: Any) -> bool:
         try:
             date.fromisoformat(str(value))
         except ValueError:
@@ -148,11 +148,11 @@ class StgTransactions(_Staged):
         return True
 
     @pa.check("amount", name="amount_has_at_most_2_decimals")
-    def _cents(cls, series: pd.Series) -> pd.Series:
+    def amount_has_at_most_2_decimals(cls, series: pd.Series) -> pd.Series:
         return ((series * 100).round() - series * 100).abs() < 1e-6
 
     @pa.check("fund_source_ids", name="fund_source_ids_is_json_list", element_wise=True)
-    def _fund_list(cls, value: Any) -> bool:
+    def fund_source_ids_is_json_list(cls, value: Any) -> bool:
         return _is_json(value, list)
 
 
@@ -184,7 +184,7 @@ class Quarantine(pa.DataFrameModel):
     raw: Series[str] = pa.Field(nullable=True, description="The record as received (JSON).")
 
     @pa.check("reasons", name="has_at_least_one_reason", element_wise=True)
-    def _reasons(cls, value: Any) -> bool:
+    def has_at_least_one_reason(cls, value: Any) -> bool:
         return hasattr(value, "__len__") and not isinstance(value, str) and len(value) > 0
 
 
@@ -207,7 +207,7 @@ class SyncLog(pa.DataFrameModel):
     error: Series[str] = pa.Field(nullable=True, description="Why it failed (API message), if it did.")
 
     @pa.dataframe_check(name="failed_rows_carry_an_error")
-    def _failed_has_error(cls, df: pd.DataFrame) -> pd.Series:
+    def failed_rows_carry_an_error(cls, df: pd.DataFrame) -> pd.Series:
         return (df["action"] != "failed") | ~_blank(df["error"])
 
 

@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from bloom_pipeline.clients.http import ApiSession, utc_iso
-from bloom_pipeline.clients.ratelimit import SharedRateBudget
+from bloom_pipeline.clients.http import build_session, utc_iso
 
 Record = dict[str, Any]
 Timestamp = datetime | date | str
@@ -59,17 +58,10 @@ class BloomerangClient:
         max_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not api_key:
-            hint = f" (set ${key_env})" if key_env else ""
-            raise ValueError(f"Bloomerang API key is empty{hint}")
-        budget = (
-            SharedRateBudget(api_key, rate_budget, rate_period, budget_dir, api="bloomerang", max_wait=max_wait)
-            if rate_budget
-            else None
-        )
-        self.http = ApiSession(
-            "bloomerang", base_url, {"X-API-KEY": api_key}, [api_key], env_hint=key_env, timeout=timeout,
-            max_attempts=max_attempts, rate_budget=budget, sleep=sleep,
+        self.http = build_session(
+            "bloomerang", "Bloomerang API key", base_url, {"X-API-KEY": api_key}, api_key, rate_budget=rate_budget,
+            rate_period=rate_period, budget_dir=budget_dir, env_hint=key_env, timeout=timeout,
+            max_attempts=max_attempts, max_wait=max_wait, sleep=sleep,
         )
 
     def __repr__(self) -> str:

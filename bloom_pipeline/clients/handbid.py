@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bloom_pipeline.clients.http import ApiSession
-from bloom_pipeline.clients.ratelimit import SharedRateBudget
+from bloom_pipeline.clients.http import build_session
 
 Record = dict[str, Any]
 
@@ -61,19 +60,12 @@ class HandbidClient:
         max_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not token:
-            hint = f" (set ${token_env})" if token_env else ""
-            raise ValueError(f"Handbid token is empty{hint}")
+        self.http = build_session(
+            "handbid", "Handbid token", base_url, {"Authorization": f"Bearer {token}"}, token,
+            rate_budget=rate_budget, rate_period=rate_period, budget_dir=budget_dir, env_hint=token_env,
+            timeout=timeout, max_attempts=max_attempts, max_wait=max_wait, sleep=sleep,
+        )
         self.organization_id = int(organization_id)
-        budget = (
-            SharedRateBudget(token, rate_budget, rate_period, budget_dir, api="handbid", max_wait=max_wait)
-            if rate_budget
-            else None
-        )
-        self.http = ApiSession(
-            "handbid", base_url, {"Authorization": f"Bearer {token}"}, [token], env_hint=token_env,
-            timeout=timeout, max_attempts=max_attempts, rate_budget=budget, sleep=sleep,
-        )
 
     def __repr__(self) -> str:
         return f"HandbidClient(base_url={self.http.base_url!r}, organization_id={self.organization_id})"

@@ -345,3 +345,17 @@ class ApiSession:
             return response.json()
         except (ValueError, jsonlib.JSONDecodeError):
             raise ApiError(response.status_code, "answer is not JSON", method, path, self.api) from None
+
+
+def build_session(api: str, what: str, base_url: str, headers: Mapping[str, str], secret: str, *,
+                  rate_budget: int | None, rate_period: float, budget_dir: Any, env_hint: str | None,
+                  timeout: tuple[float, float], max_attempts: int, max_wait: float,
+                  sleep: Callable[[float], None]) -> ApiSession:
+    """The one way every client gets its session: the key checked, its shared rate budget attached."""
+    if not secret:
+        hint = f" (set ${env_hint})" if env_hint else ""
+        raise ValueError(f"{what} is empty{hint}")
+    budget = (SharedRateBudget(secret, rate_budget, rate_period, budget_dir, api=api, max_wait=max_wait)
+              if rate_budget else None)
+    return ApiSession(api, base_url, headers, [secret], env_hint=env_hint, timeout=timeout,
+                      max_attempts=max_attempts, rate_budget=budget, sleep=sleep)

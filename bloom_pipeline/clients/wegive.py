@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from bloom_pipeline.clients.http import ApiSession, utc_iso
-from bloom_pipeline.clients.ratelimit import SharedRateBudget
+from bloom_pipeline.clients.http import build_session, utc_iso
 
 Record = dict[str, Any]
 Timestamp = datetime | date | str
@@ -66,17 +65,10 @@ class WeGiveClient:
         max_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not token:
-            hint = f" (set ${token_env})" if token_env else ""
-            raise ValueError(f"WeGive token is empty{hint}")
-        budget = (
-            SharedRateBudget(token, rate_budget, rate_period, budget_dir, api="wegive", max_wait=max_wait)
-            if rate_budget
-            else None
-        )
-        self.http = ApiSession(
-            "wegive", base_url, {"Authorization": f"Bearer {token}"}, [token], env_hint=token_env,
-            timeout=timeout, max_attempts=max_attempts, rate_budget=budget, sleep=sleep,
+        self.http = build_session(
+            "wegive", "WeGive token", base_url, {"Authorization": f"Bearer {token}"}, token, rate_budget=rate_budget,
+            rate_period=rate_period, budget_dir=budget_dir, env_hint=token_env, timeout=timeout,
+            max_attempts=max_attempts, max_wait=max_wait, sleep=sleep,
         )
 
     def __repr__(self) -> str:
