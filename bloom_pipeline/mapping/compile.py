@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bloom_pipeline.mapping import catalog, jsonbuild
+from bloom_pipeline.mapping import catalog, jsonbuild, parallel
 from bloom_pipeline.mapping.engine import Evaluated, collect_errors, evaluate, norm_column
 from bloom_pipeline.mapping.frames import element_frame, extract_columns, raw_json
+from bloom_pipeline.mapping.parallel import PARALLEL_MIN_ROWS
 from bloom_pipeline.mapping.reverse import reverse_map, to_source_payload
 from bloom_pipeline.mapping.spec import EntitySpec, OrgConfig
 from bloom_pipeline.mapping.transforms import Context, to_string
@@ -201,26 +202,29 @@ def _rejected(records: Any, src: pd.DataFrame, rows: pd.Index, source: str, enti
 
 
 def map_frame(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.DataFrame,
-              chunk_rows: int | None = None) -> MapResult:
+              chunk_rows: int | None = None, workers: int | None = None,
+              parallel_min_rows: int = PARALLEL_MIN_ROWS) -> MapResult:
     """Map source records (as the API returns them, or a DataFrame of them) for `entity` ('wegive.donors').
 
     Records are mapped `chunk_rows` at a time (default CHUNK_ROWS): every rule is row-local, so the result
     is the same as in one piece, and the intermediate columns of a chunk bound the memory the mapping needs
-    beyond its input and output."""
+    beyond its input and output. Inputs of at least `parallel_min_rows` records are mapped by `workers`
+    processes (this one included; default: two where there are two cores, see parallel.py) with the same
+    result; smaller inputs, and `workers=1`, stay in this process."""
     if not isinstance(records, pd.DataFrame):
         records = list(records)
     size = max(1, chunk_rows or CHUNK_ROWS)
     if len(records) <= size:
         return _map_chunk(org, entity, records)
-    mapped: list[pd.DataFrame] = []
-    rejected: list[pd.DataFrame] = []
-    for start in range(0, len(records), size):
-        chunk = records.iloc[start:start + size] if isinstance(records, pd.DataFrame) else records[start:start + size]
-        part = _map_chunk(org, entity, chunk)
-        mapped.append(part.mapped)
-        rejected.append(part.rejected)
-    filled = [m for m in mapped if len(m)] or mapped[:1]
-    bad = [r for r in rejected if len(r)] or rejected[:1]
+    chunks = [records.iloc[start:start + size] if isinstance(records, pd.DataFrame) else records[start:start + size]
+              for start in range(0, len(records), size)]
+    count = (workers if workers is not None else parallel.default_workers()) if len(records) >= parallel_min_rows else 1
+    if count > 1:
+        parts = parallel.map_chunks(_map_chunk, org, entity, chunks, count)
+    else:
+        parts = [_map_chunk(org, entity, chunk) for chunk in chunks]
+    filled = [p.mapped for p in parts if len(p.mapped)] or [parts[0].mapped]
+    bad = [p.rejected for p in parts if len(p.rejected)] or [parts[0].rejected]
     return MapResult(mapped=pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0],
                      rejected=pd.concat(bad, ignore_index=True) if len(bad) > 1 else bad[0])
 

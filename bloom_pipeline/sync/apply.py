@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from bloom_pipeline.clients.http import ApiError, OutcomeUnknownError
+from bloom_pipeline.sync.echo import present
 from bloom_pipeline.sync.refs import RefResolver, UnresolvedRefError
 
 log = logging.getLogger("bloom_pipeline.sync.apply")
@@ -71,10 +72,6 @@ def _payload(value: Any) -> dict[str, Any]:
     return json.loads(value)
 
 
-def _optional(value: Any) -> Any:
-    return None if value is None or (not isinstance(value, (list, dict, str)) and pd.isna(value)) else value
-
-
 def create_with_recovery(writer: Writer, source: str, source_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """POST once; if the answer is lost, look the record up; POST again only if it is truly absent."""
     try:
@@ -107,17 +104,17 @@ def apply_plan(
             source=str(row["source"]),
             source_id=str(row["source_id"]),
             action="unchanged",
-            bloomerang_id=None if _optional(row.get("bloomerang_id")) is None else int(row["bloomerang_id"]),
-            diff=_payload(_optional(row.get("diff"))) or None,
-            payload_hash=_optional(row.get("payload_hash")),
+            bloomerang_id=None if present(row.get("bloomerang_id")) is None else int(row["bloomerang_id"]),
+            diff=_payload(present(row.get("diff"))) or None,
+            payload_hash=present(row.get("payload_hash")),
         )
         action = row["action"]
         written: dict[str, Any] | None = None
-        if _optional(row.get("link")) and action == "unchanged":
+        if present(row.get("link")) and action == "unchanged":
             result.extra["link"] = True  # matched and identical: record the pair, send nothing
         if action in ("unchanged", "skipped", "blocked"):
             result.action = "skipped" if action in ("skipped", "blocked") else "unchanged"
-            result.error = _optional(row.get("reason")) if action != "unchanged" else None
+            result.error = present(row.get("reason")) if action != "unchanged" else None
         else:
             try:
                 payload = resolver.resolve(_payload(row["payload"]))
@@ -126,7 +123,7 @@ def apply_plan(
                     written = create_with_recovery(writer, result.source, result.source_id, payload)
                     result.action = "created"
                 elif action == "update":
-                    target = _optional(row.get("target_ref"))
+                    target = present(row.get("target_ref"))
                     if result.bloomerang_id is None and target is not None:
                         result.bloomerang_id = resolver.lookup(target)  # follower of a record created this run
                         result.extra["link"] = True

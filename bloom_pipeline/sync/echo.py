@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from pandas import isna as pd_isna
+
 # Canonical person fields of ``stg_constituents`` (docs/INTERFACES.md) that the merge compares.
 CANONICAL_FIELDS: tuple[str, ...] = (
     "first_name",
@@ -300,3 +302,13 @@ def apply_decision(value_source: Any, value_bloomerang: Any, decision: DecisionL
     if chosen.take == BLOOMERANG:
         return value_bloomerang
     return chosen.value
+
+
+def present(value: Any) -> Any:
+    """``value``, or None for pandas' missing markers (NaN / NA / NaT) — frames hand those out for nulls."""
+    if value is None or isinstance(value, (str, list, dict)):
+        return value
+    try:
+        return None if pd_isna(value) else value
+    except (TypeError, ValueError):  # array-likes: not a missing marker
+        return value

@@ -12,13 +12,12 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from bloom_pipeline.staging import ledgers, state_batch
 from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.apply import RecordResult
 from bloom_pipeline.sync.canonical import snapshot_frame
-from bloom_pipeline.sync.echo import CANONICAL_FIELDS
+from bloom_pipeline.sync.echo import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.extract import parse_time
 from bloom_pipeline.sync.journal import Journal
 
@@ -30,12 +29,6 @@ def _modified(written: dict[str, Any] | None) -> datetime | None:
     if not written:
         return None
     return parse_time((written.get("AuditTrail") or {}).get("LastModifiedDate"))
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
-        return None
-    return value
 
 
 class StoreLedger:
@@ -64,7 +57,7 @@ class StoreLedger:
             return None
         if written and "Type" in written:
             row = snapshot_frame([written], self.field_ids).iloc[0].to_dict()
-            return {name: _plain(row.get(name)) for name in CANONICAL_FIELDS}
+            return {name: present(row.get(name)) for name in CANONICAL_FIELDS}
         return self.bloomerang_current.get(int(result.bloomerang_id)) if result.bloomerang_id else None
 
     def record(self, result: RecordResult, written: dict[str, Any] | None) -> None:

@@ -30,7 +30,7 @@ from bloom_pipeline.mapping.compile import to_source_payload
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ledgers, review
 from bloom_pipeline.staging.store import transaction
-from bloom_pipeline.sync.echo import CANONICAL_FIELDS
+from bloom_pipeline.sync.echo import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.merge import FieldRule, FrameMerge, merge_frame
 
 log = logging.getLogger("bloom_pipeline.sync.linked")
@@ -146,10 +146,6 @@ def merge_input(links: pd.DataFrame, staged: pd.DataFrame, snapshot: pd.DataFram
     return frame
 
 
-def _value(value: Any) -> Any:
-    return None if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)) else value
-
-
 def _loads(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else json.loads(value)
 
@@ -173,7 +169,7 @@ def _merge_groups(org: OrgConfig, frame: pd.DataFrame, *, direction: str,
 def _source_body(org: OrgConfig, source: str, current: pd.Series, changes: dict[str, Any],
                  keys: dict[str, frozenset[str]]) -> dict[str, Any]:
     """The source PUT body for the changed fields only (an address is sent whole: it is one object)."""
-    merged = {n: _value(current.get(f"{n}_source")) for n in CANONICAL_FIELDS} | changes
+    merged = {n: present(current.get(f"{n}_source")) for n in CANONICAL_FIELDS} | changes
     merged["constituent_type"] = current.get("constituent_type")
     names = set(changes) | (set(ADDRESS_FIELDS) if ADDRESS_FIELDS.keys() & changes.keys() else set())
     wanted = set().union(*(keys.get(n, frozenset()) for n in names))
@@ -234,7 +230,7 @@ def _write_record(org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, 
     """One merged record: its writes, then (only if they all succeeded) its new base and applied decisions.
     Returns whether every write succeeded."""
     bloomerang_id = int(current["bloomerang_id"])
-    kind = _value(current.get("constituent_type"))
+    kind = present(current.get("constituent_type"))
     error = None
     try:
         if row["to_bloomerang"]:
@@ -305,7 +301,7 @@ def _as_held(row: dict[str, Any], side: str, sent: dict[str, Any], held: dict[st
         return
     for name in sent:
         if name in held:
-            row["new_base"][side][name] = _value(held[name])
+            row["new_base"][side][name] = present(held[name])
 
 
 def _record_conflicts(con: duckdb.DuckDBPyConnection, run_id: str, merged: FrameMerge, outcome: LinkedOutcome,

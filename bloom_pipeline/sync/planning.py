@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from bloom_pipeline.sync import identity
-from bloom_pipeline.sync.echo import CANONICAL_FIELDS
+from bloom_pipeline.sync.echo import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.identity_records import resolve_funds
 from bloom_pipeline.sync.plan import REF_ENTITY, plan_records
 
@@ -122,14 +122,6 @@ def canonical_snapshots(staged: pd.DataFrame, entity: str = "constituents") -> d
     out = {}
     columns = [c for c in CANONICAL_FIELDS if c in staged]
     for record in staged[["source", "source_id", *columns]].to_dict("records"):
-        values = {name: _plain(record.get(name)) for name in CANONICAL_FIELDS}
+        values = {name: present(record.get(name)) for name in CANONICAL_FIELDS}
         out[(entity, str(record["source"]), str(record["source_id"]))] = values
     return out
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return None
-    if not isinstance(value, (str, list, dict)) and pd.isna(value):
-        return None
-    return value

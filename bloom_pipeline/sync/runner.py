@@ -18,7 +18,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -219,7 +218,3 @@ def run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: Run
         except Exception:  # noqa: BLE001 - the original error is the one to raise
             log.exception("could not record the failed run")
         raise
-
-
-def describe(value: Any) -> str:
-    return str(value)
