@@ -22,6 +22,7 @@ rows with their raw JSON, no canonical columns. The YAML side does all of that.
     python benchmarks/mapping_throughput.py                       # 1,000,000 donors + transactions
     python benchmarks/mapping_throughput.py --donors 100000 --transactions 200000
     python benchmarks/mapping_throughput.py --only yaml --data-dir /tmp/bench   # keep the input
+    python benchmarks/mapping_throughput.py --only yaml --workers 1             # the serial path
 
 Target (issue 3): 1M donors mapped and validated in <= 30 s on 2 cores, peak RSS <= 3 GB, within 2x of SQL.
 """
@@ -236,12 +237,12 @@ def load_input(donor_path: Path, tx_path: Path) -> tuple[pd.DataFrame, pd.DataFr
     return donor_frame, tx_frame
 
 
-def run_child(mode: str, donor_path: Path, tx_path: Path) -> dict[str, Any]:
+def run_child(mode: str, donor_path: Path, tx_path: Path, workers: int | None = None) -> dict[str, Any]:
     with TreeRss() as tree:
-        return _measure(mode, donor_path, tx_path, tree)
+        return _measure(mode, donor_path, tx_path, tree, workers)
 
 
-def _measure(mode: str, donor_path: Path, tx_path: Path, tree: TreeRss) -> dict[str, Any]:
+def _measure(mode: str, donor_path: Path, tx_path: Path, tree: TreeRss, workers: int | None) -> dict[str, Any]:
     rss_start = rss_mb()
     donor_frame, tx_frame = load_input(donor_path, tx_path)
     rss_input = rss_mb()
@@ -254,12 +255,14 @@ def _measure(mode: str, donor_path: Path, tx_path: Path, tree: TreeRss) -> dict[
         map_frame(org, "wegive.donors", donor_frame.head(100))  # warm imports and caches outside the timing
         rss_before = rss_mb()
         t0, c0 = time.perf_counter(), cpu_s()
-        d = map_frame(org, "wegive.donors", donor_frame)
+        d = map_frame(org, "wegive.donors", donor_frame, workers=workers)
         t1, c1 = time.perf_counter(), cpu_s()
         d_counts = (len(d.mapped), len(d.rejected))
+        tree.sample()
+        donors_peak = tree.peak_mb
         del d
         t2, c2 = time.perf_counter(), cpu_s()
-        t = map_frame(org, "wegive.transactions", tx_frame)
+        t = map_frame(org, "wegive.transactions", tx_frame, workers=workers)
         t3, c3 = time.perf_counter(), cpu_s()
         counts = (*d_counts, len(t.mapped), len(t.rejected))
     else:
@@ -273,6 +276,8 @@ def _measure(mode: str, donor_path: Path, tx_path: Path, tree: TreeRss) -> dict[
         d = con.execute(DONOR_SQL).df()
         t1, c1 = time.perf_counter(), cpu_s()
         d_count = len(d)
+        tree.sample()
+        donors_peak = tree.peak_mb
         del d
         t2, c2 = time.perf_counter(), cpu_s()
         t = con.execute(TX_SQL).df()
@@ -281,8 +286,8 @@ def _measure(mode: str, donor_path: Path, tx_path: Path, tree: TreeRss) -> dict[
     tree.sample()
     single = max(resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"donors_s": t1 - t0, "donors_cpu_s": c1 - c0, "tx_s": t3 - t2, "tx_cpu_s": c3 - c2, "counts": counts,
-            "peak_rss_mb": tree.peak_mb, "single_peak_mb": single, "input_rss_mb": rss_input - rss_start,
-            "mapping_peak_mb": tree.peak_mb - rss_before}
+            "peak_rss_mb": tree.peak_mb, "single_peak_mb": single, "donors_peak_mb": donors_peak,
+            "input_rss_mb": rss_input - rss_start, "mapping_peak_mb": tree.peak_mb - rss_before}
 
 
 def main() -> None:
@@ -291,12 +296,14 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=None, help="default: as many as donors")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the Parquet input is kept (default: temp)")
     parser.add_argument("--only", choices=["yaml", "sql"], action="append", help="run one approach (repeatable)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes map_frame maps with (default: its own, two on two cores; 1: serial)")
     parser.add_argument("--child", choices=["yaml", "sql"], help=argparse.SUPPRESS)
     parser.add_argument("--input", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     n_tx = args.transactions if args.transactions is not None else args.donors
     if args.child:
-        print(json.dumps(run_child(args.child, *args.input)))
+        print(json.dumps(run_child(args.child, *args.input, workers=args.workers)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.data_dir or Path(tmp)
@@ -305,7 +312,8 @@ def main() -> None:
         results = {}
         load_before = os.getloadavg()
         for mode in args.only or ["yaml", "sql"]:
-            out = subprocess.run([sys.executable, __file__, "--child", mode, "--input", *map(str, paths)],
+            workers = [] if args.workers is None else ["--workers", str(args.workers)]
+            out = subprocess.run([sys.executable, __file__, "--child", mode, "--input", *map(str, paths), *workers],
                                  capture_output=True, text=True, check=True)
             results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
         load_after = os.getloadavg()
@@ -317,12 +325,16 @@ def main() -> None:
     for mode, r in results.items():
         print(f"{labels[mode]:<22}{r['donors_s']:>10.2f}{r['donors_cpu_s']:>9.2f}{args.donors / r['donors_s']:>15,.0f}"
               f"{r['tx_s']:>8.2f}{r['tx_cpu_s']:>9.2f}{n_tx / r['tx_s']:>11,.0f}{r['peak_rss_mb']:>13,.0f}"
+              f"{r['single_peak_mb']:>9,.0f}"
               f"{r['input_rss_mb']:>10,.0f}{r['mapping_peak_mb']:>12,.0f}")
     print("peak RSS: summed over the benchmark child and its worker processes (input frames included), sampled\n"
           "every 20 ms; (1 proc): the largest single process; input MB: RSS the loaded input frames took;\n"
           "mapping MB: peak summed RSS above this process's RSS just before mapping (what the mapping needed).\n"
           "cpu s: CPU time of the child and its workers (all threads: DuckDB uses every core, the YAML mapping\n"
           "one per process, two processes for inputs of >= 200,000 rows).")
+    for mode, r in results.items():
+        print(f"peak RSS ({mode}) up to the end of the donors mapping (donor input, tx input, donor result): "
+              f"{r['donors_peak_mb']:,.0f} MB")
     for mode, r in results.items():
         c = r["counts"]
         print(f"mapped/rejected ({mode}): donors {c[0]:,}/{c[1]:,}, transactions {c[2]:,}/{c[3]:,}")

@@ -206,19 +206,20 @@ def map_frame(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.Da
               parallel_min_rows: int = PARALLEL_MIN_ROWS) -> MapResult:
     """Map source records (as the API returns them, or a DataFrame of them) for `entity` ('wegive.donors').
 
-    Records are mapped `chunk_rows` at a time (default CHUNK_ROWS): every rule is row-local, so the result
-    is the same as in one piece, and the intermediate columns of a chunk bound the memory the mapping needs
-    beyond its input and output. Inputs of at least `parallel_min_rows` records are mapped by `workers`
-    processes (this one included; default: two where there are two cores, see parallel.py) with the same
-    result; smaller inputs, and `workers=1`, stay in this process."""
+    Records are mapped `chunk_rows` at a time (default CHUNK_ROWS; parallel.CHUNK_ROWS on several cores):
+    every rule is row-local, so the result is the same as in one piece, and the intermediate columns of a
+    chunk bound the memory the mapping needs beyond its input and output. Inputs of at least
+    `parallel_min_rows` records are mapped by `workers` processes (this one included; default: two where
+    there are two cores, see parallel.py) with the same result; smaller inputs, and `workers=1`, stay in
+    this process."""
     if not isinstance(records, pd.DataFrame):
         records = list(records)
-    size = max(1, chunk_rows or CHUNK_ROWS)
+    count = (workers if workers is not None else parallel.default_workers()) if len(records) >= parallel_min_rows else 1
+    size = max(1, chunk_rows or (parallel.CHUNK_ROWS if count > 1 else CHUNK_ROWS))
     if len(records) <= size:
         return _map_chunk(org, entity, records)
     chunks = [records.iloc[start:start + size] if isinstance(records, pd.DataFrame) else records[start:start + size]
               for start in range(0, len(records), size)]
-    count = (workers if workers is not None else parallel.default_workers()) if len(records) >= parallel_min_rows else 1
     if count > 1:
         parts = parallel.map_chunks(_map_chunk, org, entity, chunks, count)
     else:

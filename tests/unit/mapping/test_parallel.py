@@ -5,6 +5,7 @@ varied sample takes the parallel path (real spawned workers, no mocks)."""
 import logging
 import multiprocessing
 import os
+import re
 from typing import Any
 
 import pandas as pd
@@ -16,7 +17,7 @@ from bloom_pipeline.mapping.parallel import map_chunks
 from .conftest import CONTACT, DONOR, TRANSACTION, record
 
 ROWS = 5_000
-PARALLEL = {"chunk_rows": 400, "workers": 2, "parallel_min_rows": 1}
+PARALLEL = {"chunk_rows": 1_000, "workers": 2, "parallel_min_rows": 1}
 
 
 def donors(n: int = ROWS) -> list[dict[str, Any]]:
@@ -57,19 +58,21 @@ def assert_same(a: Any, b: Any) -> None:
     pd.testing.assert_frame_equal(a.rejected, b.rejected)
 
 
-def test_parallel_equals_serial_for_donors_transactions_and_contacts(org: Any) -> None:
+def test_parallel_equals_serial_for_donors_transactions_and_contacts(org: Any, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG, logger="bloom_pipeline.mapping.parallel")
     contacts = [record(CONTACT, id=i, email=[f"c{i}@example.org", None, "broken@@x"][i % 3],
                        firstName="" if i % 4 == 0 else "Ada") for i in range(ROWS)]
     for entity, rows in (("wegive.donors", donors()), ("wegive.transactions", transactions()),
                          ("handbid.contacts", contacts)):
-        serial = map_frame(org, entity, rows, chunk_rows=400, workers=1)
+        serial = map_frame(org, entity, rows, chunk_rows=1_000, workers=1)
         assert len(serial.mapped) and len(serial.rejected), entity  # the sample exercises both outcomes
         assert_same(map_frame(org, entity, rows, **PARALLEL), serial)
+        assert re.search(rf"chunks of {entity}: [1-9]\d* by worker processes", caplog.text), entity  # really spread
 
 
 def test_parallel_equals_serial_for_a_frame_with_label_index(org: Any) -> None:
     frame = pd.json_normalize(donors()).set_index(pd.Index(range(10_000, 10_000 + ROWS)))
-    serial = map_frame(org, "wegive.donors", frame, chunk_rows=400, workers=1)
+    serial = map_frame(org, "wegive.donors", frame, chunk_rows=1_000, workers=1)
     parallel = map_frame(org, "wegive.donors", frame, **PARALLEL)
     assert_same(parallel, serial)
     assert parallel.rejected["raw"].str.contains('"email_1": "broken@@x"').any()
