@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from bloom_pipeline.clients.http import build_session, utc_iso
+from bloom_pipeline.clients.http import ApiClient, build_session, utc_iso
 
 Record = dict[str, Any]
 Timestamp = datetime | date | str
@@ -39,7 +38,7 @@ def _ts(value: Timestamp | None) -> str | None:
     return None if value is None else utc_iso(value)
 
 
-class BloomerangClient:
+class BloomerangClient(ApiClient):
     """Bloomerang v2 for one API key. ``rate_budget`` requests per ``rate_period`` s, shared per key."""
 
     PAGE_SIZE = 50
@@ -63,20 +62,6 @@ class BloomerangClient:
             rate_period=rate_period, budget_dir=budget_dir, env_hint=key_env, timeout=timeout,
             max_attempts=max_attempts, max_wait=max_wait, sleep=sleep,
         )
-
-    def __repr__(self) -> str:
-        return f"BloomerangClient(base_url={self.http.base_url!r})"
-
-    @property
-    def base_url(self) -> str:
-        return self.http.base_url
-
-    @property
-    def request_counts(self) -> Counter[tuple[str, str]]:
-        return self.http.request_counts
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- paging --------------------------------------------------------------------------------
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:

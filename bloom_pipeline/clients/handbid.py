@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bloom_pipeline.clients.http import build_session
+from bloom_pipeline.clients.http import ApiClient, build_session
 
 Record = dict[str, Any]
 
@@ -40,7 +39,7 @@ def _unwrap(answer: Any, key: str) -> Record:
     return answer
 
 
-class HandbidClient:
+class HandbidClient(ApiClient):
     """Handbid for one manager token and organization."""
 
     PAGE_SIZE = 100
@@ -69,17 +68,6 @@ class HandbidClient:
 
     def __repr__(self) -> str:
         return f"HandbidClient(base_url={self.http.base_url!r}, organization_id={self.organization_id})"
-
-    @property
-    def base_url(self) -> str:
-        return self.http.base_url
-
-    @property
-    def request_counts(self) -> Counter[tuple[str, str]]:
-        return self.http.request_counts
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- paging --------------------------------------------------------------------------------
     def iter_pages(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:

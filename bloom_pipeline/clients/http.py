@@ -359,3 +359,23 @@ def build_session(api: str, what: str, base_url: str, headers: Mapping[str, str]
               if rate_budget else None)
     return ApiSession(api, base_url, headers, [secret], env_hint=env_hint, timeout=timeout,
                       max_attempts=max_attempts, rate_budget=budget, sleep=sleep)
+
+
+class ApiClient:
+    """What every API client shares: its session, base URL, request counts, and a repr without secrets."""
+
+    http: ApiSession
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.http.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self.http.base_url
+
+    @property
+    def request_counts(self) -> Counter[tuple[str, str]]:
+        return self.http.request_counts
+
+    def close(self) -> None:
+        self.http.close()

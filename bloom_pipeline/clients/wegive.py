@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from bloom_pipeline.clients.http import build_session, utc_iso
+from bloom_pipeline.clients.http import ApiClient, build_session, utc_iso
 
 Record = dict[str, Any]
 Timestamp = datetime | date | str
@@ -46,7 +45,7 @@ def _unwrap(answer: Any) -> Record:
     return answer
 
 
-class WeGiveClient:
+class WeGiveClient(ApiClient):
     """WeGive for one organization token. No rate budget unless ``rate_budget`` is given."""
 
     PAGE_SIZE = 200
@@ -70,20 +69,6 @@ class WeGiveClient:
             rate_period=rate_period, budget_dir=budget_dir, env_hint=token_env, timeout=timeout,
             max_attempts=max_attempts, max_wait=max_wait, sleep=sleep,
         )
-
-    def __repr__(self) -> str:
-        return f"WeGiveClient(base_url={self.http.base_url!r})"
-
-    @property
-    def base_url(self) -> str:
-        return self.http.base_url
-
-    @property
-    def request_counts(self) -> Counter[tuple[str, str]]:
-        return self.http.request_counts
-
-    def close(self) -> None:
-        self.http.close()
 
     # -- paging --------------------------------------------------------------------------------
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:
