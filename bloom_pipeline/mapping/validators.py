@@ -123,12 +123,18 @@ def _nanp_fast(text: pd.Series) -> pd.Series:
     return national.where(shaped.eq(True) & valid)
 
 
-def _format_one(raw: str, region: str) -> str:
+def _valid_number(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
+    """The parsed number when phonenumbers accepts it as valid, else None (the raw text is kept)."""
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
-        return raw
-    if not phonenumbers.is_valid_number(number):
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _format_one(raw: str, region: str) -> str:
+    number = _valid_number(raw, region)
+    if number is None:
         return raw
     same = phonenumbers.region_code_for_number(number) == region
     fmt = phonenumbers.PhoneNumberFormat.NATIONAL if same else phonenumbers.PhoneNumberFormat.INTERNATIONAL
@@ -136,11 +142,8 @@ def _format_one(raw: str, region: str) -> str:
 
 
 def _digits_one(raw: str, region: str) -> str:
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return raw
-    if not phonenumbers.is_valid_number(number):
+    number = _valid_number(raw, region)
+    if number is None:
         return raw
     if phonenumbers.region_code_for_number(number) == region:
         return phonenumbers.national_significant_number(number)

@@ -185,6 +185,18 @@ def _staged_edges(keys: pd.DataFrame) -> list[tuple[int, int, str]]:
     return edges
 
 
+def assign_custom_field_matches(result: Resolution, rows: pd.DataFrame, snapshot: pd.DataFrame) -> None:
+    """Rule ``custom_field``: the Bloomerang record whose correlation custom field holds the source id."""
+    for source, column in CORRELATION_COLUMNS.items():
+        if column not in snapshot:
+            continue
+        values = pd.DataFrame({"source_id": snapshot[column].astype(object),
+                               "bloomerang_id": pd.to_numeric(snapshot["bloomerang_id"])}).dropna()
+        values["source_id"] = values["source_id"].astype(str).str.strip()
+        result.assign(rows[rows["source"] == source].merge(values, on="source_id")[["_row", "bloomerang_id"]],
+                      "custom_field")
+
+
 def resolve_constituents(
     staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -219,14 +231,7 @@ def resolve_constituents(
                 result.notes[row].append(f"source's bloomerang_id {bid} is not in Bloomerang; ignored")
         result.assign(corr[~corr.index.isin(missing.index)], "correlation_id")
 
-    for source, column in CORRELATION_COLUMNS.items():
-        if column not in snapshot:
-            continue
-        values = pd.DataFrame({"source_id": snapshot[column].astype(object),
-                               "bloomerang_id": pd.to_numeric(snapshot["bloomerang_id"])}).dropna()
-        values["source_id"] = values["source_id"].astype(str).str.strip()
-        result.assign(rows[rows["source"] == source].merge(values, on="source_id")[["_row", "bloomerang_id"]],
-                      "custom_field")
+    assign_custom_field_matches(result, rows, snapshot)
 
     for rule in ("email", "name_address", "duplicate_rule"):
         open_keys = keys[keys["_row"].isin(result.open_rows())]

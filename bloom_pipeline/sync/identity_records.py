@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bloom_pipeline.sync import names as nm
-from bloom_pipeline.sync.identity import CORRELATION_COLUMNS, OUTPUT_COLUMNS, Resolution, _id_order, record_key
+from bloom_pipeline.sync.identity import OUTPUT_COLUMNS, Resolution, _id_order, assign_custom_field_matches, record_key
 
 
 def _prepare(staged: pd.DataFrame) -> pd.DataFrame:
@@ -58,14 +58,7 @@ def resolve_transactions(
     staged = _prepare(staged)
     result, rows = _base(staged, links)
     if snapshot is not None and len(snapshot):
-        for source, column in CORRELATION_COLUMNS.items():
-            if column not in snapshot:
-                continue
-            values = pd.DataFrame({"source_id": snapshot[column].astype(object),
-                                   "bloomerang_id": pd.to_numeric(snapshot["bloomerang_id"])}).dropna()
-            values["source_id"] = values["source_id"].astype(str).str.strip()
-            result.assign(rows[rows["source"] == source].merge(values, on="source_id")[["_row", "bloomerang_id"]],
-                          "custom_field")
+        assign_custom_field_matches(result, rows, snapshot)
     keys = [record_key(s, i) if bid is None else None
             for s, i, bid in zip(rows["source"], rows["source_id"], result.bloomerang_id, strict=True)]
     return _frame(staged, result, keys)
