@@ -1,4 +1,4 @@
-"""Typed client for the Bloomerang REST API v2 (``X-API-KEY``; contract: shared/contracts/bloomerang-v2.md).
+"""Typed client for the Bloomerang REST API v2 (``X-API-KEY``; contract: contracts/bloomerang-v2.md).
 
 Conventions encoded here so callers need not know them: singular paths for one record, plural for
 lists; create = POST, update = PUT; lists page with ``skip``/``take`` (take ≤ 50) inside

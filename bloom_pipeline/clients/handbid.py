@@ -1,5 +1,5 @@
 """Typed client for the Handbid manager API (Bearer token; the **decided** shape of
-shared/contracts/wegive-handbid.md §4.2 — Handbid publishes no organization-level API).
+contracts/wegive-handbid.md §4.2 — Handbid publishes no organization-level API).
 
 Lists page with ``limit`` (≤ 100) + ``offset`` and report ``totalCount``; each list names its rows
 after the resource (``{"auctions": [...], "totalCount": n}``). Times are epoch seconds, money integer

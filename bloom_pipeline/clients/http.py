@@ -35,8 +35,9 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from bloom_pipeline.clients.ratelimit import RateBudgetExhausted, SharedRateBudget
+from bloom_pipeline.errors import ApiError
 
-logger = logging.getLogger("bloom_pipeline.clients")
+logger = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -69,22 +70,6 @@ class Redactor:
 
     def __repr__(self) -> str:
         return f"Redactor({len(self._forms)} forms)"
-
-
-class ApiError(Exception):
-    """An API answered with an error (or could not be reached). Never holds a key or token."""
-
-    def __init__(self, status: int | None, message: str, method: str, path: str, api: str = "api") -> None:
-        self.status = status
-        self.message = message
-        self.method = method
-        self.path = path
-        self.api = api
-        super().__init__(self._text())
-
-    def _text(self) -> str:
-        status = self.status if self.status is not None else "no answer"
-        return f"{self.api} {self.method} {self.path} -> {status}: {self.message}"
 
 
 class AuthError(ApiError):

@@ -30,11 +30,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from bloom_pipeline.errors import BloomPipelineError
+
 _SCHEMA = "CREATE TABLE IF NOT EXISTS hits (ts REAL NOT NULL)"
 _INDEX = "CREATE INDEX IF NOT EXISTS hits_ts ON hits (ts)"
 
 
-class RateBudgetExhausted(RuntimeError):
+class RateBudgetExhausted(BloomPipelineError):
     """The shared per-key budget has no free slot within the allowed wait."""
 
     def __init__(self, message: str, retry_in: float) -> None:

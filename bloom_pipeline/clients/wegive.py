@@ -1,4 +1,4 @@
-"""Typed client for the WeGive dashboard API (Bearer token; contract: shared/contracts/wegive-handbid.md §1, §4.1).
+"""Typed client for the WeGive dashboard API (Bearer token; contract: contracts/wegive-handbid.md §1, §4.1).
 
 Org resources live under ``/api/dashboard/…``. Lists page with ``page`` + ``count`` (≤ 200) inside
 ``{"data": [...], "meta": {current_page, last_page, ...}}``; the generator loops until

@@ -23,7 +23,7 @@ from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import StagingStore
 
-logger = logging.getLogger("bloom_pipeline.alerts")
+logger = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT = 10.0
 WEBHOOK_ATTEMPTS = 2  # one retry
@@ -52,7 +52,7 @@ def webhook_url(org: OrgConfig, environ: Mapping[str, str] | None = None) -> str
 
 def org_secrets(org: OrgConfig | None, environ: Mapping[str, str] | None = None) -> list[str]:
     """Every credential the org's runs could have seen (its key variables, the sandbox keys, the webhook)."""
-    from bloom_pipeline.sandbox.server import BLOOMERANG_SANDBOX_KEY, HANDBID_SANDBOX_TOKEN, WEGIVE_SANDBOX_TOKEN
+    from bloom_pipeline.settings import BLOOMERANG_SANDBOX_KEY, HANDBID_SANDBOX_TOKEN, WEGIVE_SANDBOX_TOKEN
 
     env = os.environ if environ is None else environ
     secrets = [BLOOMERANG_SANDBOX_KEY, HANDBID_SANDBOX_TOKEN, WEGIVE_SANDBOX_TOKEN]

@@ -13,7 +13,6 @@ load re-executed from failure applies exactly the plan its run stored.
 hands one run up to 100 days, which it extracts with one created-date window.
 """
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -28,6 +27,7 @@ from bloom_pipeline.staging import accounting, ledgers
 from bloom_pipeline.staging.store import StagingStore, Window
 from bloom_pipeline.sync import extract as ex
 from bloom_pipeline.sync.endpoints import build_clients
+from bloom_pipeline.sync.plan.push_plan import stored_plan
 from bloom_pipeline.sync.runner import OrgSync, RunOptions, run_sync
 
 DIRECTION_TAG = "bloom/direction"
@@ -54,7 +54,7 @@ def _org_sync(context: dg.AssetExecutionContext, org_name: str, *, window: Windo
     try:
         options = RunOptions(direction=direction or run_direction(context), window=window)
         sync = OrgSync(org, store, clients, options, run_id=run_id)
-        sync.extracted = ex.load_extracted(store, sync.run_id)
+        sync.ctx.extracted = ex.load_extracted(store, sync.run_id)
         yield sync
     finally:
         clients.close()
@@ -178,7 +178,6 @@ def build_assets(orgs: Sequence[str]) -> list:
     def push_plan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Per record create / update (with the field diff) / unchanged / blocked — what the load applies."""
         with _org_sync(context, context.partition_key) as sync:
-            sync._load_field_ids()
             plan = sync.plan()
         counts = plan.groupby(["entity", "action"]).size().unstack(fill_value=0) if len(plan) else pd.DataFrame()
         return dg.MaterializeResult(metadata={
@@ -198,8 +197,7 @@ def build_assets(orgs: Sequence[str]) -> list:
         """Apply the stored plan in dependency order, then merge linked donors both ways; finish the run
         (row accounting into ``sync_runs``, cursors, analyst snapshot)."""
         with _org_sync(context, context.partition_key) as sync:
-            sync._load_field_ids()
-            sync.report.plan = _stored_plan(sync)
+            sync.report.plan = stored_plan(sync.store, sync.run_id)
             sync.apply()
             sync.report.gates = md.stored_gates(sync.store, sync.run_id)
             report = sync.finish()
@@ -256,10 +254,3 @@ def _org_from_run(context: dg.AssetCheckExecutionContext) -> str:
     if key is None:
         raise dg.Failure("the row-accounting check needs an org-partitioned run")
     return key.split("|")[-1]
-
-
-def _stored_plan(sync: OrgSync) -> pd.DataFrame:
-    plan = sync.store.read_frame("SELECT * FROM push_plan WHERE run_id = ?", [sync.run_id])
-    for column in ("diff", "payload"):
-        plan[column] = [None if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in plan[column]]
-    return plan

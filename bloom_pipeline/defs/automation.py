@@ -3,7 +3,7 @@
 * ``nightly_sync_<org>`` — one schedule per org, cron and time zone from the org YAML (default
   ``0 2 * * *`` in the org's time zone), requesting the org's partition of the bidirectional sync job.
 * ``handbid_reconciled_<org>`` — polls the org's Handbid auctions; when one becomes ``reconciled`` (its
-  payments are final, shared/contracts/wegive-handbid.md §2.5) it requests the Handbid sync for it.
+  payments are final, contracts/wegive-handbid.md §2.5) it requests the Handbid sync for it.
 * ``run_failure_alerts`` — one sensor for every job of the code location: records a failed run in the
   org's ``sync_runs`` and posts to the org's webhook (``alerts.py``).
 
@@ -23,17 +23,18 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from bloom_pipeline.clients.http import ApiError, Redactor
+from bloom_pipeline.clients.http import Redactor
 from bloom_pipeline.defs import alerts
+from bloom_pipeline.errors import ApiError, ConfigurationError
 from bloom_pipeline.mapping.loader import MappingError, load_org
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ddl
-from bloom_pipeline.sync.endpoints import ConfigurationError, resolve_endpoints
+from bloom_pipeline.sync.endpoints import resolve_endpoints
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-logger = logging.getLogger("bloom_pipeline.automation")
+logger = logging.getLogger(__name__)
 
 RECONCILED_INTERVAL_SECONDS = 300
 FAILURE_SENSOR_NAME = "run_failure_alerts"

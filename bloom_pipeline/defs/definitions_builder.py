@@ -17,7 +17,7 @@ from bloom_pipeline.defs.automation import build_automation
 from bloom_pipeline.defs.resources import build_resources
 from bloom_pipeline.mapping.loader import MappingError, load_org
 
-log = logging.getLogger("bloom_pipeline.defs")
+log = logging.getLogger(__name__)
 
 ORG_SELECTION = dg.AssetSelection.groups("extract", "staging", "plan", "load")
 

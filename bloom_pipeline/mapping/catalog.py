@@ -2,7 +2,7 @@
 
 Why a catalogue: `mapping validate` must tell an admin that `emial_1` or `PrimaryEmail.Valeu` is a typo
 *before* any API call, and that a lookup table misses a source value the API can send. The field lists
-come from ../shared/contracts (wegive-handbid.md §4.1/§4.2 and bloomerang-v2-openapi.json); list paths
+come from contracts/ (wegive-handbid.md §4.1/§4.2 and bloomerang-v2-openapi.json); list paths
 use `name[]` for "every element of the list" and digits for one element (`addresses.0.city`).
 """
 

@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from bloom_pipeline.errors import DataError
 from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.writes import Window, WindowArg, quarantine_rows, replace_rows
 
@@ -42,7 +43,7 @@ def _file_lock(path: Path) -> threading.RLock:
         return _LOCKS.setdefault(key, threading.RLock())
 
 
-class StoreBusyError(RuntimeError):
+class StoreBusyError(DataError):
     """Another process held the staging file for longer than the store was willing to wait."""
 
 

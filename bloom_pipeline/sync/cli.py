@@ -32,9 +32,10 @@ def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | N
             data_dir: str | None, urls: dict[str, str] | None = None, quiet: bool = False,
             overrides: dict[str, int] | None = None):
     """Load the org, resolve its endpoints, run the sync; configuration problems exit 2."""
+    from bloom_pipeline.errors import ConfigurationError
     from bloom_pipeline.mapping.loader import MappingError, load_org
     from bloom_pipeline.staging.store import StagingStore, data_dir_from_env
-    from bloom_pipeline.sync.endpoints import ConfigurationError, build_clients, resolve_endpoints
+    from bloom_pipeline.sync.endpoints import build_clients, resolve_endpoints
     from bloom_pipeline.sync.report import print_report
     from bloom_pipeline.sync.runner import RunOptions, run_sync
 
@@ -56,6 +57,8 @@ def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | N
     try:
         report = run_sync(org, store, clients, RunOptions(direction=direction, dry_run=dry_run, since=since))
         report.requests = clients.bloomerang.request_counts
+    except ConfigurationError as exc:  # e.g. a correlation custom field Bloomerang lacks
+        _config_error(str(exc))
     finally:
         clients.close()
     if not quiet:

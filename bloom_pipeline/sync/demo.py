@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from bloom_pipeline.sandbox.process import SandboxProcess
-from bloom_pipeline.sandbox.server import BLOOMERANG_SANDBOX_KEY, WEGIVE_SANDBOX_TOKEN
+from bloom_pipeline.settings import BLOOMERANG_SANDBOX_KEY, WEGIVE_SANDBOX_TOKEN
 
 DEMO_ORG = "demo"
 # The demo lifts the sandbox's 1000/hour so 2,000 donors sync in about a minute; demo.yaml's client budget

@@ -2,24 +2,32 @@
 
 Precedence for base URLs: ``BLOOMERANG_API_URL`` / ``WEGIVE_API_URL`` / ``HANDBID_API_URL`` (every
 org), then the org YAML's ``base_url``. Keys come only from the environment variables the org YAML
-names. An org with ``sandbox_fallback: true`` (the demo) uses the sandbox's public keys when its
-variables are unset, so the demo runs on a fresh machine with no credentials.
+names, trimmed of surrounding whitespace (a CRLF ``.env`` leaves a ``\r``); a key that still cannot be
+an HTTP header value is a configuration error naming the variable, never the value. An org with
+``sandbox_fallback: true`` (the demo) uses the sandbox's public keys when its variables are unset, so
+the demo runs on a fresh machine with no credentials.
 """
 
 from __future__ import annotations
 
-import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bloom_pipeline import settings
+from bloom_pipeline.errors import ConfigurationError
 from bloom_pipeline.mapping.spec import OrgConfig
 
-URL_ENV = {"bloomerang": "BLOOMERANG_API_URL", "wegive": "WEGIVE_API_URL", "handbid": "HANDBID_API_URL"}
+if TYPE_CHECKING:
+    from bloom_pipeline.clients.bloomerang import BloomerangClient
+    from bloom_pipeline.clients.handbid import HandbidClient
+    from bloom_pipeline.clients.wegive import WeGiveClient
 
+URL_ENV = settings.URL_ENV
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what an HTTP header value may carry unquoted
 
-class ConfigurationError(RuntimeError):
-    """The org cannot run as configured (missing URL or key): exit status 2, before any API call."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +51,16 @@ class Endpoints:
         return [self.bloomerang.key, self.wegive.key, self.handbid.key]
 
 
-def _sandbox_keys() -> dict[str, str]:
-    from bloom_pipeline.sandbox.server import BLOOMERANG_SANDBOX_KEY, HANDBID_SANDBOX_TOKEN, WEGIVE_SANDBOX_TOKEN
-
-    return {"bloomerang": BLOOMERANG_SANDBOX_KEY, "wegive": WEGIVE_SANDBOX_TOKEN, "handbid": HANDBID_SANDBOX_TOKEN}
+def _key(key_env: str | None, env: Mapping[str, str]) -> str | None:
+    """The key in ``key_env``, trimmed; refused (naming the variable only) when it cannot be a header."""
+    value = settings.secret(key_env, env)
+    if value is None:
+        return None
+    value = value.strip()
+    if value and not _HEADER_SAFE.fullmatch(value):
+        raise ConfigurationError(f"environment variable {key_env} holds a key with characters an HTTP header "
+                                 "cannot carry (spaces, control characters or non-ASCII); fix the value")
+    return value or None
 
 
 def resolve_endpoints(
@@ -54,19 +68,19 @@ def resolve_endpoints(
     handbid_org_id: int | None = None,
 ) -> Endpoints:
     """The endpoints of ``org``; ``urls`` and ``handbid_org_id`` (e.g. a sandbox started in-process) win."""
-    env = os.environ if environ is None else environ
-    settings = {"bloomerang": org.bloomerang, "wegive": org.wegive, "handbid": org.handbid}
+    env = settings.environ(environ)
+    configured = {"bloomerang": org.bloomerang, "wegive": org.wegive, "handbid": org.handbid}
     key_envs = {"bloomerang": org.bloomerang.api_key_env, "wegive": org.wegive.token_env,
                 "handbid": org.handbid.token_env}
     resolved: dict[str, Endpoint] = {}
     problems: list[str] = []
-    for api, setting in settings.items():
-        url = (urls or {}).get(api) or env.get(URL_ENV[api]) or setting.base_url
+    for api, setting in configured.items():
+        url = (urls or {}).get(api) or settings.api_url_override(api, env) or setting.base_url
         key_env = key_envs[api]
-        key = env.get(key_env) if key_env else None
+        key = _key(key_env, env)
         fallback = False
         if not key and org.sandbox_fallback:
-            key, fallback = _sandbox_keys()[api], True
+            key, fallback = settings.SANDBOX_KEYS[api], True
         if not url:
             problems.append(f"{api}: no base URL (set {URL_ENV[api]} or {api}.base_url in the org YAML)")
         if not key:
@@ -85,9 +99,9 @@ def resolve_endpoints(
 class Clients:
     """The three API clients of one org, sharing its rate budget directory."""
 
-    bloomerang: object
-    wegive: object
-    handbid: object
+    bloomerang: BloomerangClient
+    wegive: WeGiveClient
+    handbid: HandbidClient
 
     def close(self) -> None:
         for client in (self.bloomerang, self.wegive, self.handbid):

@@ -30,7 +30,7 @@ def summary_markdown(report: RunReport) -> str:
 
 def print_report(report: RunReport, *, dry_run: bool = False) -> None:
     if dry_run and report.plan is not None:
-        from bloom_pipeline.sync.plan import render_plan
+        from bloom_pipeline.sync.plan.render import render_plan
 
         click.echo(render_plan(report.plan))
         click.echo("dry run: nothing was written (no API write, no cursor, no staging row)")

@@ -25,17 +25,19 @@ from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import accounting, ledgers
 from bloom_pipeline.staging.snapshot import publish_snapshot
 from bloom_pipeline.staging.store import StagingStore, Window
-from bloom_pipeline.sync import push
-from bloom_pipeline.sync.apply import RecordResult, recover_pending
-from bloom_pipeline.sync.canonical import custom_field_ids
+from bloom_pipeline.sync.apply import load
+from bloom_pipeline.sync.apply.journal import Journal
+from bloom_pipeline.sync.apply.loop import RecordResult, recover_pending
+from bloom_pipeline.sync.apply.outcomes import StoreLedger, flush_journal
+from bloom_pipeline.sync.context import RunContext
 from bloom_pipeline.sync.endpoints import Clients
 from bloom_pipeline.sync.extract import Extracted, extract_bloomerang, extract_handbid, extract_wegive
-from bloom_pipeline.sync.journal import Journal
-from bloom_pipeline.sync.ledger import flush_journal
-from bloom_pipeline.sync.schedules import ScheduleWriter
-from bloom_pipeline.sync.stage import EntityGate, stage_all, validate_gates
+from bloom_pipeline.sync.merge.linked import merge_linked
+from bloom_pipeline.sync.merge.writeback import write_back_correlation
+from bloom_pipeline.sync.plan.push_plan import plan_run
+from bloom_pipeline.sync.stage import EntityGate, stage_all, staged_frame, validate_gates
 
-log = logging.getLogger("bloom_pipeline.sync.runner")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,15 +82,34 @@ class RunReport:
 
 
 class OrgSync:
-    """The steps of one run for one org; each reads and writes the org's staging store."""
+    """The steps of one run for one org, in order; each reads and writes the org's staging store."""
 
     def __init__(self, org: OrgConfig, store: StagingStore, clients: Clients, options: RunOptions,
                  run_id: str | None = None) -> None:
-        self.org, self.store, self.clients, self.options = org, store, clients, options
-        self.run_id = run_id or f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        self.extracted = Extracted()
-        self.report = RunReport(self.run_id, org.name, database=store.path)
-        self.field_ids: dict[str, dict[str, int]] = {}
+        self.options = options
+        run_id = run_id or f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self.ctx = RunContext(org, store, clients, run_id, direction=options.direction)
+        self.report = RunReport(run_id, org.name, database=store.path)
+
+    @property
+    def org(self) -> OrgConfig:
+        return self.ctx.org
+
+    @property
+    def store(self) -> StagingStore:
+        return self.ctx.store
+
+    @property
+    def clients(self) -> Clients:
+        return self.ctx.clients
+
+    @property
+    def run_id(self) -> str:
+        return self.ctx.run_id
+
+    @property
+    def extracted(self) -> Extracted:
+        return self.ctx.extracted
 
     # -- steps -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,13 +129,9 @@ class OrgSync:
                 pending = journal.pending() + [(s.entity, s.source, s.source_id) for s in ledgers.pending_states(con)]
             if not pending:
                 return []
-            self._load_field_ids()
-            writers = push.writers(self.clients, self.field_ids)
-            writers["schedules"] = ScheduleWriter(self.clients.bloomerang,
-                                                  self.field_ids.get("transaction", {}).get("wegive"))
             with self.store.connect() as con:
-                book = push.ledger(con, self.run_id, journal)
-                settled = recover_pending(pending, writers, book)
+                book = StoreLedger(con, self.run_id, journal)
+                settled = recover_pending(pending, load.writers(self.ctx), book)
                 book.flush()
                 for entity, source, source_id in pending:
                     journal.forget_pending(entity, source, source_id)
@@ -125,20 +142,13 @@ class OrgSync:
             journal.close()
 
     def extract(self) -> None:
-        extract_bloomerang(self.clients.bloomerang, self.store, self.run_id, self.extracted)
-        self._load_field_ids()
-        extract_wegive(self.clients.wegive, self.store, self.run_id, self.extracted,
+        ctx = self.ctx
+        extract_bloomerang(ctx.clients.bloomerang, ctx.store, ctx.run_id, ctx.extracted)
+        ctx.snapshot_changed()
+        extract_wegive(ctx.clients.wegive, ctx.store, ctx.run_id, ctx.extracted,
                        transactions_since=self.options.since, window=self.options.window)
-        extract_handbid(self.clients.handbid, self.store, self.run_id, self.extracted,
+        extract_handbid(ctx.clients.handbid, ctx.store, ctx.run_id, ctx.extracted,
                         contacts_since=self.options.since)
-
-    def _load_field_ids(self) -> None:
-        if not self.field_ids:
-            fields = self.extracted.records.get("bloomerang.custom_fields")
-            if fields is None:
-                fields = [dict(f, Area=area) for area in ("Constituent", "Transaction")
-                          for f in self.clients.bloomerang.custom_fields(area)]
-            self.field_ids = custom_field_ids(self.org, fields)
 
     def stage(self) -> dict[str, EntityGate]:
         self.report.gates = stage_all(self.org, self.store, self.run_id, self.extracted, self.options.window)
@@ -146,15 +156,35 @@ class OrgSync:
         return self.report.gates
 
     def plan(self) -> pd.DataFrame:
-        self.report.plan = push.plan_run(self.org, self.store, self.run_id, self.field_ids, self.report.gates)
+        self.report.plan = plan_run(self.ctx, self.report.gates)
         return self.report.plan
 
     def apply(self) -> None:
-        outcome = push.apply_run(self.org, self.store, self.clients, self.run_id, self.report.plan,
-                                 self.field_ids, self.extracted, direction=self.options.direction)
+        """Funds, then constituents; correlation ids back to WeGive; linked donors merged both ways
+        (all but those the push just planned); then recurring schedules and transactions."""
+        ctx, plan = self.ctx, self.report.plan
+        people = staged_frame(ctx.store, "constituents", ctx.run_id)
+        with ctx.store.connect() as con:
+            writes = load.Load(ctx, con)
+            if ctx.pushing:
+                writes.apply(plan, "funds")
+                writes.apply(plan, "constituents")
+            writes.flush()
+            write_back_correlation(ctx, con)
+            planned = plan[plan["entity"] == "constituents"]
+            merged = merge_linked(ctx, con, skip=set(zip(planned["source"], planned["source_id"].astype(str),
+                                                          strict=True)))
+            load.log_untouched(con, ctx.run_id, people)
+            if ctx.pushing:
+                writes.apply_transactions(plan)
+            outcome = writes.close()
         self.report.counts = outcome.counts
-        self.report.conflicts = outcome.conflicts
-        self.report.review_items = outcome.review_items
+        self.report.conflicts, self.report.review_items = len(merged.conflicts), len(merged.review_ids)
+        if merged.pushed or merged.pulled or merged.failed:
+            counts = self.report.counts.setdefault("constituents", {})
+            counts["merged_push"] = merged.pushed
+            counts["merged_pull"] = merged.pulled
+            counts["failed"] = counts.get("failed", 0) + merged.failed
 
     def finish(self, status: str | None = None) -> RunReport:
         with self.store.connect() as con:

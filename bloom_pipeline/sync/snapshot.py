@@ -2,38 +2,46 @@
 
 Bloomerang's read shape nests contact points (``PrimaryEmail.Value``, ``PrimaryAddress.Street``) and
 custom values (``{FieldId, Value: {Id, Value}}``). Identity and merge compare canonical columns
-(``docs/INTERFACES.md``), so this module flattens a snapshot once per run, vectorised with pandas.
+(``fields.CANONICAL_FIELDS``), so this module flattens a snapshot once per run (``RunContext``), vectorised with pandas.
 It also resolves the org YAML's correlation custom fields (a name or an id) to field ids.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from bloom_pipeline.errors import ConfigurationError
 from bloom_pipeline.mapping.spec import OrgConfig
+from bloom_pipeline.sync.fields import CANONICAL_FIELDS
 
-CANONICAL_COLUMNS = (
-    "bloomerang_id", "constituent_type", "first_name", "middle_name", "last_name", "suffix", "full_name",
-    "email", "phone", "street", "city", "state", "postal_code", "country", "last_modified",
-    "corr_wegive", "corr_handbid",
-)
+CANONICAL_COLUMNS = ("bloomerang_id", "constituent_type", "suffix", *CANONICAL_FIELDS, "last_modified",
+                     "corr_wegive", "corr_handbid")
 
 
-class CustomFieldError(LookupError):
+class CustomFieldError(ConfigurationError):
     """The org YAML names a correlation custom field Bloomerang does not have."""
 
 
-def custom_field_ids(org: OrgConfig, fields: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """``{"constituent": {"wegive": 901, ...}, "transaction": {...}}`` from the org YAML's names/ids."""
+@dataclass(frozen=True)
+class CorrelationFields:
+    """The Bloomerang custom field ids that hold each source's id, per area: ``constituent["wegive"]``."""
+
+    constituent: Mapping[str, int] = field(default_factory=dict)
+    transaction: Mapping[str, int] = field(default_factory=dict)
+
+
+def custom_field_ids(org: OrgConfig, fields: Iterable[Mapping[str, Any]]) -> CorrelationFields:
+    """The org YAML's correlation custom fields (a name or an id) resolved against Bloomerang's fields."""
     by_area: dict[str, dict[str, int]] = {"Constituent": {}, "Transaction": {}}
     ids_by_area: dict[str, set[int]] = {"Constituent": set(), "Transaction": set()}
-    for field in fields:
-        area = str(field.get("Area", "Constituent"))
-        by_area.setdefault(area, {})[str(field.get("Name", "")).strip().casefold()] = int(field["Id"])
-        ids_by_area.setdefault(area, set()).add(int(field["Id"]))
+    for custom in fields:
+        area = str(custom.get("Area", "Constituent"))
+        by_area.setdefault(area, {})[str(custom.get("Name", "")).strip().casefold()] = int(custom["Id"])
+        ids_by_area.setdefault(area, set()).add(int(custom["Id"]))
     resolved: dict[str, dict[str, int]] = {"constituent": {}, "transaction": {}}
     for area, bloomerang_area in (("constituent", "Constituent"), ("transaction", "Transaction")):
         for source in ("wegive", "handbid"):
@@ -52,7 +60,7 @@ def custom_field_ids(org: OrgConfig, fields: Iterable[Mapping[str, Any]]) -> dic
                     f"(org YAML bloomerang.custom_fields.{area}.{source})"
                 )
             resolved[area][source] = found
-    return resolved
+    return CorrelationFields(constituent=resolved["constituent"], transaction=resolved["transaction"])
 
 
 def _custom_value(values: Any, field_id: int | None) -> str | None:

@@ -9,8 +9,9 @@ from urllib.parse import parse_qs
 import pytest
 
 from bloom_pipeline.clients.bloomerang import BloomerangClient
-from bloom_pipeline.clients.http import ApiError, AuthError
-from bloom_pipeline.sandbox import bloomerang as bloomerang_app
+from bloom_pipeline.clients.http import AuthError
+from bloom_pipeline.errors import ApiError
+from bloom_pipeline.sandbox.bloomerang import app as bloomerang_app
 from bloom_pipeline.sandbox.faults import Knobs, RequestLog
 from bloom_pipeline.sandbox.server import Sandbox
 

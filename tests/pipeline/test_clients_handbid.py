@@ -7,9 +7,10 @@ from urllib.parse import parse_qs
 import pytest
 
 from bloom_pipeline.clients.handbid import HandbidClient
-from bloom_pipeline.clients.http import ApiError, AuthError
-from bloom_pipeline.sandbox import handbid as handbid_app
+from bloom_pipeline.clients.http import AuthError
+from bloom_pipeline.errors import ApiError
 from bloom_pipeline.sandbox.faults import Knobs, RequestLog
+from bloom_pipeline.sandbox.handbid import app as handbid_app
 from bloom_pipeline.sandbox.server import Sandbox
 
 

@@ -7,11 +7,12 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bloom_pipeline.clients.http import ApiError, AuthError
+from bloom_pipeline.clients.http import AuthError
 from bloom_pipeline.clients.wegive import WeGiveClient
-from bloom_pipeline.sandbox import wegive as wegive_app
+from bloom_pipeline.errors import ApiError
 from bloom_pipeline.sandbox.faults import Knobs, RequestLog
 from bloom_pipeline.sandbox.server import Sandbox
+from bloom_pipeline.sandbox.wegive import app as wegive_app
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 
 from bloom_pipeline.clients.bloomerang import BloomerangClient
 from bloom_pipeline.clients.handbid import HandbidClient
-from bloom_pipeline.clients.http import ApiError
 from bloom_pipeline.clients.wegive import WeGiveClient
+from bloom_pipeline.errors import ApiError
 from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
 

@@ -22,11 +22,12 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from bloom_pipeline.clients.http import ApiError, OutcomeUnknownError
-from bloom_pipeline.sync.echo import present
-from bloom_pipeline.sync.refs import RefResolver, UnresolvedRefError
+from bloom_pipeline.clients.http import OutcomeUnknownError
+from bloom_pipeline.errors import ApiError
+from bloom_pipeline.sync.apply.refs import RefResolver, UnresolvedRefError
+from bloom_pipeline.sync.fields import present
 
-log = logging.getLogger("bloom_pipeline.sync.apply")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -15,11 +15,11 @@ import duckdb
 
 from bloom_pipeline.staging import ledgers, state_batch
 from bloom_pipeline.staging.store import transaction
-from bloom_pipeline.sync.apply import RecordResult
-from bloom_pipeline.sync.canonical import snapshot_frame
-from bloom_pipeline.sync.echo import CANONICAL_FIELDS, present
+from bloom_pipeline.sync.apply.journal import Journal
+from bloom_pipeline.sync.apply.loop import RecordResult
 from bloom_pipeline.sync.extract import parse_time
-from bloom_pipeline.sync.journal import Journal
+from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
+from bloom_pipeline.sync.snapshot import snapshot_frame
 
 LOGGED_ENTITIES = frozenset({"funds", "constituents", "transactions"})
 FLUSH_EVERY = 200

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from bloom_pipeline.sync.refs import RefResolver, UnresolvedRefError, parse_ref
-from bloom_pipeline.sync.writers import with_custom_value
+from bloom_pipeline.sync.apply.refs import RefResolver, UnresolvedRefError, parse_ref
+from bloom_pipeline.sync.apply.writers import with_custom_value
 
 FREQUENCIES = {"weekly": "Weekly", "biweekly": "EveryOtherWeekly", "every_other_week": "EveryOtherWeekly",
                "monthly": "Monthly", "bimonthly": "EveryOtherMonthly", "quarterly": "Quarterly",

@@ -15,10 +15,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from bloom_pipeline.errors import DataError
+
 REF_PATTERN = re.compile(r"^ref:(?P<source>[a-z_]+)\.(?P<entity>[a-z_]+):(?P<key>.+)$")
 
 
-class UnresolvedRefError(LookupError):
+class UnresolvedRefError(DataError):
     """A payload names a record that has no Bloomerang id (yet)."""
 
     def __init__(self, ref: str, why: str = "no Bloomerang id is known for it") -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bloom_pipeline.clients.http import OutcomeUnknownError
 
-log = logging.getLogger("bloom_pipeline.sync.writers")
+log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 

@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bloom_pipeline.sync import names as nm
-from bloom_pipeline.sync.identity import OUTPUT_COLUMNS, Resolution, _id_order, assign_custom_field_matches, record_key
+from bloom_pipeline.sync.identity import names as nm
+from bloom_pipeline.sync.identity.constituents import (
+    OUTPUT_COLUMNS,
+    Resolution,
+    _id_order,
+    assign_custom_field_matches,
+    record_key,
+)
 
 
 def _prepare(staged: pd.DataFrame) -> pd.DataFrame:

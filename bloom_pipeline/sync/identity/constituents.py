@@ -36,7 +36,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from bloom_pipeline.sync import names as nm
+from bloom_pipeline.sync.identity import names as nm
 
 RULES = ("linked", "correlation_id", "custom_field", "email", "name_address", "duplicate_rule", "new")
 SOURCE_RANK = {"wegive": 0, "handbid": 1}

@@ -1,6 +1,6 @@
 """Comparison keys for identity matching: names, nicknames, suffixes, e-mail, street, phone.
 
-Bloomerang's duplicate rule (``../shared/reference/bloomerang-rest-api-v1.txt``, "How a Duplicate Is
+Bloomerang's duplicate rule (``contracts/reference/bloomerang-rest-api-v1.txt``, "How a Duplicate Is
 Determined") compares *standardized* street addresses, the *last seven digits* of phone numbers, last
 names, first names *accounting for common nicknames*, and suffixes only when both records have one.
 Identity matching runs locally over whole frames, so every key here has a scalar form (tested one by
@@ -28,6 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from bloom_pipeline.sync.fields import is_blank
+
 # USPS Publication 28: street suffixes (C1), directionals and secondary unit designators (C2).
 STREET_ABBREVIATIONS: dict[str, str] = {
     "street": "st", "str": "st", "avenue": "ave", "av": "ave", "aven": "ave", "avenu": "ave", "boulevard": "blvd",
@@ -52,18 +54,6 @@ _UNITS = frozenset({"apt", "ste", "unit", "rm", "fl", "bldg", "dept"})
 _PUNCT = re.compile(r"[^\w\s#]")
 _SPACES = re.compile(r"\s+")
 _NON_DIGIT = re.compile(r"\D")
-
-
-def is_blank(value: Any) -> bool:
-    """None, NaN/NA and whitespace-only strings."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def _ascii_fold(text: str) -> str:

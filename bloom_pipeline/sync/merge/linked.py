@@ -25,19 +25,19 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from bloom_pipeline.clients.http import ApiError
+from bloom_pipeline.errors import ApiError
 from bloom_pipeline.mapping.compile import to_source_payload
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ledgers, review
 from bloom_pipeline.staging.store import transaction
-from bloom_pipeline.sync.echo import CANONICAL_FIELDS, present
-from bloom_pipeline.sync.merge import FieldRule, FrameMerge, merge_frame
+from bloom_pipeline.sync.constituent_body import ADDRESS_KEYS, constituent_body
+from bloom_pipeline.sync.context import RunContext
+from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
+from bloom_pipeline.sync.merge.decisions import FieldRule
+from bloom_pipeline.sync.merge.three_way import FrameMerge, merge_frame
 
-log = logging.getLogger("bloom_pipeline.sync.linked")
+log = logging.getLogger(__name__)
 
-ADDRESS_FIELDS = {"street": "Street", "city": "City", "state": "State", "postal_code": "PostalCode",
-                  "country": "Country"}
-NAME_FIELDS = {"first_name": "FirstName", "middle_name": "MiddleName", "last_name": "LastName"}
 
 
 @dataclass
@@ -104,24 +104,6 @@ def group_rules(rules: dict[str, FieldRule], writable_in_source: set[str] | froz
     return narrowed
 
 
-def bloomerang_body(changes: dict[str, Any], current: dict[str, Any], constituent_type: str | None) -> dict[str, Any]:
-    """A PUT /constituent body for canonical field changes (whole contact objects, patch-like root)."""
-    body: dict[str, Any] = {}
-    for name, target in NAME_FIELDS.items():
-        if name in changes:
-            body[target] = changes[name]
-    if "full_name" in changes and constituent_type == "Organization":
-        body["FullName"] = changes["full_name"]
-    if "email" in changes:
-        body["PrimaryEmail"] = {"Type": "Home", "Value": changes["email"]} if changes["email"] else None
-    if "phone" in changes:
-        body["PrimaryPhone"] = {"Type": "Home", "Number": changes["phone"]} if changes["phone"] else None
-    if ADDRESS_FIELDS.keys() & changes.keys():
-        address = {target: changes.get(name, current.get(name)) for name, target in ADDRESS_FIELDS.items()}
-        body["PrimaryAddress"] = {"Type": "Home", **{k: v for k, v in address.items() if v not in (None, "")}}
-    return body
-
-
 def merge_input(links: pd.DataFrame, staged: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFrame:
     """One row per linked donor: both sides' canonical values, their last-modified times and the base."""
     linked = links.dropna(subset=["bloomerang_id"])
@@ -171,15 +153,32 @@ def _source_body(org: OrgConfig, source: str, current: pd.Series, changes: dict[
     """The source PUT body for the changed fields only (an address is sent whole: it is one object)."""
     merged = {n: present(current.get(f"{n}_source")) for n in CANONICAL_FIELDS} | changes
     merged["constituent_type"] = current.get("constituent_type")
-    names = set(changes) | (set(ADDRESS_FIELDS) if ADDRESS_FIELDS.keys() & changes.keys() else set())
+    names = set(changes) | (set(ADDRESS_KEYS) if ADDRESS_KEYS.keys() & changes.keys() else set())
     wanted = set().union(*(keys.get(n, frozenset()) for n in names))
     body = to_source_payload(source, merged, org)
     return {k: v for k, v in body.items() if k in wanted}
 
 
+def merge_linked(ctx: RunContext, con: duckdb.DuckDBPyConnection, skip: set[tuple[str, str]]) -> LinkedOutcome:
+    """Merge every linked donor of the org both ways (but those in ``skip``, planned by the push this run),
+    applying the reviewers' resolved decisions."""
+    staged = con.execute("SELECT * FROM stg_constituents").df()
+    states = ledgers.states_frame(con, "constituents")
+    frame = merge_input(states, staged, ctx.bloomerang_snapshot())
+    if len(frame) and skip:
+        keys = pd.Series(list(zip(frame["source"], frame["source_id"].astype(str), strict=True)), index=frame.index)
+        frame = frame[~keys.isin(skip)]
+    decisions_frame = review.resolved_decisions(con, "constituents")
+    decisions: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in decisions_frame.to_dict("records"):
+        take = row["decision"] if row["decision"] != "value" else ("value", json.loads(row["decided_value"]))
+        decisions.setdefault((row["source"], str(row["source_id"])), {})[row["field"]] = take
+    return reconcile_linked(ctx, con, frame, decisions=decisions, review_rows=decisions_frame)
+
+
 def reconcile_linked(
-    org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, run_id: str, frame: pd.DataFrame,
-    *, direction: str, decisions: dict[tuple[str, str], dict[str, Any]], review_rows: pd.DataFrame,
+    ctx: RunContext, con: duckdb.DuckDBPyConnection, frame: pd.DataFrame,
+    *, decisions: dict[tuple[str, str], dict[str, Any]], review_rows: pd.DataFrame,
 ) -> LinkedOutcome:
     """Merge, write both ways, record conflicts / review items / new snapshots.
 
@@ -196,16 +195,16 @@ def reconcile_linked(
     written: dict[int, dict[str, Any]] = {}
     for wave in sorted(set(wave_of)):
         part = _with_written(frame[wave_of == wave], written)
-        groups, writable = _merge_groups(org, part, direction=direction, decisions=decisions)
+        groups, writable = _merge_groups(ctx.org, part, direction=ctx.direction, decisions=decisions)
         by_key = part.set_index(["source", "source_id"])
         for merged in groups:
             outcome.unchanged += merged.skipped
             for row in merged.records.to_dict("records"):
                 current = by_key.loc[(row["source"], row["source_id"])]
-                ok = _write_record(org, con, clients, run_id, row, current, writable, review_rows, outcome)
+                ok = _write_record(ctx, con, row, current, writable, review_rows, outcome)
                 if ok and row["to_bloomerang"]:
                     written.setdefault(int(current["bloomerang_id"]), {}).update(row["to_bloomerang"])
-            _record_conflicts(con, run_id, merged, outcome, by_key["bloomerang_id"])
+            _record_conflicts(con, ctx.run_id, merged, outcome, by_key["bloomerang_id"])
     return outcome
 
 
@@ -225,17 +224,18 @@ def _with_written(part: pd.DataFrame, written: dict[int, dict[str, Any]]) -> pd.
     return part
 
 
-def _write_record(org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, run_id: str, row: dict[str, Any],
-                  current: pd.Series, writable: dict, review_rows: pd.DataFrame, outcome: LinkedOutcome) -> bool:
+def _write_record(ctx: RunContext, con: duckdb.DuckDBPyConnection, row: dict[str, Any], current: pd.Series,
+                  writable: dict, review_rows: pd.DataFrame, outcome: LinkedOutcome) -> bool:
     """One merged record: its writes, then (only if they all succeeded) its new base and applied decisions.
     Returns whether every write succeeded."""
+    org, clients, run_id = ctx.org, ctx.clients, ctx.run_id
     bloomerang_id = int(current["bloomerang_id"])
     kind = present(current.get("constituent_type"))
     error = None
     try:
         if row["to_bloomerang"]:
             bloom_now = {n: current.get(f"{n}_bloomerang") for n in CANONICAL_FIELDS}
-            body = bloomerang_body(row["to_bloomerang"], {**bloom_now, **row["to_bloomerang"]}, kind)
+            body = constituent_body(row["to_bloomerang"], bloom_now, kind)
             if body:
                 answer = clients.bloomerang.update_constituent(bloomerang_id, body)
                 _as_held(row, "bloomerang", row["to_bloomerang"], _bloomerang_canonical(answer))
@@ -279,7 +279,7 @@ def _write_record(org: OrgConfig, con: duckdb.DuckDBPyConnection, clients: Any, 
 def _bloomerang_canonical(answer: Any) -> dict[str, Any]:
     if not isinstance(answer, dict) or "Type" not in answer:
         return {}
-    from bloom_pipeline.sync.canonical import snapshot_frame
+    from bloom_pipeline.sync.snapshot import snapshot_frame
 
     return snapshot_frame([answer], {}).iloc[0].to_dict()
 

@@ -28,20 +28,16 @@ from typing import Any
 
 import pandas as pd
 
-from bloom_pipeline.sync import echo
-from bloom_pipeline.sync.echo import (
-    BLOOMERANG,
+from bloom_pipeline.sync.fields import BLOOMERANG, CANONICAL_FIELDS, SOURCE, as_utc, is_blank, normalise, same
+from bloom_pipeline.sync.merge import baseline
+from bloom_pipeline.sync.merge.decisions import (
     DEFAULT_RULE,
-    SOURCE,
     Decision,
     DecisionLike,
     Direction,
     FieldRule,
     apply_decision,
     as_decision,
-    is_blank,
-    parse_take,  # noqa: F401 -- re-exported: callers import it from here
-    same,
 )
 
 _OTHER = {SOURCE: BLOOMERANG, BLOOMERANG: SOURCE}
@@ -71,12 +67,12 @@ class MergeResult:
 
     def hashes(self) -> tuple[str, str] | None:
         """``(source_hash, bloomerang_hash)`` of ``new_base`` to store in ``sync_state``."""
-        return echo.base_hashes(self.new_base, self.fields)
+        return baseline.base_hashes(self.new_base, self.fields)
 
 
 def field_names(rules: Mapping[str, FieldRule]) -> tuple[str, ...]:
     """The canonical fields, then any extra field the rules name."""
-    return echo.CANONICAL_FIELDS + tuple(name for name in rules if name not in echo.CANONICAL_FIELDS)
+    return CANONICAL_FIELDS + tuple(name for name in rules if name not in CANONICAL_FIELDS)
 
 
 class _Merge:
@@ -92,9 +88,9 @@ class _Merge:
         self.result = MergeResult(fields=names)
 
     def run(self, base, source, bloomerang, source_at, bloomerang_at) -> MergeResult:
-        self.old = echo.split_base(base)
+        self.old = baseline.split_base(base)
         self.values = {SOURCE: source, BLOOMERANG: bloomerang}
-        self.at = {SOURCE: echo.as_utc(source_at), BLOOMERANG: echo.as_utc(bloomerang_at)}
+        self.at = {SOURCE: as_utc(source_at), BLOOMERANG: as_utc(bloomerang_at)}
         for name in self.result.fields:
             self.merge_field(name)
         if self.out[SOURCE] or self.out[BLOOMERANG]:
@@ -217,7 +213,7 @@ class _Merge:
     def to_review(self, name: str, reason: str, now: dict[str, Any]) -> None:
         self.record(name, reason, "review", now, None)
         key = json.dumps(
-            [name, echo.normalise(name, now[SOURCE]), echo.normalise(name, now[BLOOMERANG])], default=str
+            [name, normalise(name, now[SOURCE]), normalise(name, now[BLOOMERANG])], default=str
         )
         fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]  # same disagreement -> same fingerprint
         self.result.review.append({**self.row(name, now), "reason": reason, "fingerprint": fingerprint})
@@ -298,7 +294,7 @@ def merge_frame(
     names = tuple(fields) if fields else field_names(rules)
     decisions = decisions or {}
     keys = list(zip(*(frame[column].tolist() for column in key), strict=True))
-    unchanged, _, _ = echo.unchanged_mask(frame, names)
+    unchanged, _, _ = baseline.unchanged_mask(frame, names)
     if decisions:
         unchanged &= ~pd.Series([k in decisions for k in keys], index=frame.index, dtype=bool)
     rows, conflicts, review = [], [], []

@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from bloom_pipeline.sync import identity
-from bloom_pipeline.sync.echo import CANONICAL_FIELDS, present
-from bloom_pipeline.sync.identity_records import resolve_funds
-from bloom_pipeline.sync.plan import REF_ENTITY, plan_records
+from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
+from bloom_pipeline.sync.identity import constituents as identity
+from bloom_pipeline.sync.identity.by_reference import resolve_funds
+from bloom_pipeline.sync.plan.records import REF_ENTITY, plan_records
 
 
 def plan_funds(staged: pd.DataFrame, state: pd.DataFrame, bloomerang_funds: list[dict[str, Any]]) -> pd.DataFrame:

@@ -31,12 +31,10 @@ from typing import Any
 
 import pandas as pd
 
-from bloom_pipeline.sync.echo import CANONICAL_FIELDS, is_blank, record_hash, same
-from bloom_pipeline.sync.identity import _id_order, record_key
-from bloom_pipeline.sync.plan_render import render_plan
-from bloom_pipeline.sync.refs import refs_in
-
-__all__ = ["ACTIONS", "PLAN_COLUMNS", "apply_order", "constituent_update_body", "plan_records", "render_plan"]
+from bloom_pipeline.sync.apply.refs import refs_in
+from bloom_pipeline.sync.constituent_body import constituent_body
+from bloom_pipeline.sync.fields import CANONICAL_FIELDS, is_blank, record_hash, same
+from bloom_pipeline.sync.identity.constituents import _id_order, record_key
 
 ACTIONS = ("create", "update", "unchanged", "blocked", "skipped")
 PLAN_COLUMNS = ("entity", "source", "source_id", "bloomerang_id", "action", "diff", "payload", "payload_hash",
@@ -50,11 +48,6 @@ ENTITY_FIELDS: dict[str, tuple[str, ...]] = {
 REF_ENTITY = {("constituents", "wegive"): "donors", ("constituents", "handbid"): "contacts",
               ("transactions", "wegive"): "transactions", ("transactions", "handbid"): "payments",
               ("funds", "wegive"): "funds", ("funds", "handbid"): "funds"}
-NAME_KEYS = {"first_name": "FirstName", "middle_name": "MiddleName", "last_name": "LastName", "full_name": "FullName"}
-CONTACT_KEYS = {"email": ("PrimaryEmail", "Value"), "phone": ("PrimaryPhone", "Number")}
-CONTACT_TYPES = {"PrimaryEmail": "Home", "PrimaryPhone": "Home"}
-ADDRESS_KEYS = {"street": "Street", "city": "City", "state": "State", "postal_code": "PostalCode",
-                "country": "Country"}
 
 
 def apply_order() -> tuple[str, ...]:
@@ -119,21 +112,10 @@ def field_diff(fields: Iterable[str], new: Mapping[str, Any], old: Mapping[str, 
     return diff, review
 
 
-def constituent_update_body(diff: Mapping[str, list[Any]], staged_payload: Mapping[str, Any],
-                            current: Mapping[str, Any]) -> dict[str, Any]:
-    """A PUT /constituent body carrying only the changed fields (contact objects whole, as written by the
-    mapping; address fields that do not change keep Bloomerang's current value, never a blank)."""
-    body: dict[str, Any] = {key: diff[name][1] for name, key in NAME_KEYS.items() if name in diff}
-    for name, (obj, key) in CONTACT_KEYS.items():
-        if name in diff:
-            # Bloomerang requires a Type on every contact object it creates
-            body[obj] = {"Type": CONTACT_TYPES[obj], **dict(staged_payload.get(obj) or {}), key: diff[name][1]}
-    if ADDRESS_KEYS.keys() & diff.keys():
-        address = {"Type": "Home", **dict(staged_payload.get("PrimaryAddress") or {})}
-        for name, key in ADDRESS_KEYS.items():
-            address[key] = diff[name][1] if name in diff else _clean(current.get(name))
-        body["PrimaryAddress"] = {k: v for k, v in address.items() if v is not None}
-    return body
+def _constituent_body(diff: Mapping[str, list[Any]], staged_payload: Mapping[str, Any],
+                      current: Mapping[str, Any]) -> dict[str, Any]:
+    changes = {name: new for name, (_, new) in diff.items()}
+    return constituent_body(changes, current, staged_payload.get("Type"), staged_payload)
 
 
 def _bloomerang_changed(state: Mapping[str, Any], current: Mapping[str, Any] | None, fields: Iterable[str]) -> bool:
@@ -246,7 +228,7 @@ def _plan_new(row: dict[str, Any], rec: Mapping[str, Any], fields: tuple[str, ..
     row["target_ref"] = f"ref:{leader_source}.{REF_ENTITY.get((entity, leader_source), entity)}:{leader_id}"
     fill = {f: "fill_empty" for f in fields}
     diff, _ = field_diff(fields, rec, leader, {**fill, **{f: p for f, p in policies.items() if p == "review"}})
-    payload = constituent_update_body(diff, row["payload"], leader) if entity == "constituents" else {}
+    payload = _constituent_body(diff, row["payload"], leader) if entity == "constituents" else {}
     custom = row["payload"].get("CustomValues")
     if custom and leader_source != row["source"]:  # its own correlation field, distinct from the leader's
         payload["CustomValues"] = custom
@@ -275,7 +257,7 @@ def _plan_matched(row: dict[str, Any], rec: Mapping[str, Any], res: Mapping[str,
                                        == "Individual" else set())
         fields = tuple(f for f in fields if f not in skip)
     diff, review = field_diff(fields, rec, old, policies, base or None)
-    payload = constituent_update_body(diff, row["payload"], old) if entity == "constituents" else (
+    payload = _constituent_body(diff, row["payload"], old) if entity == "constituents" else (
         row["payload"] if diff or current is None else {})
     corr = f"corr_{row['source']}"
     # write our correlation id so the next run matches by it -- never over another record's id

@@ -12,7 +12,6 @@ import requests
 from client_test_server import ScriptedServer
 
 from bloom_pipeline.clients.http import (
-    ApiError,
     ApiSession,
     ApiUnavailableError,
     AuthError,
@@ -24,6 +23,7 @@ from bloom_pipeline.clients.http import (
     path_template,
     utc_iso,
 )
+from bloom_pipeline.errors import ApiError
 
 KEY = "live-key-5f0c2b7e9d1a4c33"
 

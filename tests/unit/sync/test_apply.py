@@ -4,9 +4,10 @@ import json
 
 import pandas as pd
 
-from bloom_pipeline.clients.http import ApiError, OutcomeUnknownError
-from bloom_pipeline.sync.apply import apply_plan, recover_pending, summarise
-from bloom_pipeline.sync.refs import RefResolver
+from bloom_pipeline.clients.http import OutcomeUnknownError
+from bloom_pipeline.errors import ApiError
+from bloom_pipeline.sync.apply.loop import apply_plan, recover_pending, summarise
+from bloom_pipeline.sync.apply.refs import RefResolver
 
 
 class FakeBloomerang:

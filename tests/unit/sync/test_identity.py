@@ -7,9 +7,9 @@ import time
 import pandas as pd
 import pytest
 
-from bloom_pipeline.sync import names
-from bloom_pipeline.sync.identity import resolve_constituents
-from bloom_pipeline.sync.identity_records import resolve_funds, resolve_transactions
+from bloom_pipeline.sync.identity import names
+from bloom_pipeline.sync.identity.by_reference import resolve_funds, resolve_transactions
+from bloom_pipeline.sync.identity.constituents import resolve_constituents
 
 PERSON = {"constituent_type": "Individual", "first_name": None, "middle_name": None, "last_name": None,
           "full_name": None, "email": None, "phone": None, "street": None, "city": None, "state": None,

@@ -10,25 +10,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from bloom_pipeline.sync.echo import (
-    CANONICAL_FIELDS,
-    as_utc,
-    base_hashes,
-    column_hashes,
-    normalise,
-    record_hash,
-    same,
-    unchanged_mask,
-)
-from bloom_pipeline.sync.merge import (
-    Decision,
-    FieldRule,
-    apply_decision,
-    merge_frame,
-    merge_record,
-    parse_take,
-    summarise_conflicts,
-)
+from bloom_pipeline.sync.fields import CANONICAL_FIELDS, as_utc, column_hashes, normalise, record_hash, same
+from bloom_pipeline.sync.merge.baseline import base_hashes, unchanged_mask
+from bloom_pipeline.sync.merge.decisions import Decision, FieldRule, apply_decision, parse_take
+from bloom_pipeline.sync.merge.three_way import merge_frame, merge_record, summarise_conflicts
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BASE = {"email": "ann@example.org", "phone": "555-010-2030", "city": "Boston"}

@@ -7,9 +7,10 @@ import json
 import pandas as pd
 import pytest
 
-from bloom_pipeline.sync.identity import resolve_constituents
-from bloom_pipeline.sync.identity_records import resolve_transactions
-from bloom_pipeline.sync.plan import apply_order, plan_records, render_plan
+from bloom_pipeline.sync.identity.by_reference import resolve_transactions
+from bloom_pipeline.sync.identity.constituents import resolve_constituents
+from bloom_pipeline.sync.plan.records import apply_order, plan_records
+from bloom_pipeline.sync.plan.render import render_plan
 
 FIELDS = ("first_name", "middle_name", "last_name", "full_name", "email", "phone", "street", "city", "state",
           "postal_code", "country")

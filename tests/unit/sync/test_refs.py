@@ -1,6 +1,6 @@
 import pytest
 
-from bloom_pipeline.sync.refs import RefResolver, UnresolvedRefError, parse_ref, refs_in
+from bloom_pipeline.sync.apply.refs import RefResolver, UnresolvedRefError, parse_ref, refs_in
 
 TXN = {
     "AccountId": "ref:wegive.donors:1012",

@@ -1,0 +1,61 @@
+"""The typed context of one run: what every step needs, built once and passed instead of long lists.
+
+The run context holds the org, its staging store, its three clients, the run's id and direction, what
+the run extracted, the Bloomerang custom field ids of the org's correlation fields, and the staged
+Bloomerang snapshot in canonical form — computed once per run (it is the same frame for identity, the
+plan, the apply ledger and the merge) and dropped when the stored snapshot changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from bloom_pipeline.mapping.spec import OrgConfig
+from bloom_pipeline.staging.store import StagingStore
+from bloom_pipeline.sync.endpoints import Clients
+from bloom_pipeline.sync.extract import Extracted, stored_records
+from bloom_pipeline.sync.snapshot import CorrelationFields, custom_field_ids, snapshot_frame
+
+CUSTOM_FIELD_AREAS = ("Constituent", "Transaction")
+
+
+@dataclass
+class RunContext:
+    """One org's run: inputs every step shares, and the values derived from them once."""
+
+    org: OrgConfig
+    store: StagingStore
+    clients: Clients
+    run_id: str
+    direction: str = "both"
+    extracted: Extracted = field(default_factory=Extracted)
+    _fields: CorrelationFields | None = field(default=None, repr=False)
+    _snapshot: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def pushing(self) -> bool:
+        return self.direction in ("push", "both")
+
+    @property
+    def fields(self) -> CorrelationFields:
+        """The correlation custom field ids, from this run's extract (or one read per area if none yet)."""
+        if self._fields is None:
+            found = self.extracted.records.get("bloomerang.custom_fields")
+            if found is None:
+                found = [dict(f, Area=area) for area in CUSTOM_FIELD_AREAS
+                         for f in self.clients.bloomerang.custom_fields(area)]
+            self._fields = custom_field_ids(self.org, found)
+        return self._fields
+
+    def bloomerang_snapshot(self) -> pd.DataFrame:
+        """The staged Bloomerang constituents in canonical columns, flattened once per run."""
+        if self._snapshot is None:
+            self._snapshot = snapshot_frame(stored_records(self.store, "bloomerang", "constituents"),
+                                            self.fields.constituent)
+        return self._snapshot
+
+    def snapshot_changed(self) -> None:
+        """The stored Bloomerang snapshot was rewritten (a new extract): flatten it again when asked."""
+        self._snapshot = None

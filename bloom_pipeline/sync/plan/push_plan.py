@@ -1,0 +1,118 @@
+"""The run's push plan for every entity, computed from the staged tables and stored in ``push_plan``.
+
+The plan is computed from the staged tables, ``sync_state`` and the run's Bloomerang snapshot — no API
+call per record — and stored so a run applies exactly what it planned (and a dry run shows exactly
+that). Linked donors are not planned here: they go through the three-way merge (``sync.merge``),
+which handles both directions.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from bloom_pipeline.mapping.spec import OrgConfig
+from bloom_pipeline.staging import ledgers
+from bloom_pipeline.staging.store import StagingStore
+from bloom_pipeline.sync.context import RunContext
+from bloom_pipeline.sync.extract import stored_records
+from bloom_pipeline.sync.merge.linked import field_rules
+from bloom_pipeline.sync.plan import entities
+from bloom_pipeline.sync.plan.records import PLAN_COLUMNS
+from bloom_pipeline.sync.stage import EntityGate, staged_frame
+
+PLAN_DDL = """
+CREATE TABLE IF NOT EXISTS push_plan (
+    run_id VARCHAR NOT NULL, entity VARCHAR NOT NULL, source VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+    bloomerang_id BIGINT, action VARCHAR NOT NULL, diff JSON, payload JSON, payload_hash VARCHAR, reason VARCHAR,
+    create_key VARCHAR, target_ref VARCHAR, link BOOLEAN, planned_at TIMESTAMPTZ NOT NULL
+)"""
+
+
+def _policies(org: OrgConfig) -> dict[str, str]:
+    return {name: rule.policy for name, rule in field_rules(org).items()}
+
+
+def linked_mask(staged: pd.DataFrame, states: pd.DataFrame) -> pd.Series:
+    """Staged donors already linked with a stored snapshot (they go through the merge instead)."""
+    if staged.empty or states.empty:
+        return pd.Series(False, index=staged.index)
+    done = states.dropna(subset=["bloomerang_id"])
+    done = done[done["source_snapshot"].notna()]
+    keys = set(zip(done["source"], done["source_id"].astype(str), strict=True))
+    return pd.Series([(s, str(i)) in keys for s, i in zip(staged["source"], staged["source_id"], strict=True)],
+                     index=staged.index)
+
+
+def _blocked_donor_refs(store: StagingStore, states: pd.DataFrame) -> dict[str, str]:
+    """``ref:`` of every quarantined donor / contact never linked: its gifts wait, with the reason."""
+    rows = store.read_frame(
+        "SELECT source, entity, source_id, any_value(reasons ORDER BY quarantined_at DESC) AS reasons "
+        "FROM quarantine WHERE entity IN ('donors', 'contacts') AND kind = 'invalid' GROUP BY ALL"
+    )
+    linked_keys = set(zip(states["source"], states["source_id"].astype(str), strict=True)) if len(states) else set()
+    return {
+        f"ref:{r['source']}.{r['entity']}:{r['source_id']}": f"blocked: its donor is quarantined ({_reasons(r)})"
+        for r in rows.to_dict("records") if (r["source"], str(r["source_id"])) not in linked_keys
+    }
+
+
+def _reasons(row: dict[str, Any]) -> str:
+    reasons = row.get("reasons")
+    if isinstance(reasons, str):
+        try:
+            reasons = json.loads(reasons)
+        except ValueError:
+            return reasons
+    return "; ".join(map(str, reasons or [])) or "invalid record"
+
+
+def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
+    """Every staged record of the run → create / update / unchanged / blocked / skipped, stored."""
+    store, run_id = ctx.store, ctx.run_id
+    with store.connect() as con:
+        states = {e: ledgers.states_frame(con, e) for e in ("funds", "constituents", "transactions")}
+    snapshot = ctx.bloomerang_snapshot()
+    bloom_funds = stored_records(store, "bloomerang", "funds")
+    frames = [entities.plan_funds(staged_frame(store, "funds", run_id), states["funds"], bloom_funds)]
+    people = staged_frame(store, "constituents", run_id)
+    unlinked = people[~linked_mask(people, states["constituents"])]
+    links = states["constituents"].dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]]
+    resolved = entities.resolve_constituents(unlinked, snapshot, links)
+    frames.append(entities.plan_constituents(unlinked, resolved, states["constituents"], snapshot,
+                                             policies=_policies(ctx.org)))
+    frames.append(entities.plan_transactions(staged_frame(store, "transactions", run_id), states["transactions"],
+                                             blocked_refs=_blocked_donor_refs(store, states["constituents"])))
+    plan = pd.concat([f.reindex(columns=list(PLAN_COLUMNS)) for f in frames], ignore_index=True)
+    for entity, gate in gates.items():
+        if not gate.passed:
+            blocked = plan["entity"] == entity
+            plan.loc[blocked & plan["action"].isin(["create", "update"]), "reason"] = gate.blocked_reason
+            plan.loc[blocked & plan["action"].isin(["create", "update"]), "action"] = "blocked"
+    store_plan(store, run_id, plan)
+    return plan
+
+
+def store_plan(store: StagingStore, run_id: str, plan: pd.DataFrame) -> None:
+    """Replace the run's rows of ``push_plan`` with ``plan``."""
+    with store.write() as con:
+        con.execute(PLAN_DDL)
+        con.execute("DELETE FROM push_plan WHERE run_id = ?", [run_id])
+        frame = plan.assign(run_id=run_id, planned_at=datetime.now(UTC))
+        for column in ("diff", "payload"):
+            frame[column] = [v if v is None or isinstance(v, str) else json.dumps(v, default=str)
+                             for v in frame[column]]
+        con.register("plan_frame", frame)
+        con.execute("INSERT INTO push_plan BY NAME SELECT * FROM plan_frame")
+        con.unregister("plan_frame")
+
+
+def stored_plan(store: StagingStore, run_id: str) -> pd.DataFrame:
+    """The plan a run stored (what the Dagster load asset applies after the plan asset computed it)."""
+    plan = store.read_frame("SELECT * FROM push_plan WHERE run_id = ?", [run_id])
+    for column in ("diff", "payload"):
+        plan[column] = [None if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in plan[column]]
+    return plan
