@@ -5,7 +5,10 @@ pipeline tests: each API gets its own uvicorn server in a background thread, its
 ``Knobs`` and a shared ``RequestLog``. Ports default to 0 (the OS picks free ones) so parallel
 tests never collide.
 
-The keys below are public sandbox constants: they only open the simulators, never a real API.
+Each simulator is a package (``sandbox/bloomerang``, ``sandbox/wegive``, ``sandbox/handbid``) with an
+``app`` module (``create_app(store, knobs, log, key)``) and a ``store`` module; both are imported only
+when a Sandbox starts, so importing this module stays cheap. The keys are the public sandbox constants
+of ``bloom_pipeline.settings``: they only open the simulators, never a real API.
 """
 
 from __future__ import annotations
@@ -21,16 +24,12 @@ from typing import Any
 import uvicorn
 
 from bloom_pipeline.sandbox.faults import Knobs, RequestLog
-
-BLOOMERANG_SANDBOX_KEY = "sbx-bloomerang-6d1f0c9e2b7a4c55"  # noqa: S105 - public sandbox constant
-WEGIVE_SANDBOX_TOKEN = "7|sbx-wegive-3a8e51f0c2d94b7e"  # noqa: S105 - public sandbox constant
-HANDBID_SANDBOX_TOKEN = "sbx-handbid-9c2e7d41a05b"  # noqa: S105 - public sandbox constant
+from bloom_pipeline.settings import SANDBOX_KEYS
 
 APIS = ("bloomerang", "wegive", "handbid")
 _BASE_PATHS = {"bloomerang": "/v2", "wegive": "/api", "handbid": ""}
-_KEYS = {"bloomerang": BLOOMERANG_SANDBOX_KEY, "wegive": WEGIVE_SANDBOX_TOKEN, "handbid": HANDBID_SANDBOX_TOKEN}
-# module and store class of each simulator
-_APP_MODULES = {
+# simulator package and store class of each API (the package holds ``app.py`` and ``store.py``)
+_SIMULATORS = {
     "bloomerang": ("bloom_pipeline.sandbox.bloomerang", "BloomerangStore"),
     "wegive": ("bloom_pipeline.sandbox.wegive", "WeGiveStore"),
     "handbid": ("bloom_pipeline.sandbox.handbid", "HandbidStore"),
@@ -83,14 +82,14 @@ class Sandbox:
         base = knobs or Knobs()
         self.knobs: dict[str, Knobs] = {api: base.copy() for api in APIS}
         self.request_log = RequestLog(capture_bodies=capture_bodies)
-        self.keys = dict(_KEYS)
+        self.keys = dict(SANDBOX_KEYS)
         self._world = world
         self.stores: dict[str, Any] = {}
         self._served: dict[str, _Served] = {}
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Sandbox:
-        from bloom_pipeline.sandbox.data import generate_world
+        from bloom_pipeline.sandbox.data.world import generate_world
 
         if self._world is None:
             self._world = generate_world(donors=self.donors, seed=self.seed)
@@ -98,11 +97,12 @@ class Sandbox:
             callback(self)
         try:
             for api in APIS:
-                module_name, store_name = _APP_MODULES[api]
-                module = importlib.import_module(module_name)
-                store = getattr(module, store_name).from_world(self._world)
+                package, store_name = _SIMULATORS[api]
+                store_class = getattr(importlib.import_module(f"{package}.store"), store_name)
+                store = store_class.from_world(self._world)
                 self.stores[api] = store
-                app = module.create_app(store, self.knobs[api], self.request_log, self.keys[api])
+                app = importlib.import_module(f"{package}.app").create_app(
+                    store, self.knobs[api], self.request_log, self.keys[api])
                 self._served[api] = self._serve(app, self._ports[api])
         except Exception:
             self.stop()

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
-SPEC_PATH = Path("/work/shared/contracts/bloomerang-v2-openapi.json")
+SPEC_PATH = Path(__file__).resolve().parents[2] / "contracts" / "bloomerang-v2-openapi.json"
 HOST = "https://api.bloomerang.co"
 _SLASHED = ("/v2/customFields/", "/v2/customFieldCategories/")
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-SPEC_PATH = Path("/work/shared/contracts/wegive-openapi.json")
+SPEC_PATH = Path(__file__).resolve().parents[2] / "contracts" / "wegive-openapi.json"
 _META = {"type", "example", "description", "title"}
 ROW_SCHEMAS = {
     "/dashboard/donors": ["DonorViewResource"],

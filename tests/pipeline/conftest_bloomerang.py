@@ -21,7 +21,8 @@ import pytest
 import requests
 import uvicorn
 
-from bloom_pipeline.sandbox.bloomerang import BloomerangStore, create_app
+from bloom_pipeline.sandbox.bloomerang.app import create_app
+from bloom_pipeline.sandbox.bloomerang.store import BloomerangStore
 from bloom_pipeline.sandbox.faults import Knobs, RequestLog
 
 TEST_KEY = "test-bloomerang-key-0001"

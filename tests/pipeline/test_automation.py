@@ -22,7 +22,8 @@ from bloom_pipeline.defs import alerts
 from bloom_pipeline.defs.automation import build_automation, org_of_run
 from bloom_pipeline.mapping.loader import load_org
 from bloom_pipeline.mapping.spec import OrgConfig
-from bloom_pipeline.sandbox.server import HANDBID_SANDBOX_TOKEN, Sandbox
+from bloom_pipeline.sandbox.server import Sandbox
+from bloom_pipeline.settings import HANDBID_SANDBOX_TOKEN
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import StagingStore
 

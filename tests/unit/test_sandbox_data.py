@@ -11,8 +11,14 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from nicknames import NickNamer
 
-from bloom_pipeline.sandbox.data import ANCHOR, generate_world, iter_wegive_donors, iter_wegive_transactions
-from bloom_pipeline.sandbox.data_wegive import SOURCE_TYPES, STATUSES
+from bloom_pipeline.sandbox.data.wegive import (
+    ANCHOR,
+    SOURCE_TYPES,
+    STATUSES,
+    iter_wegive_donors,
+    iter_wegive_transactions,
+)
+from bloom_pipeline.sandbox.data.world import generate_world
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bloom_pipeline.sandbox import bloomerang_dupes as dupes
-from bloom_pipeline.sandbox.bloomerang_validation import (
+from bloom_pipeline.sandbox.bloomerang import duplicates as dupes
+from bloom_pipeline.sandbox.bloomerang.validation import (
     CHANNELS,
     CONSTITUENT_TYPES,
     GENDERS,

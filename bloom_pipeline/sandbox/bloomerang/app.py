@@ -2,9 +2,9 @@
 
 Serves under ``/v2`` the endpoints our client and sync use: constituents (+ duplicates, search),
 emails / phones / addresses, transactions + designations, refunds, funds, campaigns, appeals, custom
-fields, ``/user/current`` and ``/database``. Business rules live in the store modules
-(``bloomerang_store``, ``bloomerang_people``, ``bloomerang_gifts``, ``bloomerang_validation``); list
-rules in ``bloomerang_queries``. Success bodies are compact JSON with nulls omitted; errors are
+fields, ``/user/current`` and ``/database``. This module is only the HTTP layer; business rules live in
+the store modules of this package (``store``, ``people``, ``gifts``, ``validation``, ``duplicates``); list
+rules in ``queries``. Success bodies are compact JSON with nulls omitted; errors are
 ``{"Message", "ErrorCode"}`` pretty-printed with CRLF, as observed live. ``GET /transactions`` and
 ``GET /transactions/designations`` answer ``text/json`` because the spec labels them so — a client
 must treat any JSON content type as JSON.
@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bloom_pipeline.sandbox import bloomerang_queries as q
-from bloom_pipeline.sandbox.bloomerang_store import BloomerangStore
-from bloom_pipeline.sandbox.bloomerang_validation import (
+from bloom_pipeline.sandbox.bloomerang import queries as q
+from bloom_pipeline.sandbox.bloomerang.store import BloomerangStore
+from bloom_pipeline.sandbox.bloomerang.validation import (
     CONSTITUENT_TYPES,
     CUSTOM_FIELD_TYPES,
     DESIGNATION_TYPES,

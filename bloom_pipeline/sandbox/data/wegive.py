@@ -4,7 +4,7 @@ Shapes follow ``wegive-openapi.json`` (``DonorViewResource``, ``DonorSimpleResou
 ``TransactionTableResource`` + ``TransactionViewResource``, ``Fund``/``FundResource``,
 ``FundAllocationResource``, ``AddressResource``): every key those schemas require is present, plus the
 keys our contract adds (``updated_at``, ``bloomerang_id``, ``donor_id``, ``refunded_at`` ...). The store
-(``sandbox/wegive.py``) re-renders the nested owner/fund objects at read time from these helpers, so an
+(``sandbox/wegive/store.py``) re-renders the nested owner/fund objects at read time from these helpers, so an
 edit to a donor or fund shows in its transactions as it would in WeGive.
 
 The generators stream: ``iter_wegive_records(n, seed)`` yields ``(donor, [transactions])`` one donor at
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bloom_pipeline.sandbox.data_people import Pools, build_pools, person
+from bloom_pipeline.sandbox.data.people import Pools, build_pools, person
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # "now" of generated worlds (fixed: byte-identical output)
 ORGANIZATION_ID = 7
@@ -69,7 +69,7 @@ def donor_name(donor: dict[str, Any]) -> str:
 
 
 def wegive_donor(donor_id: int, p: dict[str, Any], created: datetime, updated: datetime) -> dict[str, Any]:
-    """A ``DonorViewResource`` body for the person ``p`` (see ``data_people.person``)."""
+    """A ``DonorViewResource`` body for the person ``p`` (see ``people.person``)."""
     is_company = p["is_company"]
     donor: dict[str, Any] = {
         "id": donor_id, "uuid": f"d0a0{donor_id:08x}-0000-4000-8000-{donor_id:012x}",

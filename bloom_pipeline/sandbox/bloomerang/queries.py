@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bloom_pipeline.sandbox.bloomerang_validation import ERR_QUERY, BloomerangError, parse_timestamp
+from bloom_pipeline.sandbox.bloomerang.validation import ERR_QUERY, BloomerangError, parse_timestamp
 
 Record = dict[str, Any]
 

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
-from bloom_pipeline.sandbox.handbid_store import AUCTION_STATUSES, HandbidError, HandbidStore, invalid, not_found
+from bloom_pipeline.sandbox.handbid.store import AUCTION_STATUSES, HandbidError, HandbidStore, invalid, not_found
 
 __all__ = ["HandbidStore", "create_app"]
 

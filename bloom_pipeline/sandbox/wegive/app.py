@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
-from bloom_pipeline.sandbox.wegive_store import Invalid, NotFound, WeGiveStore
+from bloom_pipeline.sandbox.wegive.store import Invalid, NotFound, WeGiveStore
 
 __all__ = ["WeGiveStore", "create_app"]
 

@@ -17,6 +17,10 @@ world is built to exercise every path of the sync:
   constituents of its own.
 * Handbid: auctions in every status (two reconciled), contacts (~10% the same person as a WeGive donor,
   same email, nickname as first name), items, receipts with line items (emailed and not), payments.
+
+The record shapes of each API live beside this module (``people``, ``wegive``, ``handbid``,
+``bloomerang``); this module only decides what the world holds and how records of different APIs are
+the same person, which is why it is the one place that knows all three.
 """
 
 from __future__ import annotations
@@ -26,24 +30,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bloom_pipeline.sandbox.data_handbid import HANDBID_ORG_ID, handbid_world
-from bloom_pipeline.sandbox.data_people import build_pools, person
-from bloom_pipeline.sandbox.data_wegive import (
+from bloom_pipeline.sandbox.data.bloomerang import bloomerang_seed, constituent_body
+from bloom_pipeline.sandbox.data.handbid import HANDBID_ORG_ID, handbid_world
+from bloom_pipeline.sandbox.data.people import build_pools, person
+from bloom_pipeline.sandbox.data.wegive import (
     ANCHOR,
     FIRST_ALLOCATION_ID,
     FIRST_TRANSACTION_ID,
     default_campaigns,
     default_funds,
-    iter_wegive_donors,
     iter_wegive_records,
-    iter_wegive_transactions,
 )
 
-__all__ = ["ANCHOR", "World", "generate_world", "iter_wegive_donors", "iter_wegive_transactions"]
-
-BLOOMERANG_FUNDS = ("General Fund", "Annual Fund", "Building Fund", "Gala Fund", "Capital Campaign")
-BLOOMERANG_CAMPAIGNS = ("Annual Fund 2026", "Capital Campaign 2026", "Spring Gala 2026")
-BLOOMERANG_APPEALS = ("Spring Gala", "Year-End Appeal", "Spring Appeal", "Giving Tuesday")
 LINK_PATHS = ("both", "custom_field", "bloomerang_id", "match")
 LINK_WEIGHTS = (40, 20, 10, 30)
 
@@ -62,35 +60,9 @@ class World:
     links: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
 
 
-def _bloomerang_constituent(p: dict[str, Any], first_name: str | None = None) -> dict[str, Any]:
-    """Bloomerang *write* shape for a person the sources also know."""
-    if p["is_company"]:
-        body: dict[str, Any] = {"Type": "Organization", "FullName": p["company"]}
-    else:
-        body = {"Type": "Individual", "FirstName": first_name or p["first_name"] or "FNU",
-                "LastName": p["last_name"] or "LNU"}
-        if p["middle_name"]:
-            body["MiddleName"] = p["middle_name"]
-    email = p["email"]
-    if email and "@" in email and " " not in email and email.count("@") == 1 and "." in email.split("@")[1] \
-            and not email.startswith("mailto:"):
-        body["PrimaryEmail"] = {"Type": "Home", "Value": email}
-    phone = p["mobile_phone"] or p["home_phone"]
-    if phone:
-        body["PrimaryPhone"] = {"Type": "Mobile" if p["mobile_phone"] else "Home", "Number": phone}
-    address = p["address"]
-    if address:
-        body["PrimaryAddress"] = {"Type": "Home", "Street": "\n".join(x for x in (address.get("address_1"),
-                                                                                    address.get("address_2")) if x),
-                                  "City": address.get("city"), "State": address.get("state") or None,
-                                  "PostalCode": address.get("zip"), "Country": address.get("country")}
-        body["PrimaryAddress"] = {k: v for k, v in body["PrimaryAddress"].items() if v}
-    return body
-
-
 def _assign_bloomerang_ids(world: World) -> list[int]:
     """Ids the Bloomerang store gives ``world.bloomerang["constituents"]``, in order (seeded like Sandbox)."""
-    from bloom_pipeline.sandbox.bloomerang_store import BloomerangStore
+    from bloom_pipeline.sandbox.bloomerang.store import BloomerangStore
 
     store = BloomerangStore.from_world(world)
     return [int(record_id) for record_id in list(store.constituents)[-len(world.bloomerang["constituents"]):]]
@@ -123,7 +95,7 @@ def generate_world(donors: int = 2000, seed: int = 42, anchor: datetime = ANCHOR
         if rng.random() >= 0.15:
             continue
         path = rng.choices(LINK_PATHS, LINK_WEIGHTS)[0]
-        body = _bloomerang_constituent(p)
+        body = constituent_body(p)
         if path in ("both", "custom_field"):
             body["CustomValues"] = [{"FieldId": 901, "Value": str(donor["id"])}]
         elif path == "match" and body.get("PrimaryPhone") and rng.random() < 0.5:
@@ -137,20 +109,16 @@ def generate_world(donors: int = 2000, seed: int = 42, anchor: datetime = ANCHOR
         p = {"is_company": False, "first_name": contact["firstName"], "last_name": contact["lastName"],
              "middle_name": None, "email": contact["email"], "mobile_phone": contact["userCellPhone"],
              "home_phone": contact["userPhone"], "address": None}
-        body = _bloomerang_constituent(p)
+        body = constituent_body(p)
         if rng.random() < 0.5:
             body["CustomValues"] = [{"FieldId": 902, "Value": str(contact["id"])}]
         links.setdefault("handbid", []).append(("handbid", contact["id"], len(constituents)))
         constituents.append(body)
     own_rng = random.Random(f"bloomerang-{seed}")
     for index in range(max(3, donors // 30)):  # Bloomerang-only constituents
-        constituents.append(_bloomerang_constituent(person(own_rng, pools, 800_000 + index, bad_email_share=0.0)))
+        constituents.append(constituent_body(person(own_rng, pools, 800_000 + index, bad_email_share=0.0)))
     world = World(
-        bloomerang={"constituents": constituents,
-                    "funds": [{"Name": name} for name in BLOOMERANG_FUNDS],
-                    "campaigns": [{"Name": name} for name in BLOOMERANG_CAMPAIGNS],
-                    "appeals": [{"Name": name} for name in BLOOMERANG_APPEALS],
-                    "custom_fields": []},
+        bloomerang=bloomerang_seed(constituents),
         wegive=wegive, handbid=handbid, handbid_org_id=HANDBID_ORG_ID, seed=seed, anchor=anchor, links=links,
     )
     ids = _assign_bloomerang_ids(world)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bloom_pipeline.sandbox.bloomerang_validation import (
+from bloom_pipeline.sandbox.bloomerang.validation import (
     ACK_STATUSES,
     CARD_TYPES,
     DESIGNATION_TYPES,

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from bloom_pipeline.sandbox.data_people import Pools, person
+from bloom_pipeline.sandbox.data.people import Pools, person
 
 HANDBID_ORG_ID = 4127
 ORG_NAME = "Bloom Community Foundation"
@@ -62,7 +62,7 @@ def handbid_contact(contact_id: int, p: dict[str, Any], rng: random.Random, inse
 def handbid_world(rng: random.Random, pools: Pools, anchor: datetime, wegive_people: list[tuple[dict, dict]],
                   n_contacts: int) -> dict[str, list[dict[str, Any]]]:
     """Auctions, contacts (~10% the same people as WeGive donors), items, receipts and payments."""
-    from bloom_pipeline.sandbox.data_people import NICKNAMES
+    from bloom_pipeline.sandbox.data.people import NICKNAMES
 
     now = _epoch(anchor)
     contacts: list[dict[str, Any]] = []

@@ -24,7 +24,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from bloom_pipeline.sandbox.data_wegive import (
+from bloom_pipeline.sandbox.data.wegive import (
     address_resource,
     donor_name,
     donor_simple,

@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from bloom_pipeline.sandbox.bloomerang_gifts import GiftsMixin
-from bloom_pipeline.sandbox.bloomerang_people import PeopleMixin
-from bloom_pipeline.sandbox.bloomerang_validation import (
+from bloom_pipeline.sandbox.bloomerang.gifts import GiftsMixin
+from bloom_pipeline.sandbox.bloomerang.people import PeopleMixin
+from bloom_pipeline.sandbox.bloomerang.validation import (
     CUSTOM_FIELD_TYPES,
     bad,
     boolean,
