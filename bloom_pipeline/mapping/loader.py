@@ -1,9 +1,13 @@
 """Load mapping YAML with line numbers, resolve `extends`, and report every problem as FILE:LINE: KEY.
 
 Why line numbers matter: admins edit these files by hand; `mapping validate` must point at the line to
-fix. YAML is read with the safe loader only (no tags, no objects, nothing executed); a composed node tree
-gives each key its line. `extends` chains are merged parent-first (mappings recursively, everything else
-replaced); a problem found in the merged result is reported in the file that set the offending key.
+fix. YAML is read strictly (`yamlsafe`: the safe loader's constructors only — no tags, no objects, nothing
+executed — with aliases, duplicate keys and deep nesting refused while the node tree is composed, so a
+"billion laughs" file costs nothing); the composed node tree gives each key its line. A file that cannot be
+read or is not UTF-8 is one problem on its line, never a traceback. `extends` chains are merged
+parent-first (mappings recursively, everything else replaced); a problem found in the merged result is
+reported in the file that set the offending key. Values Dagster parses later (the schedule's cron) are
+checked here too (`dagster_values`), so a file that validates also loads in the code location.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bloom_pipeline.mapping import checks
+from bloom_pipeline.errors import ConfigurationError
+from bloom_pipeline.mapping import checks, dagster_values, yamlsafe
 from bloom_pipeline.mapping.spec import IDENTIFIER, MappingDocument, OrgConfig
 
 Path_ = tuple[str | int, ...]
@@ -30,10 +35,15 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.key}: {self.message}"
+        return _one_line(f"{self.file}:{self.line}: {self.key}: {self.message}")
 
 
-class MappingError(Exception):
+def _one_line(text: str) -> str:
+    """`text` with control characters escaped (a newline shows as \\n): one problem, one line."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+class MappingError(ConfigurationError):
     """The mapping files are not valid; `problems` lists each one (printable as FILE:LINE: KEY: msg)."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -70,21 +80,32 @@ def _index(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
             _index(item, (*path, i), lines)
 
 
-def parse(path: Path) -> Parsed:
-    """Read one file: data (safe_load) plus the line of every key. Raises MappingError on bad YAML."""
+def read_text(path: Path) -> str:
+    """The file's text; MappingError (one problem naming the file and line) if unreadable or not UTF-8."""
     label = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise MappingError([Problem(label, 1, "file", f"cannot read: {exc.strerror}")]) from None
+        raise MappingError([Problem(label, 1, "file", f"cannot read: {exc.strerror or exc}")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else 1
-        what = getattr(exc, "problem", None) or str(exc)
-        raise MappingError([Problem(label, line, "yaml", f"invalid YAML: {what}")]) from None
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise MappingError([Problem(label, line, "file", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                                    f"column {column}); save the file as UTF-8")]) from None
+
+
+def parse(path: Path) -> Parsed:
+    """Read one file: data plus the line of every key. Raises MappingError on an unreadable file, bad YAML,
+    an alias, a duplicate key (each reported at its second occurrence) or a value YAML cannot construct."""
+    label = str(path)
+    text = read_text(path)
+    try:
+        node, data = yamlsafe.load(text)
+    except yamlsafe.Refused as exc:
+        raise MappingError([Problem(label, r.line, key_text(r.path) if r.path else "yaml", r.message)
+                            for r in exc.refusals]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -218,6 +239,7 @@ def check_file(path: Path, root: Path) -> tuple[OrgConfig | None, list[Problem]]
         return None, problems + _pydantic_problems(exc, locate, skip)
     org_file = is_org_file(parsed)
     problems += [Problem(*locate(p), key_text(p), m) for p, m in checks.check_document(doc, org_file)]
+    problems += [Problem(*locate(p), key_text(p), m) for p, m in dagster_values.check_document(doc)]
     if not org_file:
         return None, problems
     if doc.name and doc.name != path.stem:
@@ -245,8 +267,8 @@ def validate_paths(paths: list[str | os.PathLike[str]], mappings_dir: str | os.P
 def load_org(name: str, mappings_dir: str | os.PathLike[str] | None = None) -> OrgConfig:
     """The org's resolved configuration; raises MappingError listing every problem."""
     root = mappings_root(mappings_dir)
-    if not IDENTIFIER.match(name):
-        raise MappingError([Problem(str(root / "orgs"), 1, "org", f"'{name}' is not a valid org name "
+    if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):  # the whole name: "demo\n" is refused
+        raise MappingError([Problem(str(root / "orgs"), 1, "org", f"{name!r} is not a valid org name "
                                     "(lower-case letters, digits, underscores)")])
     path = root / "orgs" / f"{name}.yaml"
     if not path.is_file():

@@ -10,14 +10,34 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from bloom_pipeline.mapping.catalog import ENTITY_TARGET
 
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*$")
+# \Z, not $: `$` also matches before a trailing newline, so "demo\n" passed as an org name
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h)?\s*\Z")
+
+
+def zone_problem(name: str) -> str | None:
+    """None when `zoneinfo` loads the time zone `name` (what Dagster's execution_timezone and the schedule's
+    run key use), else the problem. Any failure counts: 'America' is a folder (IsADirectoryError), an over-long
+    name is an OSError, 'zone.tab' is not a TZif file — none of them may end in a traceback."""
+    try:
+        ZoneInfo(name)
+    except Exception:
+        return f"'{name}' is not a valid IANA time zone (e.g. America/Denver)"
+    return None
+
+
+def _zone(value: str | None) -> str | None:
+    if value is not None and (problem := zone_problem(value)) is not None:
+        raise PydanticCustomError("time_zone", problem)
+    return value
 
 
 class Strict(BaseModel):
@@ -147,9 +167,15 @@ class Schedule(Strict):
     @field_validator("cron")
     @classmethod
     def _five_fields(cls, value: str) -> str:
+        # the values themselves are checked by `mapping validate` with Dagster's parser (dagster_values.py)
         if len(value.split()) != 5:
-            raise ValueError("cron must have five fields (minute hour day month weekday)")
+            raise PydanticCustomError("cron", "cron must have five fields (minute hour day month weekday)")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return _zone(value)
 
 
 class Alerts(Strict):
@@ -159,6 +185,12 @@ class Alerts(Strict):
 
 class Thresholds(Strict):
     max_reject_share: float = Field(default=0.05, ge=0, le=1)
+    min_rejects: int = Field(
+        default=10, ge=0, strict=True,
+        description="Fewest rejected records of one entity in one run for `max_reject_share` to halt its load: "
+                    "the share stops a load only when at least this many records were rejected, so 1 bad record "
+                    "out of 4 does not stop a small run. 0 applies the share from the first reject. A whole "
+                    "number >= 0 (YAML `thresholds: {min_rejects: 10}`); default 10.")
 
 
 def _duration(value: Any) -> Any:
@@ -193,6 +225,11 @@ class MappingDocument(Strict):
     def _duration_value(cls, value: Any) -> Any:
         return _duration(value)
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        return _zone(value)
+
     @field_validator("extends", mode="before")
     @classmethod
     def _extends_list(cls, value: Any) -> Any:
@@ -220,6 +257,11 @@ class OrgConfig(Strict):
     @classmethod
     def _duration_value(cls, value: Any) -> Any:
         return _duration(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _zone(value) or value
 
     @property
     def schedule_timezone(self) -> str:
