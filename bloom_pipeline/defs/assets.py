@@ -25,8 +25,11 @@ from bloom_pipeline.defs import partitions
 from bloom_pipeline.defs.resources import SyncSettings, api_resource_key
 from bloom_pipeline.staging import accounting, ledgers
 from bloom_pipeline.staging.store import StagingStore, Window
-from bloom_pipeline.sync import extract as ex
 from bloom_pipeline.sync.endpoints import build_clients
+from bloom_pipeline.sync.extract.bloomerang import extract_bloomerang
+from bloom_pipeline.sync.extract.handbid import extract_handbid
+from bloom_pipeline.sync.extract.records import load_extracted
+from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.plan.push_plan import stored_plan
 from bloom_pipeline.sync.runner import OrgSync, RunOptions, run_sync
 
@@ -54,7 +57,7 @@ def _org_sync(context: dg.AssetExecutionContext, org_name: str, *, window: Windo
     try:
         options = RunOptions(direction=direction or run_direction(context), window=window)
         sync = OrgSync(org, store, clients, options, run_id=run_id)
-        sync.ctx.extracted = ex.load_extracted(store, sync.run_id)
+        sync.ctx.extracted = load_extracted(store, sync.run_id)
         yield sync
     finally:
         clients.close()
@@ -118,7 +121,7 @@ def build_assets(orgs: Sequence[str]) -> list:
         with _org_sync(context, context.partition_key, opens=True) as sync:
             sync.start()
             recovered = sync.recover()
-            ex.extract_bloomerang(sync.clients.bloomerang, sync.store, sync.run_id, sync.extracted)
+            extract_bloomerang(sync.clients.bloomerang, sync.store, sync.run_id, sync.extracted)
             return dg.MaterializeResult(metadata={**_extract_metadata(sync, "bloomerang."),
                                                   "recovered pending writes": dg.MetadataValue.int(len(recovered))})
 
@@ -126,14 +129,14 @@ def build_assets(orgs: Sequence[str]) -> list:
     def raw_wegive(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """WeGive donors (full scan), funds, fund allocations and transactions changed since the cursor."""
         with _org_sync(context, context.partition_key) as sync:
-            ex.extract_wegive(sync.clients.wegive, sync.store, sync.run_id, sync.extracted)
+            extract_wegive(sync.clients.wegive, sync.store, sync.run_id, sync.extracted)
             return dg.MaterializeResult(metadata=_extract_metadata(sync, "wegive."))
 
     @dg.asset(group_name="extract", kinds={"duckdb"}, deps=[raw_bloomerang], **common)
     def raw_handbid(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """Handbid contacts changed since the cursor; payments, receipts and items of reconciled auctions."""
         with _org_sync(context, context.partition_key) as sync:
-            ex.extract_handbid(sync.clients.handbid, sync.store, sync.run_id, sync.extracted)
+            extract_handbid(sync.clients.handbid, sync.store, sync.run_id, sync.extracted)
             return dg.MaterializeResult(metadata=_extract_metadata(sync, "handbid."))
 
     @dg.multi_asset(

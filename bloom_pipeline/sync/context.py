@@ -15,7 +15,7 @@ import pandas as pd
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.endpoints import Clients
-from bloom_pipeline.sync.extract import Extracted, stored_records
+from bloom_pipeline.sync.extract.records import Extracted, stored_records
 from bloom_pipeline.sync.snapshot import CorrelationFields, custom_field_ids, snapshot_frame
 
 CUSTOM_FIELD_AREAS = ("Constituent", "Transaction")

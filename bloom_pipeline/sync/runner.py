@@ -31,7 +31,10 @@ from bloom_pipeline.sync.apply.loop import RecordResult, recover_pending
 from bloom_pipeline.sync.apply.outcomes import StoreLedger, flush_journal
 from bloom_pipeline.sync.context import RunContext
 from bloom_pipeline.sync.endpoints import Clients
-from bloom_pipeline.sync.extract import Extracted, extract_bloomerang, extract_handbid, extract_wegive
+from bloom_pipeline.sync.extract.bloomerang import extract_bloomerang
+from bloom_pipeline.sync.extract.handbid import extract_handbid
+from bloom_pipeline.sync.extract.records import Extracted
+from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.plan.push_plan import plan_run

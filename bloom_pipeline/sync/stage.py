@@ -20,7 +20,7 @@ from bloom_pipeline.schemas import validate_staged
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.ddl import WINDOW_COLUMN
 from bloom_pipeline.staging.store import StagingStore, Window
-from bloom_pipeline.sync.extract import Extracted
+from bloom_pipeline.sync.extract.records import Extracted
 
 # source.entity extracted -> staged entity, in load order
 STAGED_FROM: tuple[tuple[str, str], ...] = (

@@ -25,7 +25,7 @@ from bloom_pipeline.sync.apply.outcomes import StoreLedger
 from bloom_pipeline.sync.apply.refs import RefResolver
 from bloom_pipeline.sync.apply.writers import ConstituentWriter, FundWriter, TransactionWriter
 from bloom_pipeline.sync.context import RunContext
-from bloom_pipeline.sync.extract import stored_records
+from bloom_pipeline.sync.extract.records import stored_records
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS
 from bloom_pipeline.sync.plan import entities
 from bloom_pipeline.sync.snapshot import names_by_id

@@ -17,7 +17,7 @@ from bloom_pipeline.staging import ledgers, state_batch
 from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.apply.journal import Journal
 from bloom_pipeline.sync.apply.loop import RecordResult
-from bloom_pipeline.sync.extract import parse_time
+from bloom_pipeline.sync.extract.cursors import parse_time
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.snapshot import snapshot_frame
 

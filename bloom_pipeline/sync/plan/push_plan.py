@@ -18,7 +18,7 @@ from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.context import RunContext
-from bloom_pipeline.sync.extract import stored_records
+from bloom_pipeline.sync.extract.records import stored_records
 from bloom_pipeline.sync.merge.linked import field_rules
 from bloom_pipeline.sync.plan import entities
 from bloom_pipeline.sync.plan.records import PLAN_COLUMNS

@@ -1,0 +1,77 @@
+"""What a run extracted, and the raw tables it lives in: every record as the API returned it.
+
+``Extracted`` is what one run read, keyed ``source.entity``; ``stored_records`` reads a whole raw table
+back (the Bloomerang snapshot), ``load_extracted`` one run's rows (how a later Dagster step sees them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from bloom_pipeline.staging import ddl
+from bloom_pipeline.staging.store import StagingStore
+from bloom_pipeline.sync.extract.cursors import parse_time
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Extracted:
+    """What one run read, keyed ``source.entity``."""
+
+    records: dict[str, list[Record]] = field(default_factory=dict)
+
+    def count(self, key: str) -> int:
+        return len(self.records.get(key, []))
+
+    @property
+    def cursors(self) -> dict[str, str]:
+        """The cursors this run proposes: the newest modification time it read per incremental list."""
+        proposed = {}
+        for name, key, read in (
+            ("wegive.transactions.updated_at", "wegive.transactions", lambda r: r.get("updated_at")),
+            ("handbid.contacts.dateUpdated", "handbid.contacts", lambda r: r.get("dateUpdated")),
+            ("bloomerang.constituents.lastModified", "bloomerang.constituents",
+             lambda r: (r.get("AuditTrail") or {}).get("LastModifiedDate")),
+        ):
+            times = [t for t in (parse_time(read(r)) for r in self.records.get(key, [])) if t is not None]
+            if times:
+                proposed[name] = max(times).isoformat()
+        return proposed
+
+
+def stored_records(store: StagingStore, source: str, entity: str) -> list[Record]:
+    """Every record of a raw table (e.g. the whole Bloomerang constituent snapshot)."""
+    table = ddl.raw_table(source, entity)
+    with store.connect() as con:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        ).fetchone()[0]
+        if not exists:
+            return []
+        rows = con.execute(f"SELECT record FROM {table}").fetchall()  # table name checked by ddl
+    return [json.loads(r[0]) for r in rows]
+
+
+RAW_KEYS = (
+    ("bloomerang", "constituents"), ("bloomerang", "funds"), ("bloomerang", "campaigns"), ("bloomerang", "appeals"),
+    ("bloomerang", "custom_fields"), ("wegive", "donors"), ("wegive", "funds"), ("wegive", "fund_allocations"),
+    ("wegive", "transactions"), ("handbid", "contacts"), ("handbid", "auctions"), ("handbid", "receipts"),
+    ("handbid", "payments"), ("handbid", "items"),
+)
+
+
+def load_extracted(store: StagingStore, run_id: str) -> Extracted:
+    """What a run extracted, read back from the raw tables (how a later Dagster step sees it)."""
+    out = Extracted()
+    with store.connect() as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for source, entity in RAW_KEYS:
+            table = ddl.raw_table(source, entity)
+            if table in tables:
+                rows = con.execute(f"SELECT record FROM {table} WHERE run_id = ?", [run_id]).fetchall()
+                if rows:
+                    out.records[f"{source}.{entity}"] = [json.loads(r[0]) for r in rows]
+    return out
