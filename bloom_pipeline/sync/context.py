@@ -2,8 +2,9 @@
 
 The run context holds the org, its staging store, its three clients, the run's id and direction, what
 the run extracted, the Bloomerang custom field ids of the org's correlation fields, and the staged
-Bloomerang snapshot in canonical form — computed once per run (it is the same frame for identity, the
-plan, the apply ledger and the merge) and dropped when the stored snapshot changes.
+Bloomerang snapshots (constituents in canonical form, transactions with their correlation values) —
+each computed once per run, for identity, the plan, the apply ledger and the merge, and dropped when
+the stored snapshot changes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.endpoints import Clients
 from bloom_pipeline.sync.extract.records import Extracted, stored_records
-from bloom_pipeline.sync.snapshot import CorrelationFields, custom_field_ids, snapshot_frame
+from bloom_pipeline.sync.snapshot import CorrelationFields, custom_field_ids, snapshot_frame, transaction_frame
 
 CUSTOM_FIELD_AREAS = ("Constituent", "Transaction")
 
@@ -33,6 +34,7 @@ class RunContext:
     extracted: Extracted = field(default_factory=Extracted)
     _fields: CorrelationFields | None = field(default=None, repr=False)
     _snapshot: pd.DataFrame | None = field(default=None, repr=False)
+    _transactions: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def pushing(self) -> bool:
@@ -56,6 +58,14 @@ class RunContext:
                                             self.fields.constituent)
         return self._snapshot
 
+    def bloomerang_transactions(self) -> pd.DataFrame:
+        """The staged Bloomerang transactions with their correlation values, once per run."""
+        if self._transactions is None:
+            self._transactions = transaction_frame(stored_records(self.store, "bloomerang", "transactions"),
+                                                   self.fields.transaction)
+        return self._transactions
+
     def snapshot_changed(self) -> None:
-        """The stored Bloomerang snapshot was rewritten (a new extract): flatten it again when asked."""
+        """The stored Bloomerang snapshots were rewritten (a new extract): flatten them again when asked."""
         self._snapshot = None
+        self._transactions = None

@@ -107,6 +107,38 @@ def snapshot_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) 
     return frame.drop_duplicates("bloomerang_id", keep="last").reset_index(drop=True)
 
 
+TRANSACTION_COLUMNS = ("bloomerang_id", "designation_id", "corr_wegive", "corr_handbid", "is_refunded", "amount",
+                       "date")
+
+
+def _designation_value(designations: Any, field_id: int | None) -> tuple[str | None, int | None]:
+    """The correlation value a transaction carries on (the first of) its designations, and that designation."""
+    if field_id is None or not isinstance(designations, list):
+        return None, None
+    for designation in designations:
+        value = _custom_value((designation or {}).get("CustomValues"), field_id)
+        if value is not None:
+            return value, designation.get("Id")
+    return None, None
+
+
+def transaction_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) -> pd.DataFrame:
+    """Bloomerang transactions (read shape) → id, the correlation value per source, refund state, amount."""
+    rows = []
+    for record in records:
+        if record.get("Id") is None:
+            continue
+        wegive, designation = _designation_value(record.get("Designations"), field_ids.get("wegive"))
+        handbid, other = _designation_value(record.get("Designations"), field_ids.get("handbid"))
+        rows.append({"bloomerang_id": record["Id"], "designation_id": designation or other,
+                     "corr_wegive": wegive, "corr_handbid": handbid,
+                     "is_refunded": record.get("IsRefunded") in ("Yes", True),
+                     "amount": record.get("Amount"), "date": record.get("Date")})
+    frame = pd.DataFrame(rows, columns=list(TRANSACTION_COLUMNS))
+    frame["bloomerang_id"] = frame["bloomerang_id"].astype("Int64")
+    return frame.drop_duplicates("bloomerang_id", keep="last").reset_index(drop=True)
+
+
 def names_by_id(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """``{name: id}`` of funds / campaigns / appeals."""
     return {str(r["Name"]): int(r["Id"]) for r in records if r.get("Name") and r.get("Id") is not None}

@@ -120,6 +120,7 @@ class Load:
                 index=False):
             entity, _, key = str(source_id).partition(":")
             self.resolver.add(source, entity, key, int(bloomerang_id))
+        self._schedules_in_bloomerang()
         raw = {str(r["id"]): r for r in self.ctx.extracted.records.get("wegive.transactions", [])}
         plan = recurring.schedule_plan(rows, raw, self.resolver)
         if plan.empty:
@@ -128,6 +129,16 @@ class Load:
         results = apply_plan(plan, self.writers["schedules"], self.resolver, book)
         book.flush()
         recurring.register(self.resolver, plan, results)
+
+    def _schedules_in_bloomerang(self) -> None:
+        """Schedules Bloomerang already holds (their correlation value ``wegive:<entity>:<id>``) resolve
+        whatever the local state: a lost data folder never creates a pledge or a recurring schedule twice."""
+        held = self.ctx.bloomerang_transactions()
+        for value, designation in zip(held["corr_wegive"], held["designation_id"], strict=True):
+            source, _, rest = str(value or "").partition(":")
+            entity, _, key = rest.partition(":")
+            if source == "wegive" and entity in recurring.SCHEDULE_KEYS.values() and key and designation:
+                self.resolver.add(source, entity, key, int(designation))
 
     def flush(self) -> None:
         self.book.flush()

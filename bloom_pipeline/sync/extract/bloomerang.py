@@ -1,5 +1,11 @@
-"""Bloomerang: constituents changed since the ``lastModified`` cursor, upserted into the stored snapshot
-(a nightly run reads only what changed); funds, campaigns, appeals and custom fields are small full reads."""
+"""Bloomerang: what it already holds, so identity is decided by Bloomerang and not by a local file.
+
+Constituents and transactions changed since their ``lastModified`` cursors are upserted into the stored
+snapshots (a nightly run reads only what changed; a run with no cursor — a new machine, a lost data
+folder — pages the whole list once, 50 per request). The transaction snapshot carries the correlation
+custom values of each designation, so a gift created by an earlier run, another deployment or another
+tool is found before anything is created. Funds, campaigns, appeals and custom fields are small full reads.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,13 @@ def extract_bloomerang(client: Any, store: StagingStore, run_id: str, out: Extra
     ))
     store.write_raw("bloomerang", "constituents", changed, run_id=run_id, id_key="Id")
     out.records["bloomerang.constituents"] = changed
+    since = read_cursor(store, "bloomerang.transactions.lastModified")
+    gifts = list(client.iter_transactions(
+        last_modified=None if since is None else since - OVERLAP, order_by="LastModifiedDate",
+        order_direction="Asc",
+    ))
+    store.write_raw("bloomerang", "transactions", gifts, run_id=run_id, id_key="Id")
+    out.records["bloomerang.transactions"] = gifts
     for entity, rows in (
         ("funds", list(client.iter_funds())),
         ("campaigns", list(client.iter_campaigns())),

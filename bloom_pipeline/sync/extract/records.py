@@ -35,6 +35,8 @@ class Extracted:
             ("handbid.contacts.dateUpdated", "handbid.contacts", lambda r: r.get("dateUpdated")),
             ("bloomerang.constituents.lastModified", "bloomerang.constituents",
              lambda r: (r.get("AuditTrail") or {}).get("LastModifiedDate")),
+            ("bloomerang.transactions.lastModified", "bloomerang.transactions",
+             lambda r: (r.get("AuditTrail") or {}).get("LastModifiedDate")),
         ):
             times = [t for t in (parse_time(read(r)) for r in self.records.get(key, [])) if t is not None]
             if times:
@@ -56,10 +58,11 @@ def stored_records(store: StagingStore, source: str, entity: str) -> list[Record
 
 
 RAW_KEYS = (
-    ("bloomerang", "constituents"), ("bloomerang", "funds"), ("bloomerang", "campaigns"), ("bloomerang", "appeals"),
-    ("bloomerang", "custom_fields"), ("wegive", "donors"), ("wegive", "funds"), ("wegive", "fund_allocations"),
-    ("wegive", "transactions"), ("handbid", "contacts"), ("handbid", "auctions"), ("handbid", "receipts"),
-    ("handbid", "payments"), ("handbid", "items"),
+    ("bloomerang", "constituents"), ("bloomerang", "transactions"), ("bloomerang", "funds"),
+    ("bloomerang", "campaigns"), ("bloomerang", "appeals"), ("bloomerang", "custom_fields"),
+    ("wegive", "donors"), ("wegive", "funds"), ("wegive", "fund_allocations"), ("wegive", "transactions"),
+    ("handbid", "contacts"), ("handbid", "auctions"), ("handbid", "receipts"), ("handbid", "payments"),
+    ("handbid", "items"),
 )
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.identity import constituents as identity
-from bloom_pipeline.sync.identity.by_reference import resolve_funds
+from bloom_pipeline.sync.identity.by_reference import resolve_funds, resolve_transactions
 from bloom_pipeline.sync.plan.records import REF_ENTITY, plan_records
 
 
@@ -54,13 +54,38 @@ def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd
     return identity.resolve_constituents(staged, snapshot, links)
 
 
-def plan_transactions(staged: pd.DataFrame, state: pd.DataFrame,
-                      blocked_refs: dict[str, str] | None = None) -> pd.DataFrame:
-    """Dedupe by source reference: a linked transaction is never created twice; gifts of a quarantined
-    donor are blocked with the donor's reason. A refund is part of what is planned (see ``_with_refunds``)."""
+def plan_transactions(staged: pd.DataFrame, state: pd.DataFrame, blocked_refs: dict[str, str] | None = None,
+                      bloomerang: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Dedupe by source reference, whatever the local state holds: a transaction is the Bloomerang one
+    linked before, the one the source names (WeGive ``bloomerang_id``) or the one whose correlation custom
+    value holds its source id (``bloomerang``: ``snapshot.transaction_frame``), and is never created twice.
+    Gifts of a quarantined donor are blocked with the donor's reason. A refund is part of what is planned
+    (see ``_with_refunds``); a gift found in Bloomerang unrefunded whose source refunded it gets the refund."""
     staged, unrefunded_hash = _with_refunds(staged)
-    plan = plan_records("transactions", staged, None, state, blocked_refs=blocked_refs)
-    return _refund_only_updates(plan, state, unrefunded_hash)
+    links = state.dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]] if len(state) else None
+    resolved = resolve_transactions(staged, bloomerang, links) if len(staged) else None
+    plan = plan_records("transactions", staged, resolved, state, blocked_refs=blocked_refs)
+    plan = _refund_only_updates(plan, state, unrefunded_hash)
+    return _refunds_of_found(plan, staged, bloomerang)
+
+
+def _refunds_of_found(plan: pd.DataFrame, staged: pd.DataFrame, bloomerang: pd.DataFrame | None) -> pd.DataFrame:
+    """A gift linked by what Bloomerang holds (no local state) is not rewritten — but a refund the source
+    recorded and Bloomerang lacks is still owed: plan the refund alone."""
+    if plan.empty or bloomerang is None or bloomerang.empty or "is_refunded" not in staged:
+        return plan
+    refunded_there = dict(zip(bloomerang["bloomerang_id"].astype(int), bloomerang["is_refunded"], strict=True))
+    refunded_here = {(str(s), str(i)) for s, i, r in zip(staged["source"], staged["source_id"],
+                                                          staged["is_refunded"].fillna(False), strict=True) if r}
+    found = (plan["action"] == "unchanged") & plan["link"].astype(bool) & plan["bloomerang_id"].notna()
+    for index in plan.index[found]:
+        key = (str(plan.at[index, "source"]), str(plan.at[index, "source_id"]))
+        bid = int(plan.at[index, "bloomerang_id"])
+        if key in refunded_here and refunded_there.get(bid) is False:
+            plan.at[index, "action"] = "update"
+            plan.at[index, "payload"] = json.dumps({"IsRefunded": True})
+            plan.at[index, "diff"] = json.dumps({"is_refunded": [False, True]})
+    return plan
 
 
 def _with_refunds(staged: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:

@@ -85,7 +85,8 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     frames.append(entities.plan_constituents(unlinked, resolved, states["constituents"], snapshot,
                                              policies=_policies(ctx.org)))
     frames.append(entities.plan_transactions(staged_frame(store, "transactions", run_id), states["transactions"],
-                                             blocked_refs=_blocked_donor_refs(store, states["constituents"])))
+                                             blocked_refs=_blocked_donor_refs(store, states["constituents"]),
+                                             bloomerang=ctx.bloomerang_transactions()))
     plan = pd.concat([f.reindex(columns=list(PLAN_COLUMNS)) for f in frames], ignore_index=True)
     for entity, gate in gates.items():
         if not gate.passed:
