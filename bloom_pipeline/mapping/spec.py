@@ -286,6 +286,17 @@ class OrgConfig(Strict):
         rule = rules.get(field) or rules.get("*") or FieldPolicy()
         return rule.policy, rule.direction
 
+    def placeholders(self, name: str) -> dict[str, str]:
+        """Canonical field → the rule default that fills it when the source has nothing (FNU, LNU, a default
+        country) for SOURCE.ENTITY ``name``: a value the source does not really have, so it may create a
+        record but never update one."""
+        try:
+            spec = self.entity(name)
+        except KeyError:
+            return {}
+        rules = [*spec.fields.values(), *(r for branch in spec.branches.values() for r in branch.values())]
+        return {r.canonical: str(r.default) for r in rules if r.canonical and r.default is not None}
+
     def custom_field(self, area: str, source: str) -> int | str | None:
         """The Bloomerang custom field (id or name) holding `source`'s correlation id in `area`."""
         return getattr(getattr(self.bloomerang.custom_fields, area), source)

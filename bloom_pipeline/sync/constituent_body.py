@@ -43,8 +43,13 @@ def constituent_body(changes: Mapping[str, Any], current: Mapping[str, Any], con
             value = changes[name]
             body[obj] = {"Type": CONTACT_TYPE, **dict(staged.get(obj) or {}), key: value} if value else None
     if ADDRESS_KEYS.keys() & changes.keys():
-        address = {"Type": CONTACT_TYPE, **dict(staged.get("PrimaryAddress") or {})}
+        staged_address = dict(staged.get("PrimaryAddress") or {})
+        address = {"Type": CONTACT_TYPE, **staged_address}
         for name, key in ADDRESS_KEYS.items():
-            address[key] = _clean(changes[name]) if name in changes else _clean(current.get(name))
+            kept = _clean(current.get(name))
+            # a part that does not change keeps Bloomerang's value; where Bloomerang has none, the mapping's
+            # (e.g. the default country a Bloomerang address requires) fills it — a default only fills
+            address[key] = _clean(changes[name]) if name in changes else (
+                kept if kept is not None else _clean(staged_address.get(key)))
         body["PrimaryAddress"] = {k: v for k, v in address.items() if v not in (None, "")}
     return body

@@ -163,6 +163,26 @@ def staged_frame(store: StagingStore, entity: str, run_id: str | None = None) ->
     return frame
 
 
+SOURCE_ENTITIES = {"wegive": "wegive.donors", "handbid": "handbid.contacts"}
+
+
+def sourced_values(org: OrgConfig, people: pd.DataFrame) -> pd.DataFrame:
+    """Staged donors with every placeholder (a rule default standing in for a missing value: FNU, LNU, the
+    default country) blanked: what the source really has. Creates still send the placeholders (they are
+    in the payload); identity, update diffs and the merge see only real values, so a default never
+    overwrites what a person typed in Bloomerang and never counts as a change."""
+    if people.empty:
+        return people
+    people = people.copy()
+    for source, name in SOURCE_ENTITIES.items():
+        rows = people["source"] == source
+        for column, placeholder in org.placeholders(name).items():
+            if column in people and rows.any():
+                filled = rows & (people[column].astype(object) == placeholder)
+                people.loc[filled, column] = None
+    return people
+
+
 def validate_gates(org: OrgConfig, store: StagingStore, run_id: str, gates: dict[str, EntityGate]) -> None:
     """pandera over each staged table of the run, then the org's reject threshold; fills the gates."""
     limit = org.thresholds.max_reject_share

@@ -68,3 +68,25 @@ def test_gifts_another_tool_posted_with_the_correlation_value_are_linked_not_pos
     linked = harness.frame("SELECT bloomerang_id FROM sync_state WHERE entity = 'transactions' "
                            "AND source = 'wegive' AND source_id = ?", [gift_id])
     assert linked["bloomerang_id"].tolist() == [int(posted["Id"])]
+
+
+def test_placeholders_and_defaults_never_overwrite_what_bloomerang_holds(harness: SyncHarness) -> None:
+    assert harness.sync().exit_code == 0
+    email = "brand.newperson@example.org"
+    typed = harness.bloomerang.create_constituent({
+        "Type": "Individual", "FirstName": "Brand", "LastName": "Newperson",
+        "PrimaryEmail": {"Type": "Home", "Value": email},
+    })
+    donor = harness.sb.stores["wegive"].find_or_create_donor({"type": "individual", "first_name": "Brand",
+                                                              "email": email})
+
+    report = harness.sync()
+
+    assert report.status == "succeeded", report.message
+    after = harness.bloomerang.get_constituent(typed["Id"]) if hasattr(harness.bloomerang, "get_constituent") \
+        else next(c for c in harness.constituents() if c["Id"] == typed["Id"])
+    assert after["LastName"] == "Newperson", "the LNU placeholder overwrote a typed last name"
+    assert not after.get("PrimaryAddress"), f"a default country made an address: {after.get('PrimaryAddress')}"
+    linked = harness.frame("SELECT bloomerang_id FROM sync_state WHERE entity = 'constituents' "
+                           "AND source = 'wegive' AND source_id = ?", [str(donor["id"])])
+    assert linked["bloomerang_id"].tolist() == [int(typed["Id"])]

@@ -29,7 +29,7 @@ from bloom_pipeline.sync.extract.records import stored_records
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS
 from bloom_pipeline.sync.plan import entities
 from bloom_pipeline.sync.snapshot import names_by_id
-from bloom_pipeline.sync.stage import staged_frame
+from bloom_pipeline.sync.stage import sourced_values, staged_frame
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Load:
         self.resolver = RefResolver(on_missing_name=_named_creator(ctx))
         for entity in ("funds", "campaigns", "appeals"):
             self.resolver.add_names(entity, names_by_id(stored_records(ctx.store, "bloomerang", entity)))
-        people = staged_frame(ctx.store, "constituents", ctx.run_id)
+        people = sourced_values(ctx.org, staged_frame(ctx.store, "constituents", ctx.run_id))
         self.book = StoreLedger(con, ctx.run_id, self.journal, snapshots=entities.canonical_snapshots(people),
                                 bloomerang_current=_canonical_by_id(ctx.bloomerang_snapshot()),
                                 field_ids=dict(ctx.fields.constituent))

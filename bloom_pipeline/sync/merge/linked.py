@@ -35,6 +35,7 @@ from bloom_pipeline.sync.context import RunContext
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.merge.decisions import FieldRule
 from bloom_pipeline.sync.merge.three_way import FrameMerge, merge_frame
+from bloom_pipeline.sync.stage import sourced_values
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def _source_body(org: OrgConfig, source: str, current: pd.Series, changes: dict[
 def merge_linked(ctx: RunContext, con: duckdb.DuckDBPyConnection, skip: set[tuple[str, str]]) -> LinkedOutcome:
     """Merge every linked donor of the org both ways (but those in ``skip``, planned by the push this run),
     applying the reviewers' resolved decisions."""
-    staged = con.execute("SELECT * FROM stg_constituents").df()
+    staged = sourced_values(ctx.org, con.execute("SELECT * FROM stg_constituents").df())
     states = ledgers.states_frame(con, "constituents")
     frame = merge_input(states, staged, ctx.bloomerang_snapshot())
     if len(frame) and skip:

@@ -22,7 +22,7 @@ from bloom_pipeline.sync.extract.records import stored_records
 from bloom_pipeline.sync.merge.linked import field_rules
 from bloom_pipeline.sync.plan import entities
 from bloom_pipeline.sync.plan.records import PLAN_COLUMNS
-from bloom_pipeline.sync.stage import EntityGate, staged_frame
+from bloom_pipeline.sync.stage import EntityGate, sourced_values, staged_frame
 
 PLAN_DDL = """
 CREATE TABLE IF NOT EXISTS push_plan (
@@ -78,7 +78,7 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     snapshot = ctx.bloomerang_snapshot()
     bloom_funds = stored_records(store, "bloomerang", "funds")
     frames = [entities.plan_funds(staged_frame(store, "funds", run_id), states["funds"], bloom_funds)]
-    people = staged_frame(store, "constituents", run_id)
+    people = sourced_values(ctx.org, staged_frame(store, "constituents", run_id))
     unlinked = people[~linked_mask(people, states["constituents"])]
     links = states["constituents"].dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]]
     resolved = entities.resolve_constituents(unlinked, snapshot, links)
