@@ -234,6 +234,18 @@ def start_run(
     )
 
 
+def abandon_runs(con: duckdb.DuckDBPyConnection, org: str, *, by_run_id: str) -> list[str]:
+    """Close every run of ``org`` still marked ``running`` as failed, with a message saying it was
+    abandoned (its process ended without finishing it); returns their ids."""
+    rows = con.execute(
+        "UPDATE sync_runs SET status = 'failed', ended_at = ?, message = ? "
+        "WHERE org = ? AND status = 'running' AND run_id <> ? RETURNING run_id",
+        [_now(), f"abandoned: the run's process ended before it finished (found by run {by_run_id}; "
+                 "its journaled writes were recovered by that run)", org, by_run_id],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def finish_run(
     con: duckdb.DuckDBPyConnection,
     run_id: str,

@@ -37,6 +37,7 @@ def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | N
     from bloom_pipeline.staging.store import StagingStore, data_dir_from_env
     from bloom_pipeline.sync.endpoints import build_clients, resolve_endpoints
     from bloom_pipeline.sync.report import print_report
+    from bloom_pipeline.sync.run_lock import RunInProgressError
     from bloom_pipeline.sync.runner import RunOptions, run_sync
 
     try:
@@ -59,6 +60,9 @@ def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | N
         report.requests = clients.bloomerang.request_counts
     except ConfigurationError as exc:  # e.g. a correlation custom field Bloomerang lacks
         _config_error(str(exc))
+    except RunInProgressError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     finally:
         clients.close()
     if not quiet:

@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -32,12 +32,15 @@ from bloom_pipeline.sync.apply.outcomes import StoreLedger, flush_journal
 from bloom_pipeline.sync.context import RunContext
 from bloom_pipeline.sync.endpoints import Clients
 from bloom_pipeline.sync.extract.bloomerang import extract_bloomerang
+from bloom_pipeline.sync.extract.cursors import parse_time
 from bloom_pipeline.sync.extract.handbid import extract_handbid
 from bloom_pipeline.sync.extract.records import Extracted
+from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.plan.push_plan import plan_run
+from bloom_pipeline.sync.run_lock import run_lock
 from bloom_pipeline.sync.stage import EntityGate, stage_all, staged_frame, validate_gates
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,7 @@ class OrgSync:
         run_id = run_id or f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self.ctx = RunContext(org, store, clients, run_id, direction=options.direction)
         self.report = RunReport(run_id, org.name, database=store.path)
+        self.started_at = datetime.now(UTC)
 
     @property
     def org(self) -> OrgConfig:
@@ -116,7 +120,12 @@ class OrgSync:
 
     # -- steps -----------------------------------------------------------------------------------
     def start(self) -> None:
+        """Open the run; a run of this org still ``running`` is one whose process died (runs of one org
+        never overlap: the Dagster queue and the CLI's run lock keep one at a time): it is closed as failed,
+        saying so, and its journal is replayed by ``recover``."""
         with self.store.write() as con:
+            if not self.options.dry_run:
+                ledgers.abandon_runs(con, self.org.name, by_run_id=self.run_id)
             ledgers.start_run(con, self.run_id, org=self.org.name, direction=self.options.direction,
                               dry_run=self.options.dry_run)
 
@@ -152,6 +161,8 @@ class OrgSync:
                        transactions_since=self.options.since, window=self.options.window)
         extract_handbid(ctx.clients.handbid, ctx.store, ctx.run_id, ctx.extracted,
                         contacts_since=self.options.since)
+        if self.options.window is None:
+            extract_retries(ctx.store, ctx.run_id, ctx.extracted)
 
     def stage(self) -> dict[str, EntityGate]:
         self.report.gates = stage_all(self.org, self.store, self.run_id, self.extracted, self.options.window)
@@ -202,13 +213,20 @@ class OrgSync:
         if status is None:
             status = "halted" if halted else "succeeded"
         self.report.status = status
-        self.report.message = "; ".join(halted + self.report.problems) or None
+        failed = {e: c.get("failed", 0) for e, c in self.report.counts.items() if c.get("failed")}
+        failures = [f"{n} {e} failed (bloom-pipeline status --org {self.org.name} --failures; they are retried "
+                    "on the next run)" for e, n in failed.items()]
+        given = [self.report.message] if self.report.message else []
+        self.report.message = "; ".join(given + halted + self.report.problems + failures) or None
         with self.store.write() as con:
             ledgers.finish_run(con, self.run_id, status=status, counts=accounting.counts_json(accounts),
                                message=self.report.message)
             if status == "succeeded" and not self.options.dry_run and self.options.window is None:
+                # never past the run's start minus the clock-skew tolerance: a record stamped in the future
+                # cannot poison the cursor, and a source clock running behind by up to the tolerance loses nothing
+                ceiling = self.started_at - self.org.clock_skew_tolerance
                 for name, value in self.extracted.cursors.items():
-                    ledgers.set_cursor(con, name, value, run_id=self.run_id)
+                    ledgers.set_cursor(con, name, min(parse_time(value), ceiling).isoformat(), run_id=self.run_id)
         if not self.options.dry_run:
             self.report.snapshot = publish_snapshot(self.store).path
         return self.report
@@ -230,7 +248,12 @@ def run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: Run
             report = sync.finish()
             report.database = store.path
             return report
-    sync = OrgSync(org, store, clients, options, run_id)
+    with run_lock(store.path, org.name):
+        return _run(OrgSync(org, store, clients, options, run_id))
+
+
+def _run(sync: OrgSync) -> RunReport:
+    org = sync.org
     sync.start()
     try:
         recovered = sync.recover()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bloom_pipeline.staging import ddl
@@ -38,10 +39,18 @@ class Extracted:
             ("bloomerang.transactions.lastModified", "bloomerang.transactions",
              lambda r: (r.get("AuditTrail") or {}).get("LastModifiedDate")),
         ):
-            times = [t for t in (parse_time(read(r)) for r in self.records.get(key, [])) if t is not None]
+            times = [t for t in (_time_or_none(read(r)) for r in self.records.get(key, [])) if t is not None]
             if times:
                 proposed[name] = max(times).isoformat()
         return proposed
+
+
+def _time_or_none(value: Any) -> datetime | None:
+    """A record's modification time for cursor purposes; an unparseable one is ignored (never a crash)."""
+    try:
+        return parse_time(value)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def stored_records(store: StagingStore, source: str, entity: str) -> list[Record]:
