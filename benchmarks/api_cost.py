@@ -9,7 +9,10 @@ Handbid events) and one staging directory:
    ``lastModified`` filter cannot tell our writes from a person's, so they are read back once and found
    unchanged by their stored hashes);
 3. a rerun with no change (steady state: the nightly cost when nothing happened);
-4. a rerun after 1% of the donors and 1% of the (synced) transactions changed in WeGive.
+4. a rerun after 1% of the donors and 1% of the (synced) transactions changed in WeGive;
+5. state lost: the same Bloomerang, an empty data folder (a new machine, a restored backup, a second
+   deployment): identity comes from what Bloomerang and WeGive hold, so nothing is written and Bloomerang
+   is paged, not queried per record.
 
 Prints, per phase, the Bloomerang requests by method and endpoint, the records written, and requests
 per written record. A benchmark, not a test: it runs for a minute or two.
@@ -17,8 +20,9 @@ per written record. A benchmark, not a test: it runs for a minute or two.
     python benchmarks/api_cost.py                    # 2,000 donors
     python benchmarks/api_cost.py --donors 500 --change 0.02
 
-Targets (issue 5): initial <= 1.03 requests per written record; no-change rerun (steady state) 0 writes and
-<= 3 reads per endpoint; 1% change: writes = changed records. Exit status 0 when every target is met, else 1.
+Targets: initial <= 1.03 requests per written record; no-change rerun (steady state) 0 writes and
+<= 3 reads per endpoint; 1% change: writes = changed records; state lost: 0 writes and at most
+(constituents + transactions) / 50 + 10 reads. Exit status 0 when every target is met, else 1.
 """
 
 from __future__ import annotations
@@ -155,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             unexpected = unexpected_writes(data_dir, changed.run_id, donors, gifts)
             if unexpected:
                 print(f"  written but not changed: {unexpected}")
+            held = len(sb.stores["bloomerang"].constituents) + len(sb.stores["bloomerang"].transactions)
+            lost_dir = data_dir / "state-lost"
+            lost = run_phase("state lost (same Bloomerang, empty data folder)", sb, lost_dir)
+            print_phase(lost)
 
     checks = [
         (f"initial: {initial.total / max(initial.written, 1):.3f} requests per written record <= 1.03",
@@ -164,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
          max(quiet.reads.values(), default=0) <= 3),
         (f"1% change: {changed.writes} writes == {len(donors) + len(gifts)} changed records",
          changed.writes == len(donors) + len(gifts)),
+        (f"state lost: {lost.writes} writes == 0", lost.writes == 0),
+        (f"state lost: {lost.total - lost.writes} reads <= {held // 50 + 10} ((constituents + transactions) / 50 + 10)",
+         lost.total - lost.writes <= held // 50 + 10),
     ]
     print("\ntargets:")
     for text, ok in checks:

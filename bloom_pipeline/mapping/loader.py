@@ -259,9 +259,49 @@ def validate_paths(paths: list[str | os.PathLike[str]], mappings_dir: str | os.P
     root = mappings_root(mappings_dir)
     files = [Path(p) for p in paths] or sorted(root.rglob("*.yaml")) + sorted(root.rglob("*.yml"))
     found: set[Problem] = set()
+    orgs: list[tuple[Path, OrgConfig]] = []
     for path in files:
-        found.update(check_file(path, root)[1])
+        org, problems = check_file(path, root)
+        found.update(problems)
+        if org is not None:
+            orgs.append((path, org))
+    found.update(shared_bloomerang_problems(orgs))
     return sorted(found)
+
+
+def _correlation_fields(org: OrgConfig) -> dict[tuple[str, str], str]:
+    fields = {}
+    for area in ("constituent", "transaction"):
+        for source in ("wegive", "handbid"):
+            wanted = org.custom_field(area, source)
+            if wanted is not None:
+                fields[(area, source)] = str(wanted).strip().casefold()
+    return fields
+
+
+def shared_bloomerang_problems(orgs: list[tuple[Path, OrgConfig]]) -> list[Problem]:
+    """Two orgs on one Bloomerang database (the same ``bloomerang.api_key_env``) must not keep their source
+    ids in the same correlation custom field: WeGive donor 1001 of one org and donor 1001 of the other
+    would be one constituent. Refused before any API call; each org needs its own correlation fields."""
+    problems = []
+    seen: dict[str, tuple[Path, OrgConfig]] = {}
+    for path, org in orgs:
+        key_env = org.bloomerang.api_key_env
+        if not key_env:
+            continue
+        if key_env not in seen:
+            seen[key_env] = (path, org)
+            continue
+        first_path, first = seen[key_env]
+        mine, theirs = _correlation_fields(org), _correlation_fields(first)
+        for (area, source), name in sorted(mine.items()):
+            if theirs.get((area, source)) == name:
+                line = parse(path).lines.get(("bloomerang", "custom_fields", area, source), 1)
+                problems.append(Problem(str(path), line, f"bloomerang.custom_fields.{area}.{source}", (
+                    f"org {org.name!r} and org {first.name!r} ({first_path.name}) use the same Bloomerang "
+                    f"({key_env}) and the same correlation custom field {name!r}: their {source} ids would "
+                    "collide; give each org its own correlation custom fields")))
+    return problems
 
 
 def load_org(name: str, mappings_dir: str | os.PathLike[str] | None = None) -> OrgConfig:
