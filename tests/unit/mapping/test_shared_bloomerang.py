@@ -33,7 +33,7 @@ def test_two_orgs_on_one_bloomerang_with_the_same_correlation_fields_are_refused
 def test_orgs_with_their_own_correlation_fields_share_a_bloomerang(tmp_path: Path) -> None:
     demo = (ROOT / "orgs" / "demo.yaml").read_text()
     own = demo.replace("name: demo", "name: beta")
-    own = own.replace("constituent: {wegive: 901, handbid: 902}", 'constituent: {wegive: "Beta Donor", handbid: "Beta Bidder"}')
-    own = own.replace("transaction: {wegive: 911, handbid: 912}", 'transaction: {wegive: "Beta Gift", handbid: "Beta Pay"}')
+    own = own.replace("{wegive: 901, handbid: 902}", '{wegive: "Beta Donor", handbid: "Beta Bidder"}')
+    own = own.replace("{wegive: 911, handbid: 912}", '{wegive: "Beta Gift", handbid: "Beta Pay"}')
     root = _mappings(tmp_path, own)
     assert [p for p in validate_paths([], mappings_dir=root) if "collide" in p.message] == []
