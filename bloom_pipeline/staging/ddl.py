@@ -80,22 +80,12 @@ _STAGED_TAIL = f"""
     extracted_at      TIMESTAMPTZ NOT NULL,
     {WINDOW_COLUMN}       DATE"""
 
+# The canonical person fields of ``stg_constituents``: what identity, the plan and the merge compare.
+CANONICAL_FIELDS: tuple[str, ...] = ("first_name", "middle_name", "last_name", "full_name", "email", "phone",
+                                     "street", "city", "state", "postal_code", "country")
+
 STAGED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "constituents": (
-        "constituent_type",
-        "first_name",
-        "middle_name",
-        "last_name",
-        "full_name",
-        "email",
-        "phone",
-        "street",
-        "city",
-        "state",
-        "postal_code",
-        "country",
-        "bloomerang_id",
-    ),
+    "constituents": ("constituent_type", *CANONICAL_FIELDS, "bloomerang_id"),
     "transactions": (
         "donor_source_id",
         "date",

@@ -19,19 +19,9 @@ from typing import Any
 
 from pandas import isna as pd_isna
 
-CANONICAL_FIELDS: tuple[str, ...] = (
-    "first_name",
-    "middle_name",
-    "last_name",
-    "full_name",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-)
+from bloom_pipeline.staging import ddl
+
+CANONICAL_FIELDS = ddl.CANONICAL_FIELDS
 
 SOURCE = "source"
 BLOOMERANG = "bloomerang"
