@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from bloom_pipeline import settings
 from bloom_pipeline.errors import BloomPipelineError
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS hits (ts REAL NOT NULL)"
@@ -51,7 +52,7 @@ def key_id(secret: str) -> str:
 
 def default_budget_dir() -> Path:
     """``$BLOOM_DATA_DIR/ratelimit``, else ``./data/ratelimit`` (read at call time, not import)."""
-    return Path(os.environ.get("BLOOM_DATA_DIR") or "data") / "ratelimit"
+    return settings.data_dir() / "ratelimit"
 
 
 class SharedRateBudget:

@@ -5,13 +5,22 @@ Org resources live under ``/api/dashboard/…``. Lists page with ``page`` + ``co
 ``current_page >= last_page``. Range filters use bracket style (``updated_at[start]=…``).
 
 Donors have **no** updated-at filter: callers full-scan ``iter_donors()`` and diff against the
-last-synced snapshot. Transactions filter on ``updated_at`` and ``created`` ranges. Write-back is
+last-synced snapshot. A list row is a ``DonorTableResource`` — ``first_name`` and ``name`` but no
+``last_name`` / ``middle_name``, the address as ``mailing_address_object`` plus a ``mailingAddress``
+string (contracts/wegive-handbid.md §1.4) — so whoever needs the person reads ``get_donor(id)``, the
+``DonorViewResource``. Transactions filter on ``updated_at`` and ``created`` ranges. Write-back is
 ``PUT /dashboard/donors/{id}`` (a sandbox decision; the public spec lacks it) and the real
 ``POST /dashboard/donors/find-or-create`` — safe to retry, because it finds before it creates.
+
+Both writes answer with the donor's detail. ``on_donor_detail`` (None, or a callable) is handed each such
+answer: it is the freshest detail WeGive will give, and the extract step keeps it so that the next run
+need not fetch the donor again (``sync/extract/donor_details.py``). A failing callback is logged and
+never fails the write.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +28,8 @@ from datetime import date, datetime
 from typing import Any
 
 from bloom_pipeline.clients.http import ApiClient, build_session, utc_iso
+
+log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 Timestamp = datetime | date | str
@@ -69,6 +80,7 @@ class WeGiveClient(ApiClient):
             rate_period=rate_period, budget_dir=budget_dir, env_hint=token_env, timeout=timeout,
             max_attempts=max_attempts, max_wait=max_wait, sleep=sleep,
         )
+        self.on_donor_detail: Callable[[Record], None] | None = None
 
     # -- paging --------------------------------------------------------------------------------
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:
@@ -94,20 +106,31 @@ class WeGiveClient(ApiClient):
     # -- donors ----------------------------------------------------------------------------------
     def iter_donors(self, view: str | None = None, type: str | None = None,
                     created_range: Range | None = None, **filters: Any) -> Iterator[Record]:
-        """All donors (full scan: WeGive offers no updated-since filter for donors)."""
+        """All donors as list rows (``DonorTableResource``; full scan: no updated-since filter for donors)."""
         return self.iter_pages("dashboard/donors", {"view": view, "type": type,
                                                     **_range("created_at", created_range), **filters})
 
     def get_donor(self, donor_id: int) -> Record:
+        """One donor's detail (``DonorViewResource``: names, middle name, addresses, phones)."""
         return _unwrap(self.http.get(f"dashboard/donors/{int(donor_id)}"))
 
     def update_donor(self, donor_id: int, body: Mapping[str, Any]) -> Record:
-        """PUT contact fields and ``bloomerang_id`` back onto a donor."""
-        return _unwrap(self.http.put(f"dashboard/donors/{int(donor_id)}", dict(body)))
+        """PUT contact fields and ``bloomerang_id`` back onto a donor; the answer is its detail."""
+        return self._written(_unwrap(self.http.put(f"dashboard/donors/{int(donor_id)}", dict(body))))
 
     def find_or_create_donor(self, body: Mapping[str, Any]) -> Record:
         """``{type, email, first_name?, last_name?, phone?, address?}`` → the matching or new donor."""
-        return _unwrap(self.http.post("dashboard/donors/find-or-create", dict(body), idempotent=True))
+        return self._written(_unwrap(self.http.post("dashboard/donors/find-or-create", dict(body),
+                                                    idempotent=True)))
+
+    def _written(self, detail: Record) -> Record:
+        if self.on_donor_detail is not None and isinstance(detail, dict) and detail.get("id") is not None:
+            try:
+                self.on_donor_detail(detail)
+            except Exception:  # a cache of the answer must never fail the write itself
+                log.warning("could not keep the detail WeGive answered for donor %s", detail.get("id"),
+                            exc_info=True)
+        return detail
 
     # -- transactions ------------------------------------------------------------------------------
     def iter_transactions(self, updated_since: Timestamp | None = None, created_range: Range | None = None,

@@ -1,7 +1,7 @@
 """What happens when a run fails: the failure is recorded in the org's ``sync_runs`` and, when the org
 YAML names a webhook (``alerts.webhook_url`` or ``alerts.webhook_url_env``), a small JSON alert is posted.
 
-Plain Python (no ``dagster`` import) so the behaviour is testable on its own; ``automation.py`` wraps
+Plain Python (no ``dagster`` import) so the behaviour is testable on its own; ``sensors.py`` wraps
 it in the run-failure sensor. :func:`alert_failure` never raises: an alert that crashed the sensor would
 silence every later failure too. Nothing secret leaves this module: API keys named by the org YAML are
 redacted from the error text, and the webhook URL itself is treated as a secret (Slack / Teams URLs embed
@@ -9,7 +9,6 @@ a token) — logs show its scheme and host only.
 """
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bloom_pipeline import settings
 from bloom_pipeline.clients.http import Redactor
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ledgers
@@ -42,7 +42,7 @@ class AlertOutcome:
 
 def webhook_url(org: OrgConfig, environ: Mapping[str, str] | None = None) -> str | None:
     """The org's alert webhook: ``alerts.webhook_url``, else the variable ``alerts.webhook_url_env`` names."""
-    env = os.environ if environ is None else environ
+    env = settings.environ(environ)
     if org.alerts.webhook_url:
         return org.alerts.webhook_url
     if org.alerts.webhook_url_env:
@@ -54,7 +54,7 @@ def org_secrets(org: OrgConfig | None, environ: Mapping[str, str] | None = None)
     """Every credential the org's runs could have seen (its key variables, the sandbox keys, the webhook)."""
     from bloom_pipeline.settings import BLOOMERANG_SANDBOX_KEY, HANDBID_SANDBOX_TOKEN, WEGIVE_SANDBOX_TOKEN
 
-    env = os.environ if environ is None else environ
+    env = settings.environ(environ)
     secrets = [BLOOMERANG_SANDBOX_KEY, HANDBID_SANDBOX_TOKEN, WEGIVE_SANDBOX_TOKEN]
     if org is not None:
         names = (org.bloomerang.api_key_env, org.wegive.token_env, org.handbid.token_env, org.alerts.webhook_url_env)

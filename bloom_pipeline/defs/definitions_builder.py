@@ -1,66 +1,83 @@
 """Build the one ``Definitions`` of the code location from the org files in the mappings directory.
 
-Orgs are discovered from ``mappings/orgs/*.yaml`` when the definitions are built (no code change to add
-an org); an org whose YAML does not load is skipped with a warning, so one bad file never takes the
-whole code location down (``bloom-pipeline mapping validate`` names the problem).
+The one place that puts the shell together: the orgs (``orgs.py``) give the partitions, the partitions the
+assets of each layer (``assets/``) and the checks (``checks.py``), and the jobs (``jobs.py``) are what the
+schedules (``schedules.py``) and sensors (``sensors.py``) request. An org whose YAML does not load is
+skipped with a warning, so one bad file never takes the whole code location down: the warning is logged,
+appended to every job's description (what the UI shows) and kept in the Definitions metadata
+(``skipped org files``); ``bloom-pipeline mapping validate`` names the problem.
 """
 
-import logging
-import os
 from pathlib import Path
 
 import dagster as dg
 
-from bloom_pipeline.defs import partitions
-from bloom_pipeline.defs.assets import DIRECTION_TAG, build_assets
-from bloom_pipeline.defs.automation import build_automation
+from bloom_pipeline import settings
+from bloom_pipeline.defs import checks, partitions
+from bloom_pipeline.defs.assets import backfill, extract, load, plan, staging
+from bloom_pipeline.defs.jobs import Job, build_jobs
+from bloom_pipeline.defs.metadata import markdown_table
+from bloom_pipeline.defs.orgs import SkippedOrg, load_orgs
 from bloom_pipeline.defs.resources import build_resources
-from bloom_pipeline.mapping.loader import MappingError, load_org
+from bloom_pipeline.defs.schedules import build_schedules
+from bloom_pipeline.defs.sensors import build_sensors
+from bloom_pipeline.mapping.spec import OrgConfig
 
-log = logging.getLogger(__name__)
+SKIPPED_KEY = "skipped org files"
 
-ORG_SELECTION = dg.AssetSelection.groups("extract", "staging", "plan", "load")
+
+def build_assets(orgs: list[str]) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    """Every asset and check of the code location, for the org partitions ``orgs``."""
+    org_parts = partitions.org_partitions(orgs)
+    return [*extract.build(org_parts), *staging.build(org_parts), *plan.build(org_parts), *load.build(org_parts),
+            *checks.build(org_parts), *backfill.build(partitions.org_day_partitions(orgs))]
+
+
+def build_automation(
+    orgs: list[OrgConfig],
+    *,
+    sync_job: Job,
+    handbid_job: Job,
+    mappings_dir: str,
+    webserver_url: str | None = None,
+    running: bool | None = None,
+) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
+    """All schedules and sensors for ``orgs``: a nightly schedule per org, a reconciled-auction sensor per
+    org that uses Handbid, and the one failure sensor. ``webserver_url`` (e.g. ``http://localhost:3000``)
+    adds a link to the run in alerts; ``running`` overrides the per-org default status (``orgs.ships_running``).
+    """
+    schedules = build_schedules(orgs, sync_job, running=running)
+    sensors = build_sensors(orgs, handbid_job, mappings_dir=mappings_dir, webserver_url=webserver_url,
+                            running=running)
+    return schedules, sensors
+
+
+def skipped_note(skipped: list[SkippedOrg]) -> str:
+    """Markdown telling operators which org files did not load (empty when every file loaded)."""
+    if not skipped:
+        return ""
+    rows = [(s.name, s.problems, s.problem) for s in skipped]
+    return ("**Skipped org files** — these orgs have no partition, schedule or sensor until their file loads "
+            "(`bloom-pipeline mapping validate` lists every problem; then reload the code location):\n\n"
+            + markdown_table(("org", "problems", "first problem"), rows))
 
 
 def build_definitions(mappings_dir: str | Path | None = None, data_dir: str | None = None) -> dg.Definitions:
-    """Assets, jobs, schedules, sensors and resources for every org in ``<mappings_dir>/orgs`` (default
-    ``$BLOOM_MAPPINGS_DIR`` or ``./mappings``); ``data_dir`` None means ``$BLOOM_DATA_DIR`` or ``./data``,
-    read when a run starts. Reads no secret: the definitions load with no credential set."""
-    root = Path(mappings_dir or os.environ.get("BLOOM_MAPPINGS_DIR") or "mappings")
-    orgs = []
-    for name in partitions.discover_orgs(root):
-        try:
-            orgs.append(load_org(name, mappings_dir=root))
-        except (MappingError, FileNotFoundError) as exc:
-            log.warning("skipping org %s: %s", name, exc)
+    """Assets, checks, jobs, schedules, sensors and resources for every org in ``<mappings_dir>/orgs``
+    (default ``$BLOOM_MAPPINGS_DIR`` or ``./mappings``); ``data_dir`` None means ``$BLOOM_DATA_DIR`` or
+    ``./data``, read when a run starts. Reads no secret: the definitions load with no credential set."""
+    root = settings.mappings_dir(mappings_dir)
+    orgs, skipped = load_orgs(root)
     names = [org.name for org in orgs] or ["demo"]
-    assets = build_assets(names)
-    org_parts = partitions.org_partitions(names)
-    in_process = dg.in_process_executor  # ~8 s saved per run on 2 cores (STACK.md trap 9)
-    sync_job = dg.define_asset_job(
-        "org_sync_job", selection=ORG_SELECTION, partitions_def=org_parts, executor_def=in_process,
-        tags={DIRECTION_TAG: "both"},
-        description="Nightly bidirectional sync of one org: extract, stage, validate, plan, load, pull back.",
-    )
-    handbid_job = dg.define_asset_job(
-        "handbid_transactions_job",
-        selection=dg.AssetSelection.assets("raw_bloomerang", "raw_handbid", "stg_funds", "stg_constituents",
-                                           "stg_transactions", "push_plan", "bloomerang_funds",
-                                           "bloomerang_constituents", "bloomerang_transactions",
-                                           "source_writebacks"),
-        partitions_def=org_parts, executor_def=in_process, tags={DIRECTION_TAG: "push"},
-        description="Sync the Handbid contacts and payments of reconciled auctions of one org.",
-    )
-    backfill_job = dg.define_asset_job(
-        "transactions_backfill_job", selection=dg.AssetSelection.assets("wegive_transactions_daily"),
-        partitions_def=partitions.org_day_partitions(names), executor_def=in_process,
-        description="Push WeGive transactions by created day (use the UI's backfill for date ranges).",
-    )
-    schedules, sensors = build_automation(orgs, sync_job=sync_job, handbid_job=handbid_job, mappings_dir=str(root))
+    note = skipped_note(skipped)
+    jobs = build_jobs(note=note)
+    schedules, sensors = build_automation(orgs, sync_job=jobs.sync, handbid_job=jobs.handbid,
+                                          mappings_dir=str(root))
     return dg.Definitions(
-        assets=assets,
-        jobs=[sync_job, handbid_job, backfill_job],
+        assets=build_assets(names),
+        jobs=jobs.all(),
         schedules=schedules,
         sensors=sensors,
         resources=build_resources(str(root.resolve()), orgs, names, data_dir=data_dir),
+        metadata={SKIPPED_KEY: dg.MetadataValue.md(note or "none: every org file loaded")},
     )

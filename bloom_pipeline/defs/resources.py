@@ -1,16 +1,17 @@
 """Dagster resources: where mappings and data live, and where each org's API credentials come from.
 
-Credentials stay in the environment variables the org YAML names. Each org's resource carries only
-those *names* (what the UI's resources page shows); the values are read inside a run of that org —
-never at load time, never into resource config. Why not ``EnvVar`` fields: every
-org-partitioned asset requires every org's resource, and Dagster resolves an ``EnvVar`` field when it
-initializes the resource, so one org with an unset variable would fail the runs of every other org. Here
-an unset variable fails only its own org's run, with a message that names the variable (not its value).
-Definitions load without any secret set (STACK.md trap 14). An org with ``sandbox_fallback`` (the demo)
-uses the sandbox's public keys when its variables are unset.
-"""
+Two resources, passed to the assets and checks as typed parameters: ``sync_settings`` (``SyncSettings``)
+and ``credentials`` (``OrgCredentials``, one for every org, looked up per org).
 
-import re
+Credentials stay in the environment variables the org YAML names. ``credentials`` carries only those
+*names*, per org (what the UI's resources page shows); the values are read by ``credentials.endpoints(org)``
+inside a run of that org — never at load time, never into resource config. Why not ``EnvVar`` fields:
+Dagster resolves an ``EnvVar`` field when it initializes the resource, and every run initializes the one
+resource holding every org's keys, so one org with an unset variable would fail the runs of every other
+org. Here an unset variable fails only its own org's run, with a message that names the variable (not its
+value). Definitions load without any secret set (STACK.md trap 14). An org with ``sandbox_fallback`` (the
+demo) uses the sandbox's public keys when its variables are unset.
+"""
 
 import dagster as dg
 
@@ -33,16 +34,22 @@ class SyncSettings(dg.ConfigurableResource):
         return StagingStore.for_org(org, data_dir=self.data_dir)
 
 
-class OrgApiKeys(dg.ConfigurableResource):
-    """One org's credentials, by environment variable name; values are read only when the org runs.
-
-    Base URLs come from ``BLOOMERANG_API_URL`` / ``WEGIVE_API_URL`` / ``HANDBID_API_URL`` or the org YAML.
-    """
+class OrgKeyVariables(dg.Config):
+    """The environment variables holding one org's keys, by name only (the org YAML's ``*_env`` keys)."""
 
     bloomerang_api_key_env: str | None = None
     wegive_token_env: str | None = None
     handbid_token_env: str | None = None
     sandbox_fallback: bool = False
+
+
+class OrgCredentials(dg.ConfigurableResource):
+    """Every org's credentials, by environment variable name; values are read only when an org runs.
+
+    Base URLs come from ``BLOOMERANG_API_URL`` / ``WEGIVE_API_URL`` / ``HANDBID_API_URL`` or the org YAML.
+    """
+
+    orgs: dict[str, OrgKeyVariables] = {}
 
     def endpoints(self, org: OrgConfig) -> Endpoints:
         """The org's endpoints, keys read from the environment now (the variables the org YAML names);
@@ -50,13 +57,8 @@ class OrgApiKeys(dg.ConfigurableResource):
         return resolve_endpoints(org)
 
 
-def api_resource_key(org: str) -> str:
-    """Resource key of one org's keys: ``api_<org>`` with non-identifier characters folded to ``_``."""
-    return "api_" + re.sub(r"[^0-9a-zA-Z_]", "_", org)
-
-
-def org_api_keys(org: OrgConfig) -> OrgApiKeys:
-    return OrgApiKeys(
+def key_variables(org: OrgConfig) -> OrgKeyVariables:
+    return OrgKeyVariables(
         bloomerang_api_key_env=org.bloomerang.api_key_env,
         wegive_token_env=org.wegive.token_env,
         handbid_token_env=org.handbid.token_env,
@@ -66,11 +68,11 @@ def org_api_keys(org: OrgConfig) -> OrgApiKeys:
 
 def build_resources(mappings_dir: str, orgs: list[OrgConfig], names: list[str] | None = None,
                     data_dir: str | None = None) -> dict[str, object]:
-    """``sync_settings`` plus one ``api_<org>`` per org; ``names`` without a loaded config get an empty one
-    (their runs fail with a configuration error, the code location still loads)."""
-    resources: dict[str, object] = {"sync_settings": SyncSettings(mappings_dir=str(mappings_dir), data_dir=data_dir)}
-    for name in names or []:
-        resources[api_resource_key(name)] = OrgApiKeys()
-    for org in orgs:
-        resources[api_resource_key(org.name)] = org_api_keys(org)
-    return resources
+    """``sync_settings`` and ``credentials``; ``names`` without a loaded config get no variables (their runs
+    fail with a configuration error, the code location still loads)."""
+    variables = {name: OrgKeyVariables() for name in names or []}
+    variables.update({org.name: key_variables(org) for org in orgs})
+    return {
+        "sync_settings": SyncSettings(mappings_dir=str(mappings_dir), data_dir=data_dir),
+        "credentials": OrgCredentials(orgs=variables),
+    }

@@ -2,41 +2,76 @@
 
 Why a catalogue: `mapping validate` must tell an admin that `emial_1` or `PrimaryEmail.Valeu` is a typo
 *before* any API call, and that a lookup table misses a source value the API can send. The field lists
-come from contracts/ (wegive-handbid.md §4.1/§4.2 and bloomerang-v2-openapi.json); list paths
+come from contracts/ (wegive-openapi.json with wegive-handbid.md §1, §4.2 and bloomerang-v2-openapi.json); list paths
 use `name[]` for "every element of the list" and digits for one element (`addresses.0.city`).
 """
 
 from __future__ import annotations
 
-_ADDRESS = ("id", "address_1", "address_2", "city", "state", "country", "zip", "readable_string")
-_FUND = ("id", "name", "active", "default", "type", "code", "description", "is_tax_deductible", "undesignated",
-         "bloomerang_id", "created_at", "updated_at", "deleted_at", "organization_id")
+# WeGive: the properties contracts/wegive-openapi.json names for the records the pipeline maps, plus the
+# spread columns the fact sheet documents (tests/unit/mapping/test_documented_fields.py holds every name
+# here, and every `from:` of mappings/defaults, to those documents).
+_ADDRESS = ("id", "address_1", "address_2", "city", "state", "country", "zip", "readable_string")  # AddressResource
+_FUND_MODEL = ("id", "organization_id", "name", "created_at", "updated_at", "last_cached_at", "description",
+               "salesforce_id", "raisers_edge_id", "planning_center_id", "bloomerang_id", "ccb_id", "virtuous_id",
+               "dp_id", "custom_import_reference", "active", "default", "deleted_at", "dp_gl_code", "code", "notes",
+               "override_thank_you", "thank_you_url", "is_tax_deductible", "import_id", "merged_into_id",
+               "has_fmv", "fmv", "undesignated")  # Fund, as a FundAllocationResource embeds it
+_DONOR_SIMPLE = ("primary_user", "id", "deleted_at", "organization_id", "created_at", "type", "mobile_phone",
+                 "home_phone", "office_phone", "other_phone", "fax", "mailingAddress", "billingAddress", "email_1",
+                 "email_2", "email_3", "name", "total_given", "total_given_this_year", "avatar", "last_donation",
+                 "enabled", "total_given_to_element", "pivot", "tagged_on")  # DonorSimpleResource (owner, donor)
+_CARD = ("id", "email", "name", "created_at", "last_four", "issuer", "expiration", "expires_at", "owner_type",
+         "owner_id", "type", "has_vgs_tokens", "zip_code", "primary", "last_activity", "total_charged", "charges",
+         "scheduled_donations_count", "scheduled_donations_monthly_estimate")  # CardResource
+_BANK = ("id", "email", "name", "created_at", "owner_type", "owner_id", "last_four", "plaid_token", "primary",
+         "type", "institution_number", "transit_number", "bank_account_type", "mandate_acceptance",
+         "last_activity", "total_charged", "charges", "scheduled_donations_count",
+         "scheduled_donations_monthly_estimate")  # BankResource
+_PLEDGE = ("id", "donor", "fund", "name", "total_amount", "total_amount_paid", "campaign", "messages",
+           "transaction_count", "future_installments", "installment_size", "payment_method", "donations",
+           "pledge_create", "completed", "status")  # PledgeViewResource (+ its spread id)
 
 
 def _nested(prefix: str, names: tuple[str, ...]) -> set[str]:
     return {prefix} | {f"{prefix}.{n}" for n in names}
 
 
+# The donor *detail* (DonorViewResource): the extract stages details, not list rows (contracts §1.4).
 WEGIVE_DONOR_FIELDS = {
     "id", "uuid", "organization_id", "organization_name", "type", "name", "first_name", "middle_name",
-    "last_name", "short_name", "email", "email_1", "email_2", "email_3", "preferred_email", "phone",
-    "mobile_phone", "home_phone", "office_phone", "other_phone", "fax", "preferred_phone", "birthdate", "notes",
-    "enabled", "do_not_contact", "bloomerang_id", "crm_id", "created_at", "updated_at", "deleted_at",
-} | _nested("mailing_address", _ADDRESS) | _nested("billing_address", _ADDRESS)
+    "last_name", "short_name", "email", "email_1", "email_2", "email_3", "preferred_email", "preferred_email_value",
+    "phone", "mobile_phone", "home_phone", "office_phone", "other_phone", "fax", "preferred_phone",
+    "preferred_phone_value", "birthdate", "notes", "enabled", "created_at", "address_me_as", "anniversary",
+    "handle", "total_given", "first_gift", "custom_fields", "households", "tags",
+    "bloomerang_id", "updated_at",  # the spread's raw columns (§1.4)
+} | _nested("mailing_address", _ADDRESS) | _nested("billing_address", _ADDRESS) \
+  | _nested("donor_details", ("total_given", "total_given_count", "total_fundraised", "total_fundraised_count"))
 
+# A transaction list row: TransactionTableResource ∪ TransactionViewResource ∪ the spread (§1.5).
 WEGIVE_TRANSACTION_FIELDS = {
-    "id", "name", "description", "amount", "fee", "fee_amount", "cover_fees", "source_type", "status",
-    "campaign", "campaign_id", "frequency", "date", "created_at", "succeeded_at", "updated_at", "refunded_at",
-    "receipt_id", "correlation_id", "bloomerang_id", "deleted_at", "scheduled_donation_id", "pledge_id",
-    "is_tax_deductible", "tribute", "tribute_name", "fundraiser_id", "fundraiser_name",
-    "owner.id", "owner.type", "owner.name", "owner.email_1", "donor.id", "donor.name", "owner_id",
-    "source", "source.id", "source.brand", "source.last_four", "source.exp_month", "source.exp_year",
-    "source.account_type", "source.routing_number", "source.check_number", "source.description",
-    "source.market_value", "pledge", "pledge.id", "fund_allocations",
-} | _nested("fund", _FUND) | _nested("fund_allocations[]", ("id", "amount", "transaction_id")) \
-  | _nested("fund_allocations[].fund", _FUND)
+    "id", "name", "description", "amount", "fee", "fee_amount", "calculated_fees_paid", "cover_fees",
+    "source_type", "status", "campaign", "frequency", "date", "created_at", "succeeded_at", "receipt_id",
+    "tracking_url", "deleted_at", "is_tax_deductible", "tribute", "tribute_name", "tribute_email",
+    "tribute_message", "fundraiser_id", "fundraiser_name", "fundraiser_slug", "scheduled_donation_id",
+    "scheduled_donation_amount", "scheduled_donation_status", "scheduled_donation_iteration",
+    "fund_allocations_count", "message", "fund_allocations",
+    # the spread's raw columns (§1.3, §1.5)
+    "updated_at", "refunded_at", "failed_at", "bloomerang_id", "correlation_id", "owner_type", "owner_id",
+    "source_id", "fund_id", "campaign_id", "pledge_id",
+} | _nested("owner", _DONOR_SIMPLE) | _nested("donor", _DONOR_SIMPLE) \
+  | _nested("owner.mailing_address_object", _ADDRESS) | _nested("source", tuple(dict.fromkeys(_CARD + _BANK))) \
+  | _nested("fund", ("id", "name")) | _nested("fund_allocations[]", ("id", "amount")) \
+  | _nested("fund_allocations[].fund", _FUND_MODEL) | _nested("pledge", _PLEDGE)
 
-WEGIVE_FUND_FIELDS = set(_FUND) | {"last_activity", "total_given", "notes"}
+# FundResource (list rows and the show endpoint): no updated_at, no organization_id.
+WEGIVE_FUND_FIELDS = {
+    "id", "name", "active", "created_at", "last_activity", "total_given_this_year", "total_given", "description",
+    "default", "type", "gross_donation_volume", "net_donation_volume", "recurring_donation_volume",
+    "one_time_donation_volume", "code", "notes", "override_thank_you", "thank_you_url", "is_tax_deductible",
+    "deleted_at", "has_fmv", "fmv", "salesforce_id", "ccb_id", "planning_center_id", "bloomerang_id", "virtuous_id",
+    "dp_id", "raisers_edge_id", "undesignated",
+}
 
 HANDBID_CONTACT_FIELDS = {
     "id", "usersGuid", "firstName", "lastName", "name", "email", "userPhone", "userCellPhone", "countryCode",

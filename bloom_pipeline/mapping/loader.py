@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from bloom_pipeline import settings
 from bloom_pipeline.errors import ConfigurationError
 from bloom_pipeline.mapping import checks, dagster_values, yamlsafe
 from bloom_pipeline.mapping.spec import IDENTIFIER, MappingDocument, OrgConfig
@@ -64,7 +65,7 @@ class Parsed:
 
 def mappings_root(mappings_dir: str | os.PathLike[str] | None = None) -> Path:
     """`--mappings-dir`, else $BLOOM_MAPPINGS_DIR, else ./mappings (read at call time, never at import)."""
-    return Path(mappings_dir or os.environ.get("BLOOM_MAPPINGS_DIR") or "mappings")
+    return settings.mappings_dir(mappings_dir)
 
 
 def _index(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:

@@ -311,6 +311,40 @@ def _cents_inverse(values: pd.Series, ctx: Context) -> pd.Series:
 
 _NAME = re.compile(r"^[a-z_]+$")
 
+_EXPIRY = re.compile(r"^\s*(?:(?P<month>\d{1,2})\s*[/-]\s*(?P<year>\d{4}|\d{2})"  # MM/YY, MM/YYYY
+                     r"|(?P<iso_year>\d{4})-(?P<iso_month>\d{1,2})(?:-\d{1,2}(?:[T ].*)?)?)\s*$")  # an ISO date
+
+
+def card_expiry(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """A card expiry → its month (1–12) or its four-digit year (``arg``): WeGive's ``expiration`` "MM/YY"
+    (also "MM/YYYY"), or an ISO date such as ``expires_at``. Anything else is left empty, not an error:
+    the Method rule then falls back with a note instead of rejecting the gift."""
+    parts = _text(values).str.extract(_EXPIRY)
+    month = pd.to_numeric(parts["month"], errors="coerce").fillna(pd.to_numeric(parts["iso_month"], errors="coerce"))
+    year = pd.to_numeric(parts["year"], errors="coerce").fillna(pd.to_numeric(parts["iso_year"], errors="coerce"))
+    year = year.where(year >= 100, year + 2000)
+    ok = month.between(1, 12) & year.notna()
+    picked = month if arg == "month" else year
+    out = pd.Series(None, index=values.index, dtype=object)
+    out[ok] = picked[ok].astype("int64").astype(object)
+    return _nulls(out), None
+
+
+def routing_number(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """A US (ABA) routing number: nine digits with a valid check digit, else empty (e.g. a Canadian
+    five-digit transit number), so an EFT without one falls back instead of posting a wrong number."""
+    digits = _text(values).str.replace(r"\D", "", regex=True)
+
+    def valid(text: Any) -> Any:
+        if not isinstance(text, str) or len(text) != 9:
+            return None
+        d = [int(c) for c in text]
+        checksum = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + d[2] + d[5] + d[8]
+        return text if checksum % 10 == 0 else None
+
+    return map_unique(digits, valid), None
+
+
 REGISTRY: dict[str, Transform] = {
     "strip": Transform(strip, _identity, doc="trim spaces; blank becomes empty"),
     "lower": Transform(lower, _identity, doc="trim and lower-case"),
@@ -332,4 +366,7 @@ REGISTRY: dict[str, Transform] = {
     "last_four": Transform(last_four, None, doc="last four digits"),
     "digits_only": Transform(digits_only, None, doc="first run of digits ('check #1042' → '1042')"),
     "integer": Transform(integer, _identity, doc="whole number"),
+    "card_expiry": Transform(card_expiry, None, arg=("month", "year"),
+                             doc="card expiry 'MM/YY' (or an ISO date) → month or four-digit year"),
+    "routing_number": Transform(routing_number, None, doc="a valid nine-digit US routing number, else empty"),
 }

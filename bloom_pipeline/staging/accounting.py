@@ -10,6 +10,11 @@ Per run and staged entity (constituents, transactions, funds):
 it is counted so that holding a record back is never mistaken for losing it. The numbers are read back
 from the tables the run wrote (raw_*, stg_*, quarantine, sync_log), so the check tests the data, not
 the loader's own tally. ``counts_json`` freezes them into ``sync_runs.counts`` at the end of the run.
+
+``extracted`` counts every raw row of the run: a record without an id (kept under ``missing-id:…``) and
+every copy of a duplicated id are records received, and each ends quarantined. ``quarantined`` counts the
+record-level kinds only ('invalid', 'excluded'); a 'field' row is one value left out of a record that was
+staged, so it is counted apart, as ``fields_dropped``, and never in either equation.
 """
 
 from collections.abc import Mapping
@@ -38,6 +43,7 @@ class EntityAccount:
     failed: int = 0
     logged_quarantined: int = 0  # sync_log rows with action 'quarantined'
     duplicate_log_rows: int = 0  # extra sync_log rows for a record already logged in this run
+    fields_dropped: int = 0  # quarantine rows of kind 'field': values left out of staged records
 
     @property
     def loaded_total(self) -> int:
@@ -90,10 +96,14 @@ def compute_accounts(
             f"SELECT count(*) FROM {ddl.staged_table(entity)} WHERE run_id = ?", [run_id]
         ).fetchone()
         account(entity).staged = int(row[0]) if row else 0
-    for source, entity, n in con.execute(
-        "SELECT source, entity, count(*) FROM quarantine WHERE run_id = ? GROUP BY ALL", [run_id]
+    for source, entity, is_field, n in con.execute(
+        "SELECT source, entity, kind = 'field', count(*) FROM quarantine WHERE run_id = ? GROUP BY ALL", [run_id]
     ).fetchall():
-        account(stg_entity_of(source, entity, feeds)).quarantined += int(n)
+        acc = account(stg_entity_of(source, entity, feeds))
+        if is_field:
+            acc.fields_dropped += int(n)
+        else:
+            acc.quarantined += int(n)
     for source, entity, action, n in con.execute(
         "SELECT source, entity, action, count(*) FROM sync_log WHERE run_id = ? AND list_contains(?, direction) "
         "GROUP BY ALL",
@@ -104,10 +114,13 @@ def compute_accounts(
             acc.logged_quarantined += int(n)
         else:
             setattr(acc, action, getattr(acc, action) + int(n))
+    # A record has one outcome row. The copies of a duplicated id are quarantined together under one
+    # source_id, so their 'quarantined' rows count as one; any other second row is a record logged twice.
     for source, entity, extra in con.execute(
-        "SELECT source, entity, sum(n - 1) FROM (SELECT source, entity, source_id, count(*) AS n "
-        "FROM sync_log "
-        "WHERE run_id = ? AND list_contains(?, direction) AND source_id IS NOT NULL GROUP BY ALL HAVING count(*) > 1) "
+        "SELECT source, entity, sum(n - 1) FROM (SELECT source, entity, source_id, "
+        "count(*) FILTER (WHERE action <> 'quarantined') "
+        "+ CAST(count(*) FILTER (WHERE action = 'quarantined') > 0 AS INTEGER) AS n FROM sync_log "
+        "WHERE run_id = ? AND list_contains(?, direction) AND source_id IS NOT NULL GROUP BY ALL) WHERE n > 1 "
         "GROUP BY ALL",
         [run_id, log_directions],
     ).fetchall():

@@ -171,15 +171,27 @@ def _echo_failures(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> None:
     ).fetchall()
     quarantined = con.execute(
         f"SELECT run_id, entity, source, source_id, NULL, 'quarantined (' || kind || ')', "
-        f"array_to_string(reasons, '; ') FROM quarantine WHERE run_id IN ({marks}) "
+        f"array_to_string(reasons, '; ') FROM quarantine WHERE run_id IN ({marks}) AND kind <> 'field' "
         "ORDER BY quarantined_at, id",
         run_ids,
     ).fetchall()
+    # a dropped optional value: the record itself was staged and loaded, without this field (a file no sync
+    # has opened since the column came has no such rows, and is read as it is: this command never writes)
+    has_field = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'quarantine' AND column_name = 'field' "
+        "AND database_name = current_database()"
+    ).fetchone()[0]
+    dropped = con.execute(
+        f"SELECT run_id, entity, source, source_id, NULL, 'field dropped: ' || field, "
+        f"array_to_string(reasons, '; ') FROM quarantine WHERE run_id IN ({marks}) AND kind = 'field' "
+        "ORDER BY quarantined_at, id",
+        run_ids,
+    ).fetchall() if has_field else []
     click.echo("")
-    if not failed and not quarantined:
+    if not failed and not quarantined and not dropped:
         click.echo("No failed or quarantined records in these runs.")
         return
-    rows = [[r[0], stg_entity_of(r[2], r[1]), r[2], r[3], r[4], r[5], r[6]] for r in failed + quarantined]
+    rows = [[r[0], stg_entity_of(r[2], r[1]), r[2], r[3], r[4], r[5], r[6]] for r in failed + quarantined + dropped]
     click.echo(
         format_table(["RUN", "ENTITY", "SOURCE", "SOURCE ID", "BLOOMERANG ID", "OUTCOME", "REASON"], rows)
     )
@@ -194,7 +206,8 @@ def review_group() -> None:
 @click.option("--org", required=True, help="Org name.")
 @click.option("--all", "show_all", is_flag=True, help="Also show resolved and applied items.")
 def review_list(org: str, show_all: bool) -> None:
-    """List open review items: id, record, field, both values, both timestamps, reason."""
+    """List open review items: id, record, field, both values, both timestamps, reason; then, for each
+    identity item, the staged record, its candidates and what each --take will do."""
     con, _ = _open_for_reading(_store(org))
     try:
         items = review.list_reviews(con, None if show_all else "open")
@@ -209,13 +222,13 @@ def review_list(org: str, show_all: bool) -> None:
             f"{i.entity} {i.source}:{i.source_id}"
             + (f" / bloomerang:{i.bloomerang_id}" if i.bloomerang_id is not None else ""),
             i.field,
-            _short(i.source_value),
-            _short(i.bloomerang_value),
+            _clip(_identity_cell(i.source_value)) if i.is_identity else _short(i.source_value),
+            _clip(_candidates_cell(i)) if i.is_identity else _short(i.bloomerang_value),
             i.source_modified_at,
             i.bloomerang_modified_at,
             i.reason,
         ]
-        + ([i.status, _short(i.decided_value)] if show_all else [])
+        + ([i.status, _clip(_decided_cell(i)) if i.is_identity else _short(i.decided_value)] if show_all else [])
         for i in items
     ]
     headers = [
@@ -229,18 +242,89 @@ def review_list(org: str, show_all: bool) -> None:
         "REASON",
     ] + (["STATUS", "DECIDED VALUE"] if show_all else [])
     click.echo(format_table(headers, rows))
+    for item in items:
+        if item.is_identity and item.status != "applied":
+            click.echo("")
+            click.echo(_identity_details(org, item))
+
+
+SOURCE_LABELS = {"wegive": "WeGive donor", "handbid": "Handbid contact"}
+
+
+def _record_label(item: review.ReviewItem) -> str:
+    """``WeGive donor 1040`` / ``Handbid contact 501``: how a fundraiser names the staged record."""
+    return f"{SOURCE_LABELS.get(item.source, item.source + ' record')} {item.source_id}"
+
+
+def _clip(text: str | None, width: int = 40) -> str:
+    if text is None:
+        return "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _identity_cell(value: Any) -> str:
+    value = value if isinstance(value, dict) else {}
+    return ", ".join(str(value[k]) for k in ("name", "email") if value.get(k)) or "-"
+
+
+def _candidates_cell(item: review.ReviewItem) -> str:
+    candidates = [c for c in (item.bloomerang_value or []) if isinstance(c, dict)]
+    if len(candidates) == 1:
+        return f"{candidates[0].get('id')} {_identity_cell(candidates[0])}"
+    return f"{len(candidates)} candidates: " + ", ".join(str(c.get("id")) for c in candidates)
+
+
+def _decided_cell(item: review.ReviewItem) -> str | None:
+    if item.decision == "bloomerang":
+        return f"link to {item.decided_value}"
+    if item.decision == "source":
+        return "create new"
+    return f"settled: linked to {item.bloomerang_id}" if item.status == "applied" else None
+
+
+def _identity_details(org: str, item: review.ReviewItem) -> str:
+    """The staged record, its candidates (name, e-mail, phone, address) and what each choice does."""
+    record = _record_label(item)
+    candidates = [c for c in (item.bloomerang_value or []) if isinstance(c, dict)]
+
+    def cells(label: str, value: Any) -> list[Any]:
+        value = value if isinstance(value, dict) else {}
+        return [label, *(value.get(k) for k in ("name", "email", "phone", "address"))]
+
+    people = format_table(["", "NAME", "E-MAIL", "PHONE", "ADDRESS"],
+                          [cells(record, item.source_value)]
+                          + [cells(f"constituent {c.get('id')}", c) for c in candidates])
+    several = len(candidates) > 1
+    choices = [[f"--take bloomerang:{c.get('id')}" if several else "--take bloomerang",
+                f"link {record} to constituent {c.get('id')}"] for c in candidates]
+    choices.append(["--take source", "create a new constituent"])
+    lines = [f"Identity item {item.id}: {record} {review.identity_reason_text(str(item.reason))} — which is it?"]
+    lines += ["  " + line for line in people.splitlines()]
+    lines += ["  " + line for line in format_table(["CHOICE", "WHAT THE NEXT SYNC RUN DOES"], choices).splitlines()]
+    if item.status == "resolved":
+        lines.append(f"  decided: {_decided_cell(item)} (the next sync run applies it)")
+    example = f"bloomerang:{candidates[0].get('id')}" if several else "bloomerang"
+    lines.append(f"  bloom-pipeline review resolve --org {org} --id {item.id} --take {example}|source")
+    return "\n".join(lines)
 
 
 def _check_take(_: click.Context, __: click.Parameter, value: str) -> str:
     if value in ("source", "bloomerang") or value.startswith("value:"):
         return value
-    raise click.BadParameter("use source, bloomerang or value:TEXT")
+    if value.startswith("bloomerang:") and value[len("bloomerang:") :].strip().isdigit():
+        return value
+    raise click.BadParameter("use source, bloomerang, bloomerang:ID (identity items) or value:TEXT")
 
 
 @review_group.command("resolve")
 @click.option("--org", required=True, help="Org name.")
 @click.option("--id", "item_id", required=True, type=int, help="Review item id (from review list).")
-@click.option("--take", required=True, callback=_check_take, help="source | bloomerang | value:TEXT")
+@click.option(
+    "--take",
+    required=True,
+    callback=_check_take,
+    help="source | bloomerang | value:TEXT; identity items: source (create) | bloomerang | bloomerang:ID (link)",
+)
 def review_resolve(org: str, item_id: int, take: str) -> None:
     """Record a decision; the next sync run applies it and logs it."""
     store = _store(org)
@@ -251,10 +335,17 @@ def review_resolve(org: str, item_id: int, take: str) -> None:
             item = review.resolve_review(con, item_id, take)
     except KeyError as exc:
         raise click.ClickException(f"no review item {item_id} for org {org}") from exc
+    except review.TakeError as exc:
+        raise click.UsageError(str(exc)) from exc
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     except StoreBusyError as exc:
         raise click.ClickException(f"{exc}; try again when the sync has finished") from exc
+    if item.is_identity:
+        does = (f"{_record_label(item)} will be linked to constituent {item.decided_value}"
+                if item.decision == "bloomerang" else f"a new constituent will be created for {_record_label(item)}")
+        click.echo(f"Review item {item.id} resolved: {does}; the next sync run applies it.")
+        return
     click.echo(
         f"Review item {item.id} resolved: {item.entity} {item.source}:{item.source_id} field {item.field} "
         f"takes {item.decision} value {_short(item.decided_value, 80)}; the next sync run applies it."

@@ -9,6 +9,7 @@ an allow-list / identifier regex before they reach SQL; values always travel as 
 """
 
 import re
+from typing import Any
 
 # Sources whose raw extracts are stored; the staged (stg_*) tables carry only the first two.
 RAW_SOURCES: tuple[str, ...] = ("wegive", "handbid", "bloomerang")
@@ -114,6 +115,13 @@ def _staged_ddl(entity: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS stg_{entity} ({_STAGED_COMMON}\n{cols},{_STAGED_TAIL}\n)"
 
 
+# Quarantine kinds. Record level (the record is not staged): 'invalid' (broke a rule: a mapping or validation
+# rule, a missing or duplicate id, a value out of range) and 'excluded' (out of scope by an `exclude_when` rule).
+# Field level: 'field' — one optional value left out of a staged record's payload (`on_invalid: drop_field`);
+# the record itself is staged and loaded, so row accounting does not count these rows.
+QUARANTINE_KINDS: tuple[str, ...] = ("invalid", "excluded", "field")
+RECORD_QUARANTINE_KINDS: tuple[str, ...] = ("invalid", "excluded")
+
 LEDGER_DDL: tuple[str, ...] = (
     "CREATE SEQUENCE IF NOT EXISTS seq_quarantine",
     "CREATE SEQUENCE IF NOT EXISTS seq_sync_log",
@@ -126,11 +134,13 @@ CREATE TABLE IF NOT EXISTS quarantine (
     entity         VARCHAR NOT NULL,
     source_id      VARCHAR,
     run_id         VARCHAR NOT NULL,
-    kind           VARCHAR NOT NULL CHECK (kind IN ('invalid', 'excluded')),
+    kind           VARCHAR NOT NULL CHECK (kind IN {QUARANTINE_KINDS!r}),
     reasons        VARCHAR[] NOT NULL,
     raw            JSON,
     quarantined_at TIMESTAMPTZ NOT NULL,
-    {WINDOW_COLUMN}    DATE
+    {WINDOW_COLUMN}    DATE,
+    field          VARCHAR,
+    value          VARCHAR
 )""",
     """
 CREATE TABLE IF NOT EXISTS sync_state (
@@ -230,3 +240,33 @@ CREATE TABLE IF NOT EXISTS review_queue (
 def all_ddl() -> list[str]:
     """Every statement needed to create an empty staging database (raw tables come on demand)."""
     return [_staged_ddl(e) for e in STAGED_ENTITIES] + list(LEDGER_DDL)
+
+
+def _quarantine_ddl(table: str) -> str:
+    statement = next(s for s in LEDGER_DDL if "CREATE TABLE IF NOT EXISTS quarantine (" in s)
+    return statement.replace("quarantine (", f"{check_identifier(table)} (", 1)
+
+
+def upgrade(con: Any) -> None:
+    """Bring a staging file written by an older version to this schema; run after ``all_ddl()``.
+
+    The quarantine table of older files allows only the kinds 'invalid' and 'excluded' and has no ``field`` /
+    ``value`` columns. DuckDB cannot alter a CHECK constraint, so such a table is rebuilt in one transaction:
+    every row (and its id) is kept, and ``seq_quarantine`` goes on numbering. A current table is left alone.
+    """
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'quarantine' AND constraint_type = 'CHECK' "
+        "AND database_name = current_database() AND schema_name = 'main' AND constraint_text LIKE '%''field''%'"
+    ).fetchone()
+    if row and row[0]:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_quarantine_ddl("quarantine_upgrade"))
+        con.execute("INSERT INTO quarantine_upgrade BY NAME SELECT * FROM quarantine")
+        con.execute("DROP TABLE quarantine")
+        con.execute("ALTER TABLE quarantine_upgrade RENAME TO quarantine")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

@@ -11,7 +11,6 @@ table names are checked by ``ddl`` before they are interpolated.
 """
 
 import contextlib
-import json
 import os
 import threading
 import time
@@ -23,9 +22,18 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from bloom_pipeline import settings
 from bloom_pipeline.errors import DataError
 from bloom_pipeline.staging import ddl
-from bloom_pipeline.staging.writes import Window, WindowArg, quarantine_rows, replace_rows
+from bloom_pipeline.staging.writes import (
+    Window,
+    WindowArg,
+    quarantine_rows,
+    record_json,
+    record_key,
+    replace_rows,
+    window_day,
+)
 
 DEFAULT_DATA_DIR = "./data"
 _LOCKS: dict[str, threading.RLock] = {}
@@ -34,7 +42,7 @@ _LOCKS_GUARD = threading.Lock()
 
 def data_dir_from_env(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: the argument, else ``$BLOOM_DATA_DIR``, else ``./data`` (read at call time)."""
-    return Path(data_dir if data_dir is not None else os.environ.get("BLOOM_DATA_DIR") or DEFAULT_DATA_DIR)
+    return settings.data_dir(data_dir)
 
 
 def _file_lock(path: Path) -> threading.RLock:
@@ -121,6 +129,7 @@ class StagingStore:
                 if not self._schema_ready:
                     for statement in ddl.all_ddl():
                         con.execute(statement)
+                    ddl.upgrade(con)
                     self._schema_ready = True
                 yield con
             finally:
@@ -145,7 +154,7 @@ class StagingStore:
         self,
         source: str,
         entity: str,
-        records: Iterable[Mapping[str, Any]],
+        records: Iterable[Any],
         *,
         run_id: str,
         window: WindowArg = None,
@@ -157,26 +166,28 @@ class StagingStore:
 
         ``window`` is the partition window this extract covers (rows in it are replaced); ``"all"``
         replaces the whole table; None upserts by source id (incremental, cursor-driven extracts).
+
+        Whatever a record holds, it is stored: one without a usable id under ``missing-id:<content hash>``
+        (``writes.record_key``), every copy of a duplicated id, and a record whose window day cannot be read
+        with a NULL day (inside a ``Window``: the window's nearest day, ``writes.window_day``). Judging them
+        is the staging step's work, which quarantines each with its reason; row accounting counts them all.
         """
         table = ddl.raw_table(source, entity)
-        rows = []
-        for record in records:
-            if record.get(id_key) is None:
-                raise ValueError(f"{source}.{entity} record without {id_key!r}")
-            day = window_date_of(record) if window_date_of else None
-            rows.append(
-                {
-                    "source_id": str(record[id_key]),
-                    "record": json.dumps(record, sort_keys=True, default=str),
-                    ddl.WINDOW_COLUMN: date.fromisoformat(day) if isinstance(day, str) else day,
-                }
-            )
+        rows = [
+            {
+                "source_id": record_key(record, id_key),
+                "record": record_json(record),
+                ddl.WINDOW_COLUMN: window_day(record, window_date_of, window),
+            }
+            for record in records
+        ]
         frame = pd.DataFrame(rows, columns=["source_id", "record", ddl.WINDOW_COLUMN])
+        frame[ddl.WINDOW_COLUMN] = frame[ddl.WINDOW_COLUMN].astype(object)
         frame["run_id"] = run_id
         frame["extracted_at"] = extracted_at or datetime.now(UTC)
         with self.write() as con:
             con.execute(ddl.raw_table_ddl(table))
-            return replace_rows(con, table, frame, window=window, keys=("source_id",))
+            return replace_rows(con, table, frame, window=window, keys=("source_id",), duplicate_keys=True)
 
     def write_staged(
         self,

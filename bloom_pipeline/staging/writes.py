@@ -3,12 +3,19 @@
 Why separate from the store: these are the only statements that build SQL from table and column names,
 so they live in one small module where every identifier passes ``ddl.check_identifier`` and every value
 is a parameter or a registered DataFrame.
+
+It also holds the two rules that key a raw record whatever it holds, because the raw write and the staging
+step must agree on them (``record_key``, ``window_day``): an id-less record is kept under a synthetic key
+derived from its content, and a record whose window date cannot be read stays in the window it was
+extracted for.
 """
 
 import contextlib
+import hashlib
 import json
+import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -37,6 +44,80 @@ class Window:
 
 
 WindowArg = Window | Literal["all"] | None
+
+MISSING_ID_PREFIX = "missing-id:"
+
+
+def id_text(value: Any) -> str | None:
+    """A source id as text ('1012', never '1012.0'), or None when the value cannot be an id.
+
+    The same reading as the mapping's ``to_string`` for ids: whole numbers and text (trimmed) are ids;
+    a boolean, a fraction, NaN / infinity, a blank text, an object or a list is not.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+def record_json(record: Any) -> str:
+    """The record as stored in ``raw_*.record`` and ``quarantine.raw``: JSON with sorted keys."""
+    return json.dumps(record, sort_keys=True, default=str)
+
+
+def missing_id_key(record: Any) -> str:
+    """The synthetic ``source_id`` of a record without a usable id: ``missing-id:<sha256 of its JSON, 16 hex>``.
+
+    Derived from the content, not from the record's position, so the raw write, the staging step and a later
+    Dagster step reading the raw table back all name the same record the same way, and an unchanged id-less
+    record is recognised at the next run.
+    """
+    return MISSING_ID_PREFIX + hashlib.sha256(record_json(record).encode("utf-8")).hexdigest()[:16]
+
+
+def record_key(record: Any, id_key: str = "id") -> str:
+    """The ``source_id`` a raw record is stored under: its id as text, else ``missing_id_key``."""
+    key = id_text(record.get(id_key)) if isinstance(record, Mapping) else None
+    return key if key is not None else missing_id_key(record)
+
+
+def parse_day(value: Any) -> date | None:
+    """A window day from a date or ISO text ('2025-03-02', or the first ten characters of a timestamp);
+    None for anything that is not a calendar day ('31/02/2025', '2026-13-45', garbage)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def window_day(record: Any, day_of: Callable[[Any], Any] | None, window: "WindowArg") -> date | None:
+    """The partition day of one record: ``day_of(record)`` read as a day, never an exception.
+
+    Within a ``Window`` every row must carry a day inside it; a record the API returned for the window whose
+    own day is unreadable or lies outside is given the nearest day of the window (it belongs to that window's
+    extract, and a rerun of the window replaces it). Outside a window an unreadable day is NULL.
+    """
+    try:
+        day = parse_day(day_of(record)) if day_of is not None else None
+    except Exception:  # noqa: BLE001 - a hostile record must not stop the write; the mapping says what is wrong
+        day = None
+    if isinstance(window, Window):
+        if day is None or day < window.start:
+            return window.start
+        if day > window.end:
+            return window.end
+    return day
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
@@ -82,12 +163,15 @@ def replace_rows(
     window: WindowArg,
     keys: tuple[str, ...],
     scope: Mapping[str, Any] | None = None,
+    duplicate_keys: bool = False,
 ) -> int:
     """DELETE the rows the frame replaces, then INSERT it; call inside a transaction.
 
     With a ``Window`` every frame row must fall inside it (a frame without ``window_date`` gets the
     day of a single-day window); rows of the window not in the frame disappear — that is what a
     rerun of the window means. ``"all"`` clears the scope; None replaces rows with the same ``keys``.
+    Two frame rows with the same ``keys`` are refused unless ``duplicate_keys`` (raw tables keep every
+    copy an API returned; the staging step quarantines them).
     """
     ddl.check_identifier(table)
     scope = dict(scope or {})
@@ -116,10 +200,10 @@ def replace_rows(
     elif window is None:
         if len(frame):
             key_names = [ddl.check_identifier(k) for k in keys]
-            if frame.duplicated(key_names).any():
+            if not duplicate_keys and frame.duplicated(key_names).any():
                 raise ValueError(f"{table}: duplicate {'/'.join(key_names)} in the frame")
             view = f"keys_{uuid.uuid4().hex}"
-            con.register(view, frame[key_names].astype(str))
+            con.register(view, frame[key_names].astype(str).drop_duplicates())
             try:
                 match = " AND ".join(f"{table}.{k} = {view}.{k}" for k in key_names)
                 con.execute(
@@ -134,17 +218,18 @@ def replace_rows(
     return insert_frame(con, table, frame)
 
 
-QUARANTINE_KINDS = ("invalid", "excluded")
+QUARANTINE_KINDS = ddl.QUARANTINE_KINDS
 
 
 def quarantine_rows(
     con: duckdb.DuckDBPyConnection, rows: pd.DataFrame | Iterable[Mapping[str, Any]], *, run_id: str
 ) -> int:
-    """Insert quarantine rows (source, entity, source_id, kind, reasons, raw[, window_date]).
+    """Insert quarantine rows (source, entity, source_id, kind, reasons, raw[, window_date, field, value]).
 
     ``reasons`` may be a list or a single string; ``raw`` a dict or JSON text; ``kind`` defaults to
-    'invalid'. A row already quarantined in this run for the same record is replaced, so a retried
-    step does not double-count.
+    'invalid' ('field' rows name the ``field`` and its ``value``). Rows already in this run for the same
+    record and the same level (record: 'invalid' / 'excluded'; field: 'field') are replaced, so a retried
+    step does not double-count; every row of one batch is kept, so both copies of a duplicate id stay.
     """
     frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if frame.empty:
@@ -161,6 +246,12 @@ def quarantine_rows(
     frame["reasons"] = [[r] if isinstance(r, str) else [str(x) for x in r] for r in frame["reasons"]]
     if any(not r for r in frame["reasons"]):
         raise ValueError("every quarantined record needs at least one reason")
+    for column in ("field", "value"):
+        if column in frame:
+            frame[column] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                             for v in frame[column]]
+    if ((frame["kind"] == "field") & frame.get("field", pd.Series(None, index=frame.index)).isna()).any():
+        raise ValueError("a 'field' quarantine row needs the field it dropped")
     if "raw" in frame:
         frame["raw"] = [
             r if r is None or isinstance(r, str) else json.dumps(r, sort_keys=True, default=str)
@@ -172,11 +263,13 @@ def quarantine_rows(
     keyed = frame.dropna(subset=["source_id"])
     if len(keyed):
         view = f"q_{uuid.uuid4().hex}"
-        con.register(view, keyed[["source", "entity", "source_id"]])
+        keys = keyed[["source", "entity", "source_id"]].assign(is_field=keyed["kind"].eq("field"))
+        con.register(view, keys.drop_duplicates())
         try:
             con.execute(
                 f"DELETE FROM quarantine q WHERE run_id = ? AND EXISTS (SELECT 1 FROM {view} k WHERE "
-                "k.source = q.source AND k.entity = q.entity AND k.source_id = q.source_id)",
+                "k.source = q.source AND k.entity = q.entity AND k.source_id = q.source_id "
+                "AND k.is_field = (q.kind = 'field'))",
                 [run_id],
             )
         finally:

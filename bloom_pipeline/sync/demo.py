@@ -67,14 +67,14 @@ def _make_conflict(apis: Apis, donor_id: int, constituent_id: int) -> None:
 def _make_edits(apis: Apis, pulled: tuple[int, int], pushed: tuple[int, int]) -> None:
     """One edit in Bloomerang (flows back to WeGive) and one in WeGive (flows to Bloomerang)."""
     apis.bloomerang.update_constituent(pulled[1], {"PrimaryAddress": {"Type": "Home", "City": "Boulder"}})
-    apis.wegive.update_donor(pushed[0], {"middle_name": "Demo"})
+    apis.wegive.update_donor(pushed[0], {"last_name": "Demo"})
 
 
 def _show_edits(apis: Apis, pulled: tuple[int, int], pushed: tuple[int, int]) -> None:
     city = (apis.wegive.get_donor(pulled[0]).get("mailing_address") or {}).get("city")
-    middle = apis.bloomerang.get_constituent(pushed[1]).get("MiddleName")
+    last = apis.bloomerang.get_constituent(pushed[1]).get("LastName")
     click.echo(f"pull: WeGive donor {pulled[0]} city is now {city!r} (edited in Bloomerang)")
-    click.echo(f"push: Bloomerang constituent {pushed[1]} middle name is now {middle!r} (edited in WeGive)")
+    click.echo(f"push: Bloomerang constituent {pushed[1]} last name is now {last!r} (edited in WeGive)")
 
 
 def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) -> int:
@@ -96,7 +96,7 @@ def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) ->
             return 1
         (donor_id, constituent_id), pulled, pushed = picked
         click.echo(f"\n== Between the runs: staff edit Bloomerang constituent {pulled[1]} (city), a donor edits "
-                   f"WeGive donor {pushed[0]} (middle name), and WeGive donor {donor_id} and Bloomerang "
+                   f"WeGive donor {pushed[0]} (last name), and WeGive donor {donor_id} and Bloomerang "
                    f"constituent {constituent_id} both get a new phone number seconds apart: a conflict ==")
         _make_edits(apis, pulled, pushed)
         _make_conflict(apis, donor_id, constituent_id)

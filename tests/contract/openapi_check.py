@@ -1,8 +1,10 @@
 """Validate captured Bloomerang sandbox answers against the official OpenAPI document (openapi-core).
 
 ``validate_bloomerang_exchange(entry)`` takes one ``faults.LogEntry`` captured with
-``RequestLog(capture_bodies=True)`` and returns a list of readable problems (empty = conforms). Only
-2xx answers are checked: the document specifies no error bodies.
+``RequestLog(capture_bodies=True)`` and returns a list of readable problems (empty = conforms). 2xx
+answers are checked against the document; the document specifies no error bodies, so every other answer
+must be the vendor's error shape observed live (contracts/bloomerang-v2.md §2): a JSON object of exactly
+``{"Message": <string>, "ErrorCode": <integer>}`` under a JSON content type.
 
 Quirks of the official document, handled here explicitly (and only here):
 
@@ -14,10 +16,13 @@ Quirks of the official document, handled here explicitly (and only here):
 * **text/json.** ``GET /transactions`` and ``GET /transactions/designations`` are documented as
   ``text/json``; openapi-core has no deserializer for it, so we register ``json.loads`` for it.
 * **Trailing slashes.** ``/customFields/{type}/`` and ``/customFieldCategories/{type}/`` are published
-  with a trailing slash; a request without it is looked up under the published path.
+  with a trailing slash, every other path without; the service ignores one trailing slash either way, so
+  a request is looked up under the published spelling of its path.
 * **Undeclared properties.** The document never sets ``additionalProperties: false``, so openapi-core
   alone would accept a misspelled field (``AccountID``). We additionally report every property that
-  no applicable schema declares — our simulator must not invent fields.
+  no applicable schema declares, at any depth and in every item of every list — our simulator must not
+  invent fields. A literal path segment wins over a template (``/constituent/duplicates`` is not
+  ``/constituent/{id}``), so each answer is held to its own operation's schema.
 """
 
 from __future__ import annotations
@@ -44,11 +49,12 @@ def _spec_file() -> Path:
     raise FileNotFoundError(f"Bloomerang OpenAPI document not found at {SPEC_PATH}")
 
 
-def _one_of_as_any_of(node: Any) -> Any:
+def one_of_as_any_of(node: Any) -> Any:
+    """Every ``oneOf`` under ``node`` read as ``anyOf`` (see module docstring; also used to generate requests)."""
     if isinstance(node, dict):
-        return {("anyOf" if k == "oneOf" else k): _one_of_as_any_of(v) for k, v in node.items()}
+        return {("anyOf" if k == "oneOf" else k): one_of_as_any_of(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_one_of_as_any_of(v) for v in node]
+        return [one_of_as_any_of(v) for v in node]
     return node
 
 
@@ -59,7 +65,7 @@ def load_spec() -> dict[str, Any]:
     for item in spec["paths"].values():
         for operation in item.values():
             if isinstance(operation, dict) and "responses" in operation:
-                operation["responses"] = _one_of_as_any_of(copy.deepcopy(operation["responses"]))
+                operation["responses"] = one_of_as_any_of(copy.deepcopy(operation["responses"]))
     return spec
 
 
@@ -71,22 +77,25 @@ def openapi() -> OpenAPI:
 
 
 def _lookup_path(path: str) -> str:
-    if path.startswith(_SLASHED) and not path.endswith("/"):
-        return path + "/"
-    return path
+    """The published spelling of a served path (one trailing slash is not significant to the service)."""
+    bare = path[:-1] if len(path) > 1 and path.endswith("/") else path
+    return bare + "/" if bare.startswith(_SLASHED) else bare
 
 
 def _operation(method: str, path: str) -> dict[str, Any] | None:
     """The raw operation object for (method, concrete /v2 path), for the undeclared-property pass."""
     segments = path.removeprefix("/v2").strip("/").split("/")
+    best: tuple[int, dict[str, Any]] | None = None
     for template, item in load_spec()["paths"].items():
         parts = template.strip("/").split("/")
         same_shape = len(parts) == len(segments) and all(
             p == s or (p.startswith("{") and p.endswith("}")) for p, s in zip(parts, segments, strict=True)
         )
         if same_shape and method.lower() in item:
-            return item[method.lower()]
-    return None
+            literal = sum(p == s for p, s in zip(parts, segments, strict=True))
+            if best is None or literal > best[0]:
+                best = (literal, item[method.lower()])
+    return None if best is None else best[1]
 
 
 def _parts(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,17 +126,48 @@ def undeclared_properties(schemas: list[dict[str, Any]], data: Any, where: str =
     elif isinstance(data, list):
         item_schemas = [p["items"] for p in parts if "items" in p]
         if item_schemas:
-            for index, item in enumerate(data[:20]):
+            for index, item in enumerate(data):
                 problems += undeclared_properties(item_schemas, item, f"{where}[{index}]")
     return problems
 
 
+_JSON_TYPES = ("application/json", "text/json")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_json(body: bytes) -> Any:
+    """Parse as JSON proper: Python's ``json`` also reads ``NaN`` / ``Infinity``, which no JSON parser must."""
+    return json.loads(body, parse_constant=_refuse_constant)
+
+
+def error_shape_problems(entry: Any) -> list[str]:
+    """A non-2xx answer is the vendor's error shape and nothing else (the document declares none)."""
+    label = f"{entry.method} {entry.path}{'?' + entry.query if entry.query else ''} -> {entry.status}"
+    media_type = (entry.content_type or "").split(";")[0].strip().lower()
+    if media_type not in _JSON_TYPES:
+        return [f"{label}: error answer has content type {entry.content_type!r}, not JSON"]
+    try:
+        data = strict_json(entry.body)
+    except ValueError:
+        return [f"{label}: error answer is not valid JSON"]
+    if not isinstance(data, dict) or set(data) != {"Message", "ErrorCode"}:
+        shown = sorted(data) if isinstance(data, dict) else type(data).__name__
+        return [f"{label}: error answer must be exactly {{Message, ErrorCode}}, got {shown}"]
+    if not isinstance(data["Message"], str) or isinstance(data["ErrorCode"], bool) \
+            or not isinstance(data["ErrorCode"], int):
+        return [f"{label}: error answer needs a string Message and an integer ErrorCode"]
+    return []
+
+
 def validate_bloomerang_exchange(entry: Any) -> list[str]:
     """Problems of one captured exchange (api, method, path, query, status, content_type, body)."""
-    if getattr(entry, "api", "bloomerang") != "bloomerang" or entry.status is None:
+    if getattr(entry, "api", "bloomerang") != "bloomerang" or entry.status is None or entry.body is None:
         return []
-    if not 200 <= entry.status < 300 or entry.body is None:
-        return []
+    if not 200 <= entry.status < 300:
+        return error_shape_problems(entry)
     path = _lookup_path(entry.path)
     label = f"{entry.method} {entry.path}{'?' + entry.query if entry.query else ''} -> {entry.status}"
     args = dict(parse_qsl(entry.query or "", keep_blank_values=True))
@@ -140,15 +180,16 @@ def validate_bloomerang_exchange(entry: Any) -> list[str]:
     except Exception as error:  # openapi-core raises a family of errors; report them all alike
         problems.append(f"{label}: {_describe(error)}")
     operation = _operation(entry.method, path)
-    if operation is not None:
-        content = operation.get("responses", {}).get(str(entry.status), {}).get("content", {})
-        schema = (content.get(media_type) or next(iter(content.values()), {})).get("schema")
-        if schema is not None:
-            try:
-                data = json.loads(entry.body)
-            except ValueError:
-                return problems + [f"{label}: body is not JSON"]
-            problems += [f"{label}: {p}" for p in undeclared_properties([schema], data)]
+    if operation is None:
+        return problems or [f"{label}: no such operation in the OpenAPI document"]
+    content = operation.get("responses", {}).get(str(entry.status), {}).get("content", {})
+    schema = (content.get(media_type) or next(iter(content.values()), {})).get("schema")
+    if schema is not None:
+        try:
+            data = strict_json(entry.body)
+        except ValueError:
+            return problems + [f"{label}: body is not valid JSON"]
+        problems += [f"{label}: {p}" for p in undeclared_properties([schema], data)]
     return problems
 
 

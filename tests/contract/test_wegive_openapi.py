@@ -9,6 +9,8 @@ from wegive_check import validate_wegive_body, validate_wegive_exchange
 from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 
 @pytest.fixture(scope="module")
 def sb():

@@ -11,6 +11,8 @@ from bloom_pipeline.clients.wegive import WeGiveClient
 from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 FIELD = 901
 
 

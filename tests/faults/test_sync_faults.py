@@ -24,6 +24,8 @@ from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
 from bloom_pipeline.sync.cli import run_org
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 DONORS, SEED = 30, 2  # a world the mapping rejects nothing of: a clean run exits 0
 FIELDS = {"wegive.donors": 901, "handbid.contacts": 902, "wegive.transactions": 911, "handbid.payments": 912}
 SYNCED_STATUSES = {"Success", "Refunded", "Disputed"}

@@ -1,6 +1,7 @@
 """Shared world for the bidirectional-sync tests: the real sandbox, a test org and a controllable clock.
 
-Imported explicitly by ``test_bidir_*.py`` (``tests/pipeline/conftest.py`` belongs to another suite).
+A pytest plugin, registered by ``tests/conftest.py``: the ``bidir_world`` fixture is there for every test that
+asks for it (no import); ``test_bidir_*.py`` import only the helpers (``ORG``, ``BidirWorld``, ``Picker``).
 
 Why a shared clock: the three-way merge decides both-side conflicts by last-modified time, and the pull
 only reads Bloomerang records modified after its cursor. Tests must therefore move time forward the way
@@ -225,20 +226,13 @@ def bloomerang_value(record: dict[str, Any], name: str) -> Any:
     return _bloomerang_value(record, name)
 
 
-_SHARED: list[BidirWorld] = []
-
-
 @pytest.fixture(scope="session")
 def bidir_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BidirWorld]:
     """A 45-donor sandbox after its first full sync: every donor linked, both sides snapshotted.
 
-    One world for every ``test_bidir_*`` module (each module that imports this fixture gets its own
-    definition, so the world is kept here): the first sync is the slow part. Tests stay independent by
-    taking their donors from the shared ``world.picker``.
+    One world for every ``test_bidir_*`` module (a session fixture, defined once by this plugin): the first
+    sync is the slow part. Tests stay independent by taking their donors from the shared ``world.picker``.
     """
-    if _SHARED:
-        yield _SHARED[0]
-        return
     root = tmp_path_factory.mktemp("bidir")
     mappings = root / "mappings"
     shutil.copytree(REPO / "mappings", mappings)
@@ -249,8 +243,4 @@ def bidir_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BidirWorld
             sandbox.stores[api].clock = clock
         world = BidirWorld(sandbox, clock, root / "data", mappings)
         world.sync()
-        _SHARED.append(world)
-        try:
-            yield world
-        finally:
-            _SHARED.clear()
+        yield world

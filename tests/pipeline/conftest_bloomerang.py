@@ -2,8 +2,8 @@
 
 ``bloomerang_server`` yields a ``BloomerangServer`` with a fresh seeded store, the base URL, a
 ``requests.Session`` carrying the sandbox key, and the request log (bodies captured, so the contract
-checker can validate every answer). Import the fixtures into a test module or a conftest with
-``from tests.pipeline.conftest_bloomerang import bloomerang_server  # noqa: F401``.
+checker can validate every answer). A pytest plugin, registered by ``tests/conftest.py``: a test asks for
+``bloomerang_server`` by name, no import; the constants (``TEST_KEY``, ``SEED_WORLD``) are imported as code.
 """
 
 from __future__ import annotations

@@ -19,13 +19,16 @@ import pytest
 from dagster._utils.schedules import cron_string_iterator
 
 from bloom_pipeline.defs import alerts
-from bloom_pipeline.defs.automation import build_automation, org_of_run
+from bloom_pipeline.defs.definitions_builder import build_automation
+from bloom_pipeline.defs.sensors import org_of_run
 from bloom_pipeline.mapping.loader import load_org
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.sandbox.server import Sandbox
 from bloom_pipeline.settings import HANDBID_SANDBOX_TOKEN
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import StagingStore
+
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
 ORGS = ["acme", "zeta", "sandy"]
 BLOOMERANG_SECRET = "acme-bloomerang-secret-5f2e9a"

@@ -22,6 +22,8 @@ from bloom_pipeline.defs.definitions_builder import build_definitions
 from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 REPO = Path(__file__).resolve().parents[2]
 START, DAYS = date(2026, 8, 1), 90
 END = START + timedelta(days=DAYS - 1)

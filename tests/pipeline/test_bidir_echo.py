@@ -13,7 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from bloom_pipeline.cli import cli
-from tests.pipeline.conftest_bidir import ORG, BidirWorld, Picker, bidir_world  # noqa: F401 - module fixture
+from tests.pipeline.conftest_bidir import ORG, BidirWorld, Picker
+
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
 WEGIVE_PUT = ("wegive", "PUT", "/api/dashboard/donors/{id}")
 HANDBID_PUT = ("handbid", "PUT", "/v3/manager/contacts/{id}")

@@ -10,13 +10,14 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
-import conftest_bloomerang as cb
 import pytest
 import requests
 
+from tests.pipeline import conftest_bloomerang as cb
+
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 TEST_KEY = cb.TEST_KEY
-bloomerang_module_server = cb.bloomerang_module_server  # fixtures served by this module
-bloomerang_server = cb.bloomerang_server
 
 FUND_GENERAL = 1001
 CAMPAIGN = 1004
@@ -298,3 +299,145 @@ def test_funds_custom_fields_and_user(bloomerang_server):
     assert [f["Id"] for f in s.get(url + "/customFields/Transaction").json()] == [911, 912]
     assert s.get(url + "/user/current").json()["IsActive"] is True
     assert json.loads(s.get(url + "/database").text)["Flavor"] == "Demo"
+
+
+def test_refund_update_and_delete_per_the_document(bloomerang_server):
+    s, url = bloomerang_server.session, bloomerang_server.url
+    gift = s.post(url + "/transaction", json=_gift(_ids(bloomerang_server))).json()
+    other = s.post(url + "/transaction", json=_gift(_ids(bloomerang_server), 5.0)).json()
+    refund = s.post(url + "/refund", json={"TransactionId": gift["Id"], "Date": "2025-05-03",
+                                           "RunProcessorRefund": False}).json()
+    rid = refund["Id"]
+    _error(s.put(url + f"/refund/{rid}", json={"Note": "x"}), 400, "Id is required")
+    _error(s.put(url + f"/refund/{rid}", json={"Id": rid + 1, "Note": "x"}), 400,
+           f"Id {rid + 1} does not match refund {rid} of the path")
+    _error(s.put(url + f"/refund/{rid}", json={"Id": rid, "TransactionId": other["Id"]}), 400,
+           "Cannot move a refund to another transaction")
+    updated = s.put(url + f"/refund/{rid}", json={"Id": rid, "Date": "2025-05-04", "Note": "card disputed",
+                                                  "TransactionId": gift["Id"]}).json()
+    assert (updated["Date"], updated["Note"], updated["Amount"]) == ("2025-05-04", "card disputed", 50.0)
+    assert s.get(url + f"/refund/{rid}").json() == updated
+    cleared = s.put(url + f"/refund/{rid}", json={"Id": rid, "Note": None}).json()
+    assert "Note" not in cleared
+    assert s.delete(url + f"/refund/{rid}").json() == {"Id": rid, "Type": "Refund", "Deleted": True}
+    after = s.get(url + f"/transaction/{gift['Id']}").json()
+    assert after["IsRefunded"] == "No" and after["RefundIds"] == []
+    _error(s.get(url + f"/refund/{rid}"), 404, f"No refund with id {rid} found")
+    assert s.post(url + "/refund", json={"TransactionId": gift["Id"], "Date": "2025-06-01"}).status_code == 200
+
+
+# -- interactions, notes, communication settings ---------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"AccountId": None}, "AccountId is required"),
+        ({"Subject": None}, "Subject is required"),
+        ({"Subject": "  "}, "Subject cannot be empty"),
+        ({"Channel": "Fax"}, "Invalid Channel 'Fax'. Valid values: Email, MassEmail, Phone, TextMessage, Mail, "
+                             "InPerson, SocialMedia, Website, Twitter, Other, EngagementSurveyEmail, EngagementSurvey"),
+        ({"Purpose": None}, "Purpose is required"),
+        ({"Date": "2025-13-01"}, "Date must be a date (YYYY-MM-DD)"),
+        ({"AccountId": 424242}, "No constituent with id 424242 found"),
+        ({"IsInbound": "yes"}, "IsInbound must be true or false"),
+        ({"Attachments": [{"Name": "a.pdf", "Url": "https://example.org/a.pdf"}]},
+         "Attachments are not supported: send none (or an empty list)"),
+        ({"CustomValues": [{"FieldId": 901, "Value": "x"}]}, "No Interaction custom field with id 901 found"),
+    ],
+)
+def test_interaction_validation_rejects_with_exact_message(bloomerang_server, change, message):
+    body = {"AccountId": _ids(bloomerang_server), "Date": "2025-05-01", "Channel": "Email", "Purpose": "Receipt",
+            "Subject": "Thank you"} | change
+    _error(bloomerang_server.session.post(bloomerang_server.url + "/interaction", json=body), 400, message)
+    assert bloomerang_server.store.interactions == {}
+
+
+def test_interactions_create_list_get_update_delete(bloomerang_server):
+    s, url, store = bloomerang_server.session, bloomerang_server.url, bloomerang_server.store
+    smith = _ids(bloomerang_server)
+    acme = next(i for i, c in store.constituents.items() if c.get("FullName") == "Acme Foundation")
+    store.clock = lambda: datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    first = s.post(url + "/interaction", json={"AccountId": smith, "Date": "2025-05-01", "Channel": "Email",
+                                               "Purpose": "Receipt", "Subject": "Thank you"})
+    assert first.status_code == 200, first.text
+    made = first.json()
+    assert made["IsInbound"] is False and made["AttachmentIds"] == [] and made["CustomValues"] == []
+    assert made["AuditTrail"]["CreatedDate"] == "2030-01-02T03:04:05Z" and "Note" not in made
+    call = s.post(url + "/interaction", json={"AccountId": acme, "Date": "2025-06-01", "Channel": "Phone",
+                                              "Purpose": "Solicitation", "Subject": "Ask", "IsInbound": True,
+                                              "Note": "Pledged next month"}).json()
+    assert s.get(url + f"/interaction/{made['Id']}").json() == made
+    listing = s.get(url + "/interactions").json()
+    assert [i["Id"] for i in listing["Results"]] == [call["Id"], made["Id"]]  # Date Desc by default
+    assert [i["Id"] for i in s.get(url + "/interactions", params={"channel": "Phone|Mail"}).json()["Results"]] \
+        == [call["Id"]]
+    assert s.get(url + "/interactions", params={"purpose": "Receipt", "constituent": acme}).json()["Results"] == []
+    _error(s.get(url + "/interactions", params={"channel": "Fax"}), 400,
+           "Invalid channel 'Fax'. Valid values: Email, MassEmail, Phone, TextMessage, Mail, InPerson, SocialMedia, "
+           "Website, Twitter, Other, EngagementSurveyEmail, EngagementSurvey")
+    _error(s.put(url + f"/interaction/{made['Id']}", json={"AccountId": acme}), 400,
+           "Cannot move an interaction to another constituent")
+    updated = s.put(url + f"/interaction/{made['Id']}", json={"Note": "Replied", "Purpose": "Acknowledgement"}).json()
+    assert (updated["Note"], updated["Purpose"], updated["Subject"]) == ("Replied", "Acknowledgement", "Thank you")
+    assert "Note" not in s.put(url + f"/interaction/{made['Id']}", json={"Note": None}).json()
+    _error(s.put(url + f"/interaction/{made['Id']}", json={"Subject": None}), 400, "Subject cannot be empty")
+    assert s.delete(url + f"/interaction/{made['Id']}").json() == {"Id": made["Id"], "Type": "Interaction",
+                                                                   "Deleted": True}
+    _error(s.get(url + f"/interaction/{made['Id']}"), 404, f"No interaction with id {made['Id']} found")
+
+
+def test_notes_create_list_get_update_delete_and_go_with_their_constituent(bloomerang_server):
+    s, url, store = bloomerang_server.session, bloomerang_server.url, bloomerang_server.store
+    smith = _ids(bloomerang_server)
+    _error(s.post(url + "/note", json={"AccountId": smith, "Date": "2025-05-01"}), 400, "Note is required")
+    _error(s.post(url + "/note", json={"Date": "2025-05-01", "Note": "x"}), 400, "AccountId is required")
+    note = s.post(url + "/note", json={"AccountId": smith, "Date": "2025-05-01", "Note": "Met at the gala"}).json()
+    assert set(note) == {"Id", "AccountId", "Date", "Note", "AttachmentIds", "CustomValues", "AuditTrail"}
+    assert s.get(url + "/notes", params={"constituent": smith}).json()["Results"] == [note]
+    newcomer = s.post(url + "/constituent", json={"Type": "Individual", "FirstName": "N", "LastName": "Ew"}).json()
+    moved = s.put(url + f"/note/{note['Id']}", json={"AccountId": newcomer["Id"], "Date": "2025-05-02"}).json()
+    assert (moved["AccountId"], moved["Date"], moved["Note"]) == (newcomer["Id"], "2025-05-02", "Met at the gala")
+    _error(s.put(url + f"/note/{note['Id']}", json={"Note": ""}), 400, "Note cannot be empty")
+    assert s.delete(url + f"/constituent/{newcomer['Id']}").status_code == 200
+    assert store.notes == {}  # deleted with its constituent
+    _error(s.delete(url + f"/note/{note['Id']}"), 404, f"No note with id {note['Id']} found")
+
+
+def test_update_communication_settings_needs_reasons_and_sets_all_three(bloomerang_server):
+    s, url = bloomerang_server.session, bloomerang_server.url
+    smith = _ids(bloomerang_server)
+    path = url + f"/constituent/{smith}/updateCommunicationSettings"
+    _error(s.put(path, json={}), 400,
+           "Send at least one of CommunicationRestrictions, PreferredChannel, EmailInterests")
+    _error(s.put(path, json={"CommunicationRestrictions": {"CommunicationRestrictions": ["DoNotCall"]}}), 400,
+           "CommunicationRestrictions.UpdateReason is required")
+    _error(s.put(path, json={"EmailInterests": {"UpdateReason": "asked", "EmailInterestType": "Custom"}}), 400,
+           "CustomEmailInterestIds is required when EmailInterestType is Custom")
+    _error(s.put(path, json={"EmailInterests": {"UpdateReason": "asked", "EmailInterestType": "Custom",
+                                                "CustomEmailInterestIds": [999]}}), 400,
+           "No email interest with id 999 found")
+    _error(s.put(path, json={"Id": smith + 1, "PreferredChannel": {"PreferredCommunicationChannel": "Mail"}}), 400,
+           f"Id {smith + 1} does not match constituent {smith} of the path")
+    _error(s.put(url + "/constituent/424242/updateCommunicationSettings",
+                 json={"PreferredChannel": {"PreferredCommunicationChannel": "Mail"}}), 404,
+           "No constituent with id 424242 found")
+    settings = s.put(path, json={
+        "Id": smith,
+        "CommunicationRestrictions": {"UpdateReason": "Donor asked", "CommunicationRestrictions": ["DoNotCall"]},
+        "PreferredChannel": {"PreferredCommunicationChannel": "Mail"},
+        "EmailInterests": {"UpdateReason": "Newsletter only", "EmailInterestType": "Custom",
+                           "CustomEmailInterestIds": [701]},
+    })
+    assert settings.status_code == 200, settings.text
+    body = settings.json()
+    assert body["CommunicationRestrictions"] == ["DoNotCall"]
+    assert body["CommunicationRestrictionsUpdateReason"] == "Donor asked"
+    assert body["PreferredCommunicationChannel"] == "Mail"
+    assert (body["EmailInterestType"], body["EmailInterestsUpdateReason"]) == ("Custom", "Newsletter only")
+    assert body["CustomEmailInterests"] == [{"Id": 701, "Name": "Newsletter"}]
+    assert s.get(url + f"/constituent/{smith}").json() == body
+    _error(s.put(url + f"/constituent/{smith}", json={"EmailInterestType": "Custom"}), 400,
+           "EmailInterestType cannot be set to Custom through the API")
+    opted_out = s.put(path, json={"EmailInterests": {"UpdateReason": "Unsubscribed",
+                                                     "EmailInterestType": "OptedOut"}}).json()
+    assert opted_out["EmailInterestType"] == "OptedOut" and "CustomEmailInterests" not in opted_out
+    assert opted_out["PreferredCommunicationChannel"] == "Mail"  # sections not sent are kept

@@ -15,6 +15,8 @@ from bloom_pipeline.sandbox.bloomerang import app as bloomerang_app
 from bloom_pipeline.sandbox.faults import Knobs, RequestLog
 from bloom_pipeline.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 WEGIVE_DONOR_FIELD, WEGIVE_TX_FIELD = 901, 911
 
 
@@ -170,6 +172,11 @@ def test_errors_carry_the_apis_message(sb, bc):
         bad.current_user()
 
 
+# Served by the sandbox (they are in Bloomerang's document) but not yet called by the pipeline's client:
+# interactions, notes, communication settings and refund edits are exercised by the sandbox's own tests.
+NOT_YET_CLIENT_ROUTES = ("/v2/interaction", "/v2/note", "/v2/constituent/{id:int}/updateCommunicationSettings")
+
+
 def test_every_served_route_was_walked(sb, bc):
     """Runs last in this module: each route of the Bloomerang app saw at least one request
     (``/customFields/{type}`` and its published trailing-slash twin count as one route)."""
@@ -177,5 +184,7 @@ def test_every_served_route_was_walked(sb, bc):
     seen = [(e.method, p) for e in sb.request_log.entries if e.api == "bloomerang"
             for p in (e.path, e.path.rstrip("/"))]
     missing = [f"{sorted(r.methods - {'HEAD'})} {r.path}" for r in routes
-               if not any(m in r.methods and r.path_regex.match(p) for m, p in seen)]
+               if not any(m in r.methods and r.path_regex.match(p) for m, p in seen)
+               and not r.path.startswith(NOT_YET_CLIENT_ROUTES)
+               and not (r.path == "/v2/refund/{id:int}" and r.methods & {"PUT", "DELETE"})]
     assert missing == []

@@ -13,6 +13,8 @@ from bloom_pipeline.sandbox.faults import Knobs, RequestLog
 from bloom_pipeline.sandbox.handbid import app as handbid_app
 from bloom_pipeline.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 
 @pytest.fixture(scope="module")
 def sb():

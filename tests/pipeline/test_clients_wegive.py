@@ -14,6 +14,8 @@ from bloom_pipeline.sandbox.faults import Knobs, RequestLog
 from bloom_pipeline.sandbox.server import Sandbox
 from bloom_pipeline.sandbox.wegive import app as wegive_app
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 
 @pytest.fixture(scope="module")
 def sb():
@@ -54,6 +56,34 @@ def test_donor_get_update_and_find_or_create(wg):
     assert new["id"] != donor["id"] and wg.get_donor(new["id"])["email_1"] == "brand.new@example.org"
 
 
+def test_list_rows_lack_the_person_the_detail_has(sb, wg):
+    """A list row (DonorTableResource) has no last name; ``get_donor`` (DonorViewResource) has it."""
+    person = next(d for d in sb.world.wegive["donors"] if d["type"] == "individual" and d["last_name"])
+    row = next(r for r in wg.iter_donors(type="individual") if r["id"] == person["id"])
+    assert "last_name" not in row and "middle_name" not in row
+    assert wg.get_donor(person["id"])["last_name"] == person["last_name"]
+
+
+def test_donor_write_answers_reach_on_donor_detail_and_a_failing_callback_never_fails_the_write(sb, wg):
+    seen: list[dict] = []
+    donor = next(d for d in sb.world.wegive["donors"] if d["type"] == "individual")
+    wg.on_donor_detail = seen.append
+    try:
+        answer = wg.update_donor(donor["id"], {"middle_name": "Quincy"})
+        wg.find_or_create_donor({"type": "individual", "email": "hooked@example.org", "first_name": "Hook"})
+        wg.get_donor(donor["id"])  # a read is the caller's own to keep
+        assert [d["id"] for d in seen][0] == donor["id"] and len(seen) == 2
+        assert seen[0] == answer and seen[0]["middle_name"] == "Quincy"
+
+        def broken(detail: dict) -> None:
+            raise RuntimeError("disk full")
+
+        wg.on_donor_detail = broken
+        assert wg.update_donor(donor["id"], {"middle_name": "Quinn"})["middle_name"] == "Quinn"
+    finally:
+        wg.on_donor_detail = None
+
+
 def test_transactions_filter_by_bracket_ranges(sb, wg):
     everything = list(wg.iter_transactions())
     assert len(everything) == len(sb.world.wegive["transactions"]) > 200
@@ -71,7 +101,7 @@ def test_transactions_filter_by_bracket_ranges(sb, wg):
     assert all("2026-01-01" <= t["created_at"][:10] <= "2026-06-30" and t["status"] == "Success" for t in window)
     one = everything[0]
     assert wg.get_transaction(one["id"])["id"] == one["id"]
-    assert {t["id"] for t in wg.iter_transactions(donor_id=one["donor_id"])} >= {one["id"]}
+    assert {t["id"] for t in wg.iter_transactions(donor_id=one["owner"]["id"])} >= {one["id"]}
 
 
 def test_funds_allocations_and_campaigns(sb, wg):

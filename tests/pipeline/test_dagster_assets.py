@@ -30,6 +30,8 @@ from bloom_pipeline.sandbox.server import Sandbox
 from bloom_pipeline.staging import accounting
 from bloom_pipeline.staging.store import StagingStore
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 REPO = Path(__file__).resolve().parents[2]
 # 100 donors, seed 7: a few donors and contacts with malformed emails (under the demo's 5% reject limit)
 DONORS, SEED = 100, 7

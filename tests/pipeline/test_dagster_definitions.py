@@ -16,8 +16,10 @@ from types import SimpleNamespace
 import dagster as dg
 import pytest
 
-from bloom_pipeline.defs.assets import sync_run_id
 from bloom_pipeline.defs.definitions_builder import build_definitions
+from bloom_pipeline.defs.runs import sync_run_id
+
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_ENV = ("DEMO_BLOOMERANG_API_KEY", "DEMO_WEGIVE_TOKEN", "DEMO_HANDBID_TOKEN", "ACME_BLOOMERANG_API_KEY",
@@ -139,7 +141,7 @@ def test_orgs_come_from_the_mapping_files_and_a_broken_one_is_skipped(two_orgs: 
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey("push_plan")).partitions_def.get_partition_keys() == ["acme", "demo"]
     assert {s.name for s in defs.schedules or []} == {"nightly_sync_acme", "nightly_sync_demo"}
-    assert set(defs.resources or {}) == {"sync_settings", "api_acme", "api_demo"}
+    assert set(defs.resources or {}) == {"sync_settings", "credentials"}
     dg.Definitions.validate_loadable(defs)
 
 

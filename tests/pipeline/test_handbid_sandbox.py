@@ -10,6 +10,8 @@ import requests
 from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 
 @pytest.fixture(scope="module")
 def sb():

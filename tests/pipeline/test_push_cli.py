@@ -17,6 +17,8 @@ from click.testing import CliRunner
 
 from bloom_pipeline.cli import cli
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 REPO = Path(__file__).resolve().parents[2]
 SyncHarness = Any  # the ``harness`` fixture (tests/pipeline/conftest.py)
 

@@ -14,11 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 SyncHarness = Any  # the ``synced`` fixture's harness (tests/pipeline/conftest.py)
 
 ORG_ZONE = ZoneInfo("America/Denver")  # demo.yaml timezone
 SYNCED_STATUSES = {"Success", "Refunded", "Disputed"}
-METHODS = {"card": "CreditCard", "bank": "Eft", "check": "Check", "cash": "Cash", "other": "None", "paypal": "None",
+METHODS = {"card": "CreditCard", "bank": "Eft", "check": "None", "cash": "Cash", "other": "None", "paypal": "None",
            "venmo": "None", "crypto": "None", "stock": "InKind", "in_kind": "InKind"}
 CARD_TYPES = {"visa": "Visa", "mastercard": "MasterCard", "amex": "AmericanExpress", "discover": "Discover"}
 HANDBID_METHODS = {"handbid_card": "None", "external_card": "None", "cash": "Cash", "check": "Check", "credit": "None"}
@@ -34,7 +36,7 @@ def blank(value: Any) -> bool:
 
 def wegive(h: SyncHarness, table: str) -> list[dict[str, Any]]:
     store = h.sb.stores["wegive"]
-    render = {"donors": store.render_donor, "transactions": store.render_transaction, "funds": store.render_fund}
+    render = {"donors": store.render_donor, "transactions": store.render_transaction_row, "funds": store.render_fund}
     return [render[table](i) for i in sorted(getattr(store, table))]
 
 
@@ -97,18 +99,18 @@ def expected_method(txn: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(Method, the fields it carries) by the mapping table, with the 'details incomplete' fallback."""
     method, source = METHODS[txn["source_type"]], txn.get("source") or {}
     fields: dict[str, Any] = {}
-    if method == "CreditCard":
-        fields = {"CreditCardType": CARD_TYPES.get(str(source.get("brand")).lower()),
+    if method == "CreditCard":  # CardResource: issuer, last_four, expiration "MM/YY"
+        month, _, year = str(source.get("expiration") or "").partition("/")
+        fields = {"CreditCardType": CARD_TYPES.get(str(source.get("issuer")).lower()),
                   "CreditCardLastFourDigits": digits(source.get("last_four"))[-4:] or None,
-                  "CreditCardExpMonth": source.get("exp_month"), "CreditCardExpYear": source.get("exp_year")}
-    elif method == "Eft":
+                  "CreditCardExpMonth": int(month) if month.isdigit() else None,
+                  "CreditCardExpYear": 2000 + int(year) if year.isdigit() else None}
+    elif method == "Eft":  # BankResource: a US routing number only in transit_number
         fields = {"EftLastFourDigits": digits(source.get("last_four"))[-4:] or None,
-                  "EftRoutingNumber": source.get("routing_number"),
-                  "EftAccountType": str(source.get("account_type") or "").capitalize() or None}
-    elif method == "Check":
-        fields = {"CheckNumber": (source.get("check_number") or "").strip() or None}
-    elif method == "InKind":
-        fields = {"InKindDescription": (source.get("description") or "").strip() or None}
+                  "EftRoutingNumber": source.get("transit_number"),
+                  "EftAccountType": str(source.get("bank_account_type") or "").capitalize() or None}
+    elif method == "InKind":  # described by the transaction (WeGive's source has no description)
+        fields = {"InKindDescription": (txn.get("description") or "").strip() or None}
     if any(v is None for v in fields.values()):
         return "None", {}
     return method, fields

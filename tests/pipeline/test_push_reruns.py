@@ -10,6 +10,9 @@ from collections import Counter
 from typing import Any
 
 import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
 SyncHarness = Any  # the ``harness`` fixture (tests/pipeline/conftest.py)
 APIS = ("bloomerang", "wegive", "handbid")

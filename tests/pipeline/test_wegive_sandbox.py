@@ -1,7 +1,9 @@
-"""The WeGive simulator over real loopback HTTP: envelope, paging, filters, auth, errors, write-back."""
+"""The WeGive simulator over real loopback HTTP: envelope, paging, filters, auth, errors, write-back, and the
+documented shapes (a donor list row is not its detail; card and bank sources as WeGive documents them)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +11,8 @@ import requests
 
 from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
+
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +76,7 @@ def test_created_range_with_dates_and_other_filters(api, sb):
     refunded = _all(api, "/transactions", {"status": "Refunded", "source_type": "card", "unknown_param": "x"})
     assert refunded and all(r["status"] == "Refunded" and r["source_type"] == "card" for r in refunded)
     donor_id = txns[0]["donor_id"]
-    assert {r["donor_id"] for r in _all(api, "/transactions", {"donor_id": donor_id})} == {donor_id}
+    assert {r["owner"]["id"] for r in _all(api, "/transactions", {"donor_id": donor_id})} == {donor_id}
     assert api("GET", "/transactions", params={"updated_at[start]": "yesterday"}).status_code == 422
 
 
@@ -155,7 +159,8 @@ def test_find_or_create_finds_by_email_then_creates(api, sb):
 def test_put_fund_writes_bloomerang_id_back(api, sb):
     sb.stores["wegive"].clock = lambda: datetime(2026, 11, 21, tzinfo=UTC)
     data = api("PUT", "/funds/2", json={"bloomerang_id": 1003}).json()["data"]
-    assert data["bloomerang_id"] == "1003" and data["updated_at"] == "2026-11-21T00:00:00.000000Z"
+    assert data["bloomerang_id"] == "1003" and "updated_at" not in data  # a FundResource has none
+    assert sb.stores["wegive"].funds[2]["updated_at"] == "2026-11-21T00:00:00.000000Z"
     assert [f["id"] for f in api("GET", "/funds", params={"bloomerang_id": 1003}).json()["data"]] == [2]
     assert api("PUT", "/funds/2", json={"name": ""}).status_code == 422
 
@@ -188,3 +193,56 @@ def test_fund_allocations_and_campaigns_lists(api, sb):
     rows = api("GET", "/fund-allocations", params={"transaction_id": txn["id"]}).json()["data"]
     assert sum(r["amount"] for r in rows) == txn["amount"] and all(r["fund"]["name"] for r in rows)
     assert api("GET", "/campaigns").json()["meta"]["total"] == "4"
+
+
+def test_donor_list_rows_are_table_resources_and_the_detail_has_the_person(api, sb):
+    """contracts/wegive-handbid.md §1.4: a row has ``first_name`` and ``name`` but no last or middle name, and
+    the address as ``mailing_address_object`` plus the ``mailingAddress`` string; the detail has the rest."""
+    donor = next(d for d in sb.world.wegive["donors"] if d["type"] == "individual" and d["last_name"]
+                 and d["mailing_address"])
+    row = next(r for r in _all(api, "/donors") if r["id"] == donor["id"])
+    assert not {"last_name", "middle_name", "mailing_address", "updated_at", "bloomerang_id"} & set(row)
+    assert (row["first_name"], row["name"]) == (donor["first_name"], donor["name"])
+    assert row["mailing_address_object"] == donor["mailing_address"]
+    assert row["mailingAddress"] == donor["mailing_address"]["readable_string"]
+    detail = api("GET", f"/donors/{donor['id']}").json()["data"]
+    assert (detail["last_name"], detail["middle_name"]) == (donor["last_name"], donor["middle_name"])
+    assert detail["mailing_address"] == donor["mailing_address"] and "mailing_address_object" not in detail
+    assert (detail["bloomerang_id"], detail["updated_at"]) == (donor["bloomerang_id"], donor["updated_at"])
+
+
+def test_donor_spread_knob_drops_the_raw_columns_from_the_detail(api, sb):
+    store, donor_id = sb.stores["wegive"], sb.world.wegive["donors"][0]["id"]
+    store.donor_spread = False
+    try:
+        detail = api("GET", f"/donors/{donor_id}").json()["data"]
+    finally:
+        store.donor_spread = True
+    assert "bloomerang_id" not in detail and "updated_at" not in detail and detail["id"] == donor_id
+
+
+def test_card_and_bank_sources_are_the_documented_resources(api, sb):
+    """``CardResource``: issuer, last_four, expiration "MM/YY", expires_at; ``BankResource``: last_four,
+    bank_account_type, institution_number, transit_number (empty unless the knob says US routing)."""
+    txns = sb.world.wegive["transactions"]
+    card = api("GET", f"/transactions/{next(t for t in txns if t['source_type'] == 'card')['id']}").json()["data"]
+    source = card["source"]
+    assert source["type"] == "card" and source["issuer"] in ("visa", "mastercard", "amex", "discover")
+    assert re.fullmatch(r"\d{4}", source["last_four"]) and re.fullmatch(r"\d{2}/\d{2}", source["expiration"])
+    month, year = source["expiration"].split("/")
+    assert source["expires_at"].startswith(f"20{year}-{month}-")
+    assert not {"brand", "exp_month", "exp_year"} & set(source)
+    bank_id = next(t for t in txns if t["source_type"] == "bank")["id"]
+    bank = api("GET", f"/transactions/{bank_id}").json()["data"]["source"]
+    assert bank["type"] == "bank" and bank["bank_account_type"] in ("checking", "savings")
+    assert bank["institution_number"] is None and bank["transit_number"] is None
+    assert not {"account_type", "routing_number"} & set(bank)
+    sb.stores["wegive"].bank_transit_number = True
+    try:
+        routed = api("GET", f"/transactions/{bank_id}").json()["data"]["source"]
+    finally:
+        sb.stores["wegive"].bank_transit_number = False
+    assert routed["transit_number"] in ("110000000", "021000021")
+    gift = next(t for t in txns if t["source_type"] == "in_kind")
+    row = next(r for r in _all(api, "/transactions", {"source_type": "in_kind"}) if r["id"] == gift["id"])
+    assert row["source"] == {"type": "in_kind"} and row["description"] == gift["description"] != "Donation"

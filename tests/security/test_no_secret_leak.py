@@ -15,6 +15,8 @@ from bloom_pipeline.errors import ApiError
 from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
 
+pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
+
 WRONG_KEY = "wrong-but-still-secret-7c1d9a"
 
 

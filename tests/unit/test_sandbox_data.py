@@ -80,11 +80,11 @@ def test_transactions_cover_every_status_source_type_split_recurring_and_pledge(
     assert monthly and all(t["scheduled_donation_id"] for t in monthly)
     assert any(Counter(t["scheduled_donation_id"] for t in monthly).values())
     assert any(t["pledge"] and t["pledge_id"] for t in txns)
-    card = next(t for t in txns if t["source_type"] == "card")
-    assert {"brand", "last_four", "exp_month", "exp_year"} <= set(card["source"])
+    card = next(t for t in txns if t["source_type"] == "card")  # CardResource / BankResource (wegive-openapi.json)
+    assert {"issuer", "last_four", "expiration", "expires_at"} <= set(card["source"])
     bank = next(t for t in txns if t["source_type"] == "bank")
-    assert bank["source"]["account_type"] in ("checking", "savings") and bank["source"]["routing_number"]
-    assert next(t for t in txns if t["source_type"] == "check")["source"]["check_number"]
+    assert bank["source"]["bank_account_type"] in ("checking", "savings") and bank["source"]["transit_number"]
+    assert next(t for t in txns if t["source_type"] == "check")["source"] == {"type": "check"}
 
 
 def test_transaction_times_are_laravel_utc_within_120_days_and_ids_follow_creation(world):

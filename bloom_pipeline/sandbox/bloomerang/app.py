@@ -1,13 +1,19 @@
 """Bloomerang REST API v2 simulator (Starlette), faithful to the official OpenAPI document.
 
-Serves under ``/v2`` the endpoints our client and sync use: constituents (+ duplicates, search),
-emails / phones / addresses, transactions + designations, refunds, funds, campaigns, appeals, custom
-fields, ``/user/current`` and ``/database``. This module is only the HTTP layer; business rules live in
-the store modules of this package (``store``, ``people``, ``gifts``, ``validation``, ``duplicates``); list
-rules in ``queries``. Success bodies are compact JSON with nulls omitted; errors are
-``{"Message", "ErrorCode"}`` pretty-printed with CRLF, as observed live. ``GET /transactions`` and
-``GET /transactions/designations`` answer ``text/json`` because the spec labels them so — a client
-must treat any JSON content type as JSON.
+Serves under ``/v2`` the endpoints our client and sync use: constituents (+ duplicates, search,
+communication settings), emails / phones / addresses, transactions + designations, refunds (create, read,
+update, delete), interactions, notes, funds, campaigns, appeals, custom fields, ``/user/current`` and
+``/database``. This module is only the HTTP layer; business rules live in the store modules of this
+package (``store``, ``people``, ``gifts``, ``activities``, ``validation``, ``duplicates``); list rules in
+``queries``; body decoding (media type, depth, numbers, string lengths) in ``strict``. Success bodies are
+compact JSON with nulls omitted; errors are ``{"Message", "ErrorCode"}`` pretty-printed with CRLF, as
+observed live. ``GET /transactions`` and ``GET /transactions/designations`` answer ``text/json`` because
+the spec labels them so — a client must treat any JSON content type as JSON.
+
+The HTTP layer behaves as the real ASP.NET service (**decided**, contracts/bloomerang-v2.md §10): one
+trailing slash is ignored (``/v2/constituents/`` is ``/v2/constituents``; the document itself publishes
+``/customFields/{type}/``), a method a path does not serve is ``405`` with an ``Allow`` header naming the
+ones it does (``HEAD`` is not served), and every answer — even an unexpected failure — is JSON.
 
 Auth (``X-API-KEY``, header name case-insensitive) is checked by ``FaultMiddleware`` before the rate
 budget and faults, so a bad key always gets its 401 and never spends budget.
@@ -22,12 +28,16 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bloom_pipeline.sandbox.bloomerang import queries as q
+from bloom_pipeline.sandbox.bloomerang.activities import CHANNELS as INTERACTION_CHANNELS
+from bloom_pipeline.sandbox.bloomerang.activities import PURPOSES as INTERACTION_PURPOSES
 from bloom_pipeline.sandbox.bloomerang.store import BloomerangStore
+from bloom_pipeline.sandbox.bloomerang.strict import decode_body
 from bloom_pipeline.sandbox.bloomerang.validation import (
     CONSTITUENT_TYPES,
     CUSTOM_FIELD_TYPES,
@@ -51,7 +61,8 @@ DATABASE = {"Id": "bloom-sandbox", "Name": "Bloom Pipeline Sandbox", "Flavor": "
 
 
 def _json(payload: Any, status: int = 200, media_type: str = "application/json") -> Response:
-    return Response(json.dumps(payload, separators=(",", ":")), status, media_type=media_type)
+    # allow_nan=False: a non-finite number must fail loudly here, never go out as invalid JSON
+    return Response(json.dumps(payload, separators=(",", ":"), allow_nan=False), status, media_type=media_type)
 
 
 def _error(error: BloomerangError) -> Response:
@@ -60,17 +71,15 @@ def _error(error: BloomerangError) -> Response:
 
 
 async def _body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        raise BloomerangError(400, "The request body is not valid JSON") from None
+    return decode_body(await request.body(), request.headers.get("content-type"))
 
 
 def _endpoint(handler: Handler, store: BloomerangStore, path: str) -> Callable[[Request], Awaitable[Response]]:
     media_type = "text/json; charset=utf-8" if path in _TEXT_JSON else "application/json"
 
     async def endpoint(request: Request) -> Response:
+        if request.method == "HEAD":  # Starlette serves HEAD with every GET; the real service does not
+            raise HTTPException(405)
         try:
             result = handler(request, store)
             if hasattr(result, "__await__"):
@@ -224,6 +233,29 @@ def list_refunds(request: Request, store: BloomerangStore) -> dict[str, Any]:
                              lambda r: store.render_refund(r["Id"]))
 
 
+# -- interactions and notes ---------------------------------------------------------------------
+def _activity_list(kind: str) -> Handler:
+    def handler(request: Request, store: BloomerangStore) -> dict[str, Any]:
+        params = request.query_params
+        page = q.Page(params)
+        ids, accounts = q.pipe_ints(params, "id"), q.pipe_ints(params, "constituent")
+        channels = q.pipe_strings(params, "channel", INTERACTION_CHANNELS) if kind == "interaction" else None
+        purposes = q.pipe_strings(params, "purpose", INTERACTION_PURPOSES) if kind == "interaction" else None
+        order_by = q.choice(params, "orderBy", ("CreatedDate", "Date", "LastModifiedDate"), "Date")
+        direction = q.choice(params, "orderDirection", ("Asc", "Desc"), "Desc")
+        with store.lock:
+            table = store.table(kind)
+            matched = [r for r in table.values()
+                       if (ids is None or r["Id"] in ids) and (accounts is None or r["AccountId"] in accounts)
+                       and (channels is None or r["Channel"] in channels)
+                       and (purposes is None or r["Purpose"] in purposes)]
+            key = (lambda r: r["Date"]) if order_by == "Date" else q.audit_key(order_by)
+            return page.envelope(len(table), q.order(matched, key, direction),
+                                 lambda r: store.render_activity(kind, r["Id"]))
+
+    return handler
+
+
 # -- reference data ---------------------------------------------------------------------------------
 def _named_list(kind: str, modified: bool) -> Handler:
     def handler(request: Request, store: BloomerangStore) -> dict[str, Any]:
@@ -281,6 +313,7 @@ def _routes(store: BloomerangStore) -> list[Route]:
         ("GET", "/constituent/{id:int}", lambda r, s: s.render_constituent(_id(r))),
         ("PUT", "/constituent/{id:int}", _write(S.update_constituent, "id")),
         ("DELETE", "/constituent/{id:int}", lambda r, s: s.delete_constituent(_id(r))),
+        ("PUT", "/constituent/{id:int}/updateCommunicationSettings", _write(S.update_communication_settings, "id")),
         ("GET", "/transactions", list_transactions),
         ("GET", "/transactions/designations", list_designations),
         ("GET", "/transactions/designation/{id:int}", lambda r, s: s.render_designation(_id(r))),
@@ -291,6 +324,8 @@ def _routes(store: BloomerangStore) -> list[Route]:
         ("GET", "/refunds", list_refunds),
         ("POST", "/refund", _write(S.create_refund)),
         ("GET", "/refund/{id:int}", lambda r, s: s.render_refund(_id(r))),
+        ("PUT", "/refund/{id:int}", _write(S.update_refund, "id")),
+        ("DELETE", "/refund/{id:int}", lambda r, s: s.delete_refund(_id(r))),
         ("GET", "/user/current", lambda r, s: USER),
         ("GET", "/database", lambda r, s: DATABASE),
     ]
@@ -304,6 +339,14 @@ def _routes(store: BloomerangStore) -> list[Route]:
             ("PUT", f"/{kind}/{{id:int}}", _write(lambda s, i, b, k=kind: s.update_contact(k, i, b), "id")),
             ("DELETE", f"/{kind}/{{id:int}}", lambda r, s, k=kind: s.delete_contact(k, _id(r))),
         ]
+    for kind, plural in (("interaction", "interactions"), ("note", "notes")):
+        table += [
+            ("GET", f"/{plural}", _activity_list(kind)),
+            ("POST", f"/{kind}", _write(lambda s, b, k=kind: s.create_activity(k, b))),
+            ("GET", f"/{kind}/{{id:int}}", lambda r, s, k=kind: s.render_activity(k, _id(r))),
+            ("PUT", f"/{kind}/{{id:int}}", _write(lambda s, i, b, k=kind: s.update_activity(k, i, b), "id")),
+            ("DELETE", f"/{kind}/{{id:int}}", lambda r, s, k=kind: s.delete_activity(k, _id(r))),
+        ]
     for kind, plural, modified in (("fund", "funds", False), ("campaign", "campaigns", True),
                                    ("appeal", "appeals", True)):
         table += [
@@ -312,24 +355,58 @@ def _routes(store: BloomerangStore) -> list[Route]:
             ("GET", f"/{kind}/{{id:int}}", lambda r, s, k=kind: s.render_named(k, _id(r))),
             ("PUT", f"/{kind}/{{id:int}}", _write(lambda s, i, b, k=kind: s.update_named(k, i, b), "id")),
         ]
-    for path, handler in (("/customFieldCategories/{type}", custom_categories),
-                          ("/customFields/{type}", custom_fields)):
-        table += [("GET", path, handler), ("GET", path + "/", handler)]
-    table += [("GET", "/customValues/{type}", custom_values),
+    table += [("GET", "/customFieldCategories/{type}", custom_categories),
+              ("GET", "/customFields/{type}", custom_fields),
+              ("GET", "/customValues/{type}", custom_values),
               ("GET", "/customValues/{type}/{fieldId:int}", custom_values)]
     return [Route("/v2" + path, _endpoint(handler, store, path), methods=[method])
             for method, path, handler in table]
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 500)
-    message = {404: "The requested resource does not exist", 405: "The requested method is not allowed"}
-    return _error(BloomerangError(status, message.get(status, "Request failed"), status))
+_HTTP_MESSAGES = {404: "The requested resource does not exist", 405: "The requested method is not allowed"}
+_METHOD_ORDER = ("GET", "POST", "PUT", "DELETE")
+
+
+def _allowed_methods(routes: list[Route], path: str) -> str:
+    """Every method some route serves at ``path`` — Starlette's own ``Allow`` names only one route's."""
+    methods = {m for r in routes if r.path_regex.match(path) for m in (r.methods or ())}
+    return ", ".join(m for m in _METHOD_ORDER if m in methods)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A bug in the simulator still answers in the vendor's JSON shape (and as a 500, so tests see it)."""
+    return _error(BloomerangError(500, "An error has occurred.", 500))
+
+
+class _IgnoreTrailingSlash:
+    """ASP.NET routing matches ``/v2/constituents/`` as ``/v2/constituents``: strip one trailing slash."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            raw = scope.get("raw_path")
+            scope = dict(scope, path=path[:-1])
+            if isinstance(raw, bytes) and raw.endswith(b"/"):
+                scope["raw_path"] = raw[:-1]
+        await self.app(scope, receive, send)
 
 
 def create_app(store: BloomerangStore, knobs: Knobs, request_log: RequestLog, api_key: str) -> Any:
     """The ASGI app: routes wrapped by ``FaultMiddleware`` (auth → rate budget → faults)."""
-    app = Starlette(routes=_routes(store), exception_handlers={HTTPException: _http_error})
+    routes = _routes(store)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        response = _error(BloomerangError(status, _HTTP_MESSAGES.get(status, "Request failed"), status))
+        if status == 405:
+            response.headers["Allow"] = _allowed_methods(routes, request.url.path)
+        return response
+
+    app = Starlette(routes=routes, middleware=[Middleware(_IgnoreTrailingSlash)],
+                    exception_handlers={HTTPException: http_error, Exception: _server_error})
     app.router.redirect_slashes = False
     expected = api_key.encode()
 

@@ -24,7 +24,9 @@ Decisions taken from SPEC26's method-specific transaction bodies (``TransactionM
 * Refund (POST /refund): ``TransactionId`` and ``Date`` required (both spec copies list Date as
   required); a full refund; the transaction becomes ``IsRefunded: "Yes"`` with ``RefundIds``. A second
   refund of the same transaction → 400. ``RunProcessorRefund`` (default true) is recorded on the refund
-  record (``_run_processor_refund``) so tests can assert what a client asked for.
+  record (``_run_processor_refund``) so tests can assert what a client asked for. PUT /refund/{id} changes
+  ``Date`` / ``Note`` (``Id`` required, a refund never moves to another transaction); DELETE /refund/{id}
+  makes the transaction unrefunded again.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from bloom_pipeline.sandbox.bloomerang.validation import (
     custom_value_writes,
     drop_nulls,
     enum,
+    int32,
     integer_id,
     money,
     not_found,
@@ -162,6 +165,9 @@ class GiftsMixin:
                 enum(out[key], key, allowed)
         if "CheckDate" in out:
             out["CheckDate"] = business_date(out["CheckDate"], "CheckDate")
+        for key, low, high in (("CreditCardExpMonth", 1, 12), ("CreditCardExpYear", 1900, 9999)):
+            if key in out:
+                out[key] = int32(out[key], key, low, high)
         if "InKindMarketValue" in out:
             out["InKindMarketValue"] = money(out["InKindMarketValue"], "InKindMarketValue")
         for key in ("CheckNumber", "CreditCardLastFourDigits", "EftLastFourDigits", "EftRoutingNumber",
@@ -242,6 +248,9 @@ class GiftsMixin:
                                                               "RecurringDonationStartDate")
             out["RecurringDonationFrequency"] = enum(source.get("RecurringDonationFrequency"),
                                                      "RecurringDonationFrequency", RECURRING_FREQUENCIES)
+            for key in ("RecurringDonationDay1", "RecurringDonationDay2"):
+                if source.get(key) is not None:
+                    int32(source[key], key, 1, 31)  # checked as documented (1-31), not stored
             if source.get("RecurringDonationEndDate") is not None:
                 out["RecurringDonationEndDate"] = business_date(source["RecurringDonationEndDate"],
                                                                 "RecurringDonationEndDate")
@@ -291,6 +300,42 @@ class GiftsMixin:
             transaction["_refund_ids"].append(record["Id"])
             self.bump(transaction)
             return self.render_refund(record["Id"])
+
+    def update_refund(self, record_id: int, body: Any) -> dict[str, Any]:
+        """PUT /refund/{id}: ``Id`` required (document) and equal to the path's; ``Date`` and ``Note`` can
+        change; a refund cannot move to another transaction (**decided**)."""
+        body = require_object(body)
+        with self.lock:
+            record = self.get_record("refund", record_id)
+            if body.get("Id") is None:
+                raise bad("Id is required")
+            if integer_id(body["Id"], "Id") != record_id:
+                raise bad(f"Id {body['Id']} does not match refund {record_id} of the path")
+            if body.get("TransactionId") is not None and integer_id(body["TransactionId"], "TransactionId") != \
+                    record["TransactionId"]:
+                raise bad("Cannot move a refund to another transaction")
+            if "Date" in body:
+                if body["Date"] is None:
+                    raise bad("Date cannot be empty")
+                record["Date"] = business_date(body["Date"], "Date")
+            if "Note" in body:
+                if body["Note"] is None:
+                    record.pop("Note", None)
+                else:
+                    record["Note"] = text(body["Note"], "Note")
+            self.bump(record)
+            return self.render_refund(record_id)
+
+    def delete_refund(self, record_id: int) -> dict[str, Any]:
+        """DELETE /refund/{id}: the transaction is no longer refunded (``IsRefunded: "No"``)."""
+        with self.lock:
+            record = self.get_record("refund", record_id)
+            del self.refunds[record_id]
+            transaction = self.transactions.get(record["TransactionId"])
+            if transaction is not None:
+                transaction["_refund_ids"].remove(record_id)
+                self.bump(transaction)
+            return {"Id": record_id, "Type": "Refund", "Deleted": True}
 
     def render_refund(self, record_id: int) -> dict[str, Any]:
         with self.lock:

@@ -8,7 +8,10 @@ patch-like (**decided**, fact sheet "INF: yes, likely"): omitted fields are kept
 with an ``Id`` updates that record, without one it updates the current primary in place (or creates
 it). The constituent's ``EmailIds/PhoneIds/AddressIds`` and ``Primary*`` are always derived from the
 contact tables, so they cannot drift. Editing a contact record bumps its own AuditTrail and the
-constituent's (**decided**, unknown live).
+constituent's (**decided**, unknown live). ``PUT /constituent/{id}/updateCommunicationSettings`` sets
+restrictions, preferred channel and email interests (``Custom`` only here, naming ``store.email_interests``)
+with the update reasons the document requires; ``PUT /constituent`` still refuses ``EmailInterestType:
+Custom``.
 """
 
 from __future__ import annotations
@@ -56,6 +59,19 @@ _COUNTRY_CODES = {"united states": "US", "usa": "US", "us": "US", "canada": "CA"
                   "mexico": "MX", "australia": "AU"}
 
 
+def _restrictions(values: Any) -> list[str]:
+    if not isinstance(values, list):
+        raise bad("CommunicationRestrictions must be a list")
+    return list(dict.fromkeys(enum(v, "CommunicationRestriction", RESTRICTIONS) for v in values))
+
+
+def _reason(part: dict[str, Any], section: str) -> str:
+    reason = part.get("UpdateReason")
+    if reason is None or not text(reason, "UpdateReason").strip():
+        raise bad(f"{section}.UpdateReason is required")
+    return reason.strip()
+
+
 class PeopleMixin:
     """Constituent + contact operations; mixed into ``BloomerangStore`` (which provides the tables)."""
 
@@ -100,6 +116,56 @@ class PeopleMixin:
             self.bump(record, actor or self.api_actor)
             return self.render_constituent(record_id)
 
+    def update_communication_settings(self, record_id: int, body: Any) -> dict[str, Any]:
+        """``PUT /constituent/{id}/updateCommunicationSettings``: restrictions, preferred channel and email
+        interests, each section optional but at least one sent; restrictions and email interests need their
+        ``UpdateReason`` (required by the document, and not blank: **decided**)."""
+        body = require_object(body)
+        with self.lock:
+            record = self.get_record("constituent", record_id)
+            if body.get("Id") is not None and integer_id(body["Id"], "Id") != record_id:
+                raise bad(f"Id {body['Id']} does not match constituent {record_id} of the path")
+            changes: dict[str, Any] = {}
+            if body.get("CommunicationRestrictions") is not None:
+                part = require_object(body["CommunicationRestrictions"], "CommunicationRestrictions")
+                changes["CommunicationRestrictionsUpdateReason"] = _reason(part, "CommunicationRestrictions")
+                if part.get("CommunicationRestrictions") is None:
+                    raise bad("CommunicationRestrictions.CommunicationRestrictions is required")
+                changes["CommunicationRestrictions"] = _restrictions(part["CommunicationRestrictions"])
+            if body.get("PreferredChannel") is not None:
+                part = require_object(body["PreferredChannel"], "PreferredChannel")
+                if part.get("PreferredCommunicationChannel") is None:
+                    raise bad("PreferredChannel.PreferredCommunicationChannel is required")
+                changes["PreferredCommunicationChannel"] = enum(part["PreferredCommunicationChannel"],
+                                                                "PreferredCommunicationChannel", CHANNELS)
+            if body.get("EmailInterests") is not None:
+                changes |= self._email_interest_changes(require_object(body["EmailInterests"], "EmailInterests"))
+            if not changes:
+                raise bad("Send at least one of CommunicationRestrictions, PreferredChannel, EmailInterests")
+            record.update(changes)
+            self.bump(record)
+            return self.render_constituent(record_id)
+
+    def _email_interest_changes(self, part: dict[str, Any]) -> dict[str, Any]:
+        reason = _reason(part, "EmailInterests")
+        if part.get("EmailInterestType") is None:
+            raise bad("EmailInterests.EmailInterestType is required")
+        kind = enum(part["EmailInterestType"], "EmailInterestType", INTEREST_TYPES)
+        ids = part.get("CustomEmailInterestIds")
+        if ids is not None and not isinstance(ids, list):
+            raise bad("CustomEmailInterestIds must be a list of ids")
+        if kind != "Custom":
+            if ids:
+                raise bad("CustomEmailInterestIds are only allowed when EmailInterestType is Custom")
+            return {"EmailInterestType": kind, "EmailInterestsUpdateReason": reason, "_email_interests": []}
+        if not ids:
+            raise bad("CustomEmailInterestIds is required when EmailInterestType is Custom")
+        chosen = list(dict.fromkeys(integer_id(i, "CustomEmailInterestIds") for i in ids))
+        unknown = [i for i in chosen if i not in self.email_interests]
+        if unknown:
+            raise bad(f"No email interest with id {unknown[0]} found")
+        return {"EmailInterestType": kind, "EmailInterestsUpdateReason": reason, "_email_interests": chosen}
+
     def _constituent_changes(
         self, body: dict[str, Any], record: dict[str, Any], creating: bool
     ) -> tuple[dict[str, Any], list]:
@@ -116,8 +182,7 @@ class PeopleMixin:
         if "Birthdate" in body:
             changes["Birthdate"] = None if body["Birthdate"] is None else business_date(body["Birthdate"], "Birthdate")
         if "CommunicationRestrictions" in body:
-            values = body["CommunicationRestrictions"] or []
-            changes["CommunicationRestrictions"] = [enum(v, "CommunicationRestriction", RESTRICTIONS) for v in values]
+            changes["CommunicationRestrictions"] = _restrictions(body["CommunicationRestrictions"] or [])
         if body.get("HouseholdId") is not None:
             raise bad(f"No household with id {body['HouseholdId']} found")
         if "IsFavorite" in body and body["IsFavorite"] is not None:
@@ -293,6 +358,9 @@ class PeopleMixin:
                 primary = next((r for r in records if r.get("IsPrimary")), None)
                 if primary is not None:
                     out[primary_key] = self.render_contact(kind, primary["Id"])
+            if record.get("EmailInterestType") == "Custom":
+                out["CustomEmailInterests"] = [{"Id": i, "Name": self.email_interests[i]["Name"]}
+                                               for i in record.get("_email_interests", [])]
             out["CustomValues"] = self.read_custom_values(record["_custom"])
             out["AuditTrail"] = self.audit_trail(record)
             return drop_nulls(out)
@@ -305,6 +373,7 @@ class PeopleMixin:
             for kind in _CONTACTS:
                 for contact in self.contacts_of(kind, record_id):
                     del getattr(self, _CONTACTS[kind][0])[contact["Id"]]
+            self.drop_activities_of(record_id)
             del self.constituents[record_id]
             return {"Id": record_id, "Type": "Constituent", "Deleted": True}
 

@@ -3,34 +3,57 @@
 Kept apart from the routes so the (many) list rules read in one place: ``skip`` ≥ 0, ``take`` 1–50
 (**decided**: more than 50 → 400 so a client bug shows), pipe-joined id filters, ``lastModified``
 strictly after (UTC), ``orderBy``/``orderDirection`` per the spec (constituents default ``Id Asc``,
-transactions/refunds/designations default ``Date Desc``), and the envelope
+transactions/refunds/designations/interactions/notes default ``Date Desc``), integers in ASCII digits
+within int64 (``skip``/``take`` int32), numbers finite, and the envelope
 ``{Total, TotalFiltered, Start, ResultCount, Results}``. Unknown query parameters are ignored.
 Filters run on the stored records; only the requested page is rendered.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bloom_pipeline.sandbox.bloomerang.validation import ERR_QUERY, BloomerangError, parse_timestamp
+from bloom_pipeline.sandbox.bloomerang.validation import (
+    ERR_QUERY,
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    INT64_MIN,
+    BloomerangError,
+    parse_timestamp,
+)
 
 Record = dict[str, Any]
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,19}", re.ASCII)
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?", re.ASCII)
 
 
 def query_error(message: str) -> BloomerangError:
     return BloomerangError(400, message, ERR_QUERY)
 
 
+def _strict_int(raw: str) -> int | None:
+    """An int64 written in ASCII digits, else None: Python's ``int()`` also reads ``1_000``, ``" 5 "`` and
+    non-ASCII digits, which the real (.NET) binder refuses."""
+    if not _INTEGER.fullmatch(raw):
+        return None
+    value = int(raw)
+    return value if INT64_MIN <= value <= INT64_MAX else None
+
+
 def int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise query_error(f"{name} must be an integer") from None
+    value = _strict_int(raw)
+    if value is None or not INT32_MIN <= value <= INT32_MAX:
+        raise query_error(f"{name} must be an integer")
     if value < low or (high is not None and value > high):
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise query_error(f"{name} must be {bounds}")
@@ -41,10 +64,10 @@ def pipe_ints(params: Mapping[str, str], name: str) -> set[int] | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return {int(part) for part in raw.replace(",", "|").split("|") if part.strip()}
-    except ValueError:
-        raise query_error(f"{name} must be a pipe-separated list of integers") from None
+    values = {_strict_int(part.strip()) for part in raw.replace(",", "|").split("|") if part.strip()}
+    if None in values:
+        raise query_error(f"{name} must be a pipe-separated list of integers")
+    return values  # type: ignore[return-value]
 
 
 def pipe_strings(params: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> set[str] | None:
@@ -81,10 +104,11 @@ def number_param(params: Mapping[str, str], name: str) -> float | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return float(raw.split("|")[0])
-    except ValueError:
-        raise query_error(f"{name} must be a number") from None
+    first = raw.split("|")[0].strip()
+    value = float(first) if _NUMBER.fullmatch(first) else math.nan
+    if not math.isfinite(value):
+        raise query_error(f"{name} must be a number")
+    return value
 
 
 def last_modified(params: Mapping[str, str]) -> datetime | None:
@@ -98,10 +122,10 @@ def custom_field_filter(params: Mapping[str, str]) -> tuple[int, str] | None:
         return None
     if not field_id or value is None:
         raise query_error("customFieldId and customFieldValue must be used together")
-    try:
-        return int(field_id), value
-    except ValueError:
-        raise query_error("customFieldId must be an integer") from None
+    number = _strict_int(field_id)
+    if number is None:
+        raise query_error("customFieldId must be an integer")
+    return number, value
 
 
 class Page:

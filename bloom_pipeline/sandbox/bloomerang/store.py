@@ -9,8 +9,9 @@ API read shape (nested ``Fund {Id, Name}``, ``Primary*`` objects, custom values 
 Public surface for tests and the sync (beyond the HTTP API):
 
 * ``store.clock`` — callable returning an aware UTC datetime; set it to make ``lastModified`` exact.
-* dicts ``constituents, emails, phones, addresses, transactions, designations, refunds, funds,
-  campaigns, appeals, custom_fields, custom_field_categories, pick_values, wallet_items`` keyed by Id.
+* dicts ``constituents, emails, phones, addresses, transactions, designations, refunds, interactions,
+  notes, funds, campaigns, appeals, custom_fields, custom_field_categories, pick_values, wallet_items,
+  email_interests`` keyed by Id.
 * ``create_constituent(body)``, ``update_constituent(id, body, actor=...)`` — the same validation as
   HTTP; ``actor`` becomes ``AuditTrail.LastModifiedName`` (a user editing in the CRM).
 * ``touch("constituent", id, at=None, actor=...)`` — bump a record's LastModifiedDate.
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bloom_pipeline.sandbox.bloomerang.activities import ActivitiesMixin
 from bloom_pipeline.sandbox.bloomerang.gifts import GiftsMixin
 from bloom_pipeline.sandbox.bloomerang.people import PeopleMixin
 from bloom_pipeline.sandbox.bloomerang.validation import (
@@ -33,6 +35,7 @@ from bloom_pipeline.sandbox.bloomerang.validation import (
     business_date,
     drop_nulls,
     format_timestamp,
+    int32,
     integer_id,
     money,
     not_found,
@@ -53,12 +56,15 @@ SEED_FIELDS = [
     {"Id": 912, "Name": "Handbid Payment ID", "ObjectType": "Transaction", "CategoryId": 811},
 ]
 
+# Custom email interests (``EmailInterestType: Custom`` names some of them); fixed ids outside the id counter.
+SEED_EMAIL_INTERESTS = [{"Id": 701, "Name": "Newsletter"}, {"Id": 702, "Name": "Event Invitations"}]
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class BloomerangStore(PeopleMixin, GiftsMixin):
+class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin):
     """One simulated Bloomerang database (see module docstring for the public surface)."""
 
     api_actor: str = API_USER  # AuditTrail name of writes made through the API key
@@ -73,6 +79,9 @@ class BloomerangStore(PeopleMixin, GiftsMixin):
         self.transactions: dict[int, dict[str, Any]] = {}
         self.designations: dict[int, dict[str, Any]] = {}
         self.refunds: dict[int, dict[str, Any]] = {}
+        self.interactions: dict[int, dict[str, Any]] = {}
+        self.notes: dict[int, dict[str, Any]] = {}
+        self.email_interests: dict[int, dict[str, Any]] = {e["Id"]: dict(e) for e in SEED_EMAIL_INTERESTS}
         self.funds: dict[int, dict[str, Any]] = {}
         self.campaigns: dict[int, dict[str, Any]] = {}
         self.appeals: dict[int, dict[str, Any]] = {}
@@ -229,13 +238,17 @@ class BloomerangStore(PeopleMixin, GiftsMixin):
                 record.pop(key, None)
             elif key in ("IsActive", "IsDefault"):
                 record[key] = boolean(value, key)
-            elif key in ("SortIndex", "DefaultQuickbooksAccountId"):
+            elif key == "SortIndex":
+                record[key] = int32(value, key)
+            elif key == "DefaultQuickbooksAccountId":
                 record[key] = integer_id(value, key)
             elif key in ("StartDate", "EndDate"):
                 record[key] = business_date(value, key)
             elif key == "Goal":
                 record[key] = money(value, key)
             elif key == "QuickbooksAccountIds":
+                if not isinstance(value, list):
+                    raise bad(f"{key} must be a list of integer ids")
                 record[key] = [integer_id(v, key) for v in value]
             else:
                 record[key] = text(value, key).strip() if key == "Name" else text(value, key)

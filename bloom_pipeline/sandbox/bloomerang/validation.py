@@ -5,11 +5,15 @@ shows up in tests, not in production), and the rules are many. Each helper eithe
 value or raises ``BloomerangError`` carrying the HTTP status, the ``Message`` and an ``ErrorCode``.
 
 ErrorCodes (**decided**, the real code list is unpublished): 202 = unknown record (the one value
-observed live, on a 404), 100 = validation failure, 101 = bad query parameter, 401 = authentication.
+observed live, on a 404), 100 = validation failure, 101 = bad query parameter, 401 = authentication;
+refusals of the HTTP layer carry their status (404 no such route, 405 method, 415 media type).
+Integers are int64 unless the document says int32; the decoding rules of a body (media type, depth,
+finite numbers, string lengths) live in ``strict``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,6 +23,9 @@ from email_validator import EmailNotValidError, validate_email
 ERR_NOT_FOUND = 202
 ERR_VALIDATION = 100
 ERR_QUERY = 101
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+DECIMAL_MAX = 79228162514264337593543950335.0  # System.Decimal.MaxValue
 
 CONSTITUENT_TYPES = ("Individual", "Organization")
 STATUSES = ("Active", "Inactive", "Deceased")
@@ -88,33 +95,60 @@ def boolean(value: Any, name: str) -> bool:
     return value
 
 
+_DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
+
+
 def integer_id(value: Any, name: str) -> int:
+    """An int64 (a JSON integer, or a string of ASCII digits as the .NET binder also reads)."""
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
         raise bad(f"{name} must be an integer id")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise bad(f"{name} is outside the int64 range")
     return value
 
 
+def int32(value: Any, name: str, low: int = INT32_MIN, high: int = INT32_MAX) -> int:
+    """An int32 property of the document (``SortIndex``, ``RecurringDonationDay1/2``), within its bounds."""
+    number = integer_id(value, name)
+    if not low <= number <= high:
+        raise bad(f"{name} must be between {low} and {high}")
+    return number
+
+
 def money(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A currency amount: a finite, non-negative number within the range of .NET ``decimal``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise bad(f"{name} must be a number")
+    if abs(value) > DECIMAL_MAX:
+        raise bad(f"{name} is outside the range of a decimal number")
     if value < 0:
         raise bad(f"{name} cannot be negative")
     return round(float(value), 2)
 
 
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_US_DATE = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})", re.ASCII)
+_ISO_DATE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,7})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?",
+    re.ASCII,
+)
 
 
 def business_date(value: Any, name: str) -> str:
-    """``YYYY-MM-DD`` (also ``MM/dd/yyyy``, which production clients post and the backend accepts)."""
+    """``YYYY-MM-DD``; also a full ISO date-time (its time dropped, as a .NET ``DateTime`` binder reads it)
+    and ``MM/dd/yyyy`` (which production clients post and the backend accepts). The whole string must be
+    the date: ``2025-01-01garbage`` or a padded value is refused (**decided**, strict like the binder)."""
     if isinstance(value, str):
-        match = _US_DATE.match(value)
+        us, iso = _US_DATE.fullmatch(value), _ISO_DATE.fullmatch(value)
         try:
-            if match:
-                return date(int(match[3]), int(match[1]), int(match[2])).isoformat()
-            return date.fromisoformat(value[:10]).isoformat()
+            if us:
+                return date(int(us[3]), int(us[1]), int(us[2])).isoformat()
+            if iso:
+                hour, minute, second = (int(part or 0) for part in iso.group(4, 5, 6))
+                if hour < 24 and minute < 60 and second < 60:
+                    return date(int(iso[1]), int(iso[2]), int(iso[3])).isoformat()
         except ValueError:
             pass
     raise bad(f"{name} must be a date (YYYY-MM-DD)")
@@ -134,9 +168,10 @@ def parse_timestamp(value: str, name: str) -> datetime:
     raw = value.strip()
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        # an offset at the ends of the calendar (9999-12-31T23:59:59-01:00) overflows in UTC: a 400, not a 500
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BloomerangError(400, f"{name} must be an ISO-8601 date-time", ERR_QUERY) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -1,11 +1,14 @@
-"""WeGive records in API read shape: donors, funds, campaigns, transactions (amounts in integer cents).
+"""WeGive records as the simulator stores them: donors, funds, campaigns, transactions (amounts in integer cents).
 
-Shapes follow ``wegive-openapi.json`` (``DonorViewResource``, ``DonorSimpleResource``,
-``TransactionTableResource`` + ``TransactionViewResource``, ``Fund``/``FundResource``,
-``FundAllocationResource``, ``AddressResource``): every key those schemas require is present, plus the
-keys our contract adds (``updated_at``, ``bloomerang_id``, ``donor_id``, ``refunded_at`` ...). The store
-(``sandbox/wegive/store.py``) re-renders the nested owner/fund objects at read time from these helpers, so an
-edit to a donor or fund shows in its transactions as it would in WeGive.
+One record per object with everything WeGive's database holds for it (a donor's ``last_name``,
+``middle_name`` and ``mailing_address``, a transaction's ``donor_id`` and ``pledge_id``); what each answer
+shows of it is decided by ``sandbox/wegive/resources.py`` (a donor list row is a ``DonorTableResource``, the
+detail a ``DonorViewResource``, as ``wegive-openapi.json`` documents them). Nested objects are stored in
+their documented read shape — the payment ``source`` as ``CardResource`` / ``BankResource`` (``issuer``,
+``last_four``, ``expiration`` "MM/YY"; ``bank_account_type``, ``transit_number``) or ``{"type": ...}``; the
+owner as ``DonorSimpleResource`` — and the store re-renders owner and fund at read time, so an edit to a
+donor or fund shows in its transactions as it would in WeGive. An in-kind or stock gift is described in the
+transaction's ``description`` (WeGive documents no description on the source, and no check number at all).
 
 The generators stream: ``iter_wegive_records(n, seed)`` yields ``(donor, [transactions])`` one donor at
 a time, so a million-donor benchmark never holds the world in memory.
@@ -13,12 +16,14 @@ a time, so a million-donor benchmark never holds the world in memory.
 
 from __future__ import annotations
 
+import calendar
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bloom_pipeline.sandbox.data.people import Pools, build_pools, person
+from bloom_pipeline.sandbox.wegive.resources import donor_simple, fund_simple
 
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # "now" of generated worlds (fixed: byte-identical output)
 ORGANIZATION_ID = 7
@@ -104,20 +109,6 @@ def wegive_donor(donor_id: int, p: dict[str, Any], created: datetime, updated: d
     return donor
 
 
-def donor_simple(donor: dict[str, Any]) -> dict[str, Any]:
-    """The ``DonorSimpleResource`` a transaction embeds as ``owner`` (plus the name parts a CRM needs)."""
-    keys = ("id", "deleted_at", "organization_id", "created_at", "type", "mobile_phone", "home_phone",
-            "office_phone", "other_phone", "fax", "email_1", "email_2", "email_3", "name", "first_name",
-            "last_name", "bloomerang_id")
-    out = {k: donor.get(k) for k in keys}
-    out.update({"primary_user": None, "mailingAddress": (donor.get("mailing_address") or {}).get("readable_string"),
-                "mailing_address_object": donor.get("mailing_address"), "billingAddress": None,
-                "billing_address_object": None, "total_given": None, "total_given_this_year": None, "avatar": None,
-                "last_donation": None, "enabled": donor.get("enabled", True), "total_given_to_element": None,
-                "pivot": None, "tagged_on": None})
-    return out
-
-
 def wegive_fund(fund_id: int, name: str, created: datetime) -> dict[str, Any]:
     """A fund carrying every key of both ``Fund`` and ``FundResource`` (bloomerang_id is a string)."""
     ts = laravel_ts(created)
@@ -134,11 +125,6 @@ def wegive_fund(fund_id: int, name: str, created: datetime) -> dict[str, Any]:
     }
 
 
-def fund_ref(fund: dict[str, Any]) -> dict[str, Any]:
-    """The compact fund a transaction's ``fund`` key carries."""
-    return {"id": fund["id"], "name": fund["name"], "bloomerang_id": fund.get("bloomerang_id")}
-
-
 def default_funds() -> list[dict[str, Any]]:
     return [wegive_fund(i + 1, name, ANCHOR - timedelta(days=400 - i)) for i, name in enumerate(FUND_NAMES)]
 
@@ -147,39 +133,53 @@ def default_campaigns() -> list[dict[str, Any]]:
     out = []
     for i, name in enumerate(CAMPAIGN_NAMES, start=1):
         ts = laravel_ts(ANCHOR - timedelta(days=200 - i))
-        out.append({"id": i, "name": name, "slug": name.lower().replace(" ", "-"), "type": 1 if i != 4 else 3,
+        out.append({"id": i, "organization_id": ORGANIZATION_ID, "name": name,
+                    "slug": name.lower().replace(" ", "-"), "type": 1 if i != 4 else 3,
                     "goal": 1_000_000 * i, "start_date": None, "end_date": None, "created_at": ts, "updated_at": ts})
     return out
 
 
-def _source(rng: random.Random, kind: str, donor: dict[str, Any], amount: int) -> dict[str, Any]:
-    """Payment details a CRM needs, per source type (always with ``type``)."""
+def _expires_at(month: int, year: int) -> str:
+    """A card's last valid day (``expires_at``), as a date."""
+    return f"{year:04d}-{month:02d}-{calendar.monthrange(year, month)[1]:02d}"
+
+
+def _source(rng: random.Random, kind: str, donor: dict[str, Any], amount: int,
+            source_id: int) -> tuple[dict[str, Any], str]:
+    """The documented payment source of one gift and its ``description``.
+
+    The random draws are the same for every source type as before the documented shapes, so one seed
+    still yields the same donors and gifts; a check number is drawn and dropped (WeGive sends none).
+    """
+    owner = {"id": source_id, "email": donor.get("email_1"), "created_at": None, "owner_type": "donor",
+             "owner_id": donor["id"], "primary": True, "last_activity": None, "total_charged": None,
+             "charges": None, "scheduled_donations_count": None, "scheduled_donations_monthly_estimate": None}
     if kind == "card":
-        brand = rng.choice(("visa", "mastercard", "amex", "discover"))
+        issuer = rng.choice(("visa", "mastercard", "amex", "discover"))
         month, year = rng.randrange(1, 13), rng.randrange(2026, 2032)
-        return {"type": "card", "brand": brand, "issuer": brand, "last_four": f"{rng.randrange(10000):04d}",
-                "exp_month": month, "exp_year": year, "expiration": f"{month:02d}/{year % 100:02d}",
-                "name": donor_name(donor)}
+        return {**owner, "type": "card", "name": donor_name(donor), "issuer": issuer,
+                "last_four": f"{rng.randrange(10000):04d}", "expiration": f"{month:02d}/{year % 100:02d}",
+                "expires_at": _expires_at(month, year), "has_vgs_tokens": False,
+                "zip_code": (donor.get("mailing_address") or {}).get("zip") or None}, "Donation"
     if kind == "bank":
-        return {"type": "bank", "account_type": rng.choice(("checking", "checking", "savings")),
-                "last_four": f"{rng.randrange(10000):04d}", "routing_number": rng.choice(("110000000", "021000021")),
-                "name": rng.choice(("Chase", "Wells Fargo", "Credit Union"))}
+        account_type = rng.choice(("checking", "checking", "savings"))
+        last_four = f"{rng.randrange(10000):04d}"
+        routing = rng.choice(("110000000", "021000021"))  # stored as the US routing number; see resources
+        return {**owner, "type": "bank", "bank_account_type": account_type, "last_four": last_four,
+                "institution_number": None, "transit_number": routing, "plaid_token": None,
+                "mandate_acceptance": False, "name": rng.choice(("Chase", "Wells Fargo", "Credit Union"))}, "Donation"
+    description = "Donation"
     if kind == "check":
-        return {"type": "check", "check_number": str(rng.randrange(1000, 9999))}
-    if kind == "paypal":
-        return {"type": "paypal", "email": donor.get("email_1")}
-    if kind == "venmo":
-        return {"type": "venmo", "handle": f"@donor-{donor['id']}"}
-    if kind == "stock":
-        shares = max(1, amount // 18000)
-        return {"type": "stock", "symbol": "VTI", "shares": shares, "description": f"{shares} shares of VTI"}
-    if kind == "crypto":
-        return {"type": "crypto", "currency": "BTC", "description": "Bitcoin donation via processor"}
-    if kind == "in_kind":
-        return {"type": "in_kind", "description": rng.choice(("Box of books", "Catering for gala", "Laptop"))}
-    if kind == "other":
-        return {"type": "other", "description": "Donor-advised fund grant"}
-    return {"type": kind}
+        rng.randrange(1000, 9999)
+    elif kind == "stock":
+        description = f"{max(1, amount // 18000)} shares of VTI"
+    elif kind == "crypto":
+        description = "Bitcoin donation via processor"
+    elif kind == "in_kind":
+        description = rng.choice(("Box of books", "Catering for gala", "Laptop"))
+    elif kind == "other":
+        description = "Donor-advised fund grant"
+    return {"type": kind}, description
 
 
 def _fee(kind: str, amount: int) -> int:
@@ -203,7 +203,7 @@ def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: l
                 campaigns: list[dict[str, Any]], created: datetime, anchor: datetime, *, kind: str | None = None,
                 status: str | None = None, amount: int | None = None, frequency: str = "once",
                 scheduled_id: int | None = None, pledge: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One transaction (``TransactionTableResource`` ∪ ``TransactionViewResource`` keys, cents)."""
+    """One stored transaction (cents): the documented transaction keys plus ``donor_id`` (the filter's column)."""
     kind = kind or rng.choices(SOURCE_TYPES, SOURCE_WEIGHTS)[0]
     status = status or rng.choices(STATUSES, STATUS_WEIGHTS)[0]
     amount = amount or (rng.choice(AMOUNTS) if rng.random() < 0.8 else rng.randrange(500, 200000))
@@ -223,13 +223,15 @@ def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: l
     allocations = [{"id": 0, "transaction_id": txn_id, "amount": cents, "fund": funds[i]} for i, cents in splits]
     main_fund = funds[splits[0][0]]
     fee = _fee(kind, amount)
+    cover_fees = rng.random() < 0.3
+    source, description = _source(rng, kind, donor, amount, txn_id)
     txn: dict[str, Any] = {
-        "id": txn_id, "name": campaign["name"] if campaign else "Donation", "description": "Donation",
+        "id": txn_id, "name": campaign["name"] if campaign else "Donation", "description": description,
         "amount": amount, "fee": fee, "fee_amount": fee, "calculated_fees_paid": None,
-        "cover_fees": rng.random() < 0.3, "currency": "usd", "source_type": kind,
-        "source": _source(rng, kind, donor, amount), "status": status, "owner": donor_simple(donor),
-        "donor": {"id": donor["id"], "name": donor_name(donor)}, "donor_id": donor["id"], "destination": None,
-        "fund": fund_ref(main_fund), "fund_id": main_fund["id"], "fund_allocations": allocations,
+        "cover_fees": cover_fees, "source_type": kind,
+        "source": source, "status": status, "owner": donor_simple(donor),
+        "donor": donor_simple(donor), "donor_id": donor["id"], "destination": None,
+        "fund": fund_simple(main_fund), "fund_id": main_fund["id"], "fund_allocations": allocations,
         "fund_allocations_count": len(allocations), "campaign": campaign["name"] if campaign else None,
         "campaign_id": campaign["id"] if campaign else None, "fundraiser": None, "campaign_fundraiser": None,
         "frequency": frequency, "scheduled_donation_id": scheduled_id, "pledge": pledge,

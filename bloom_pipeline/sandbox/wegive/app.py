@@ -16,6 +16,9 @@ Behaviour a client must cope with, and the choices we made where the spec is sil
   ``created`` (on ``created_at``), ``succeeded_at``, ``refunded_at``, ``failed_at``. Donors have **no**
   updated filter (the client scans and diffs).
 * Amounts are integer cents unless ``store.amount_units == "dollars"``.
+* Shapes (``resources``): a donor list row is a ``DonorTableResource`` (``first_name`` and ``name``, the
+  address as ``mailing_address_object`` and the ``mailingAddress`` string, no last or middle name); the
+  detail ``GET /donors/{id}`` and every donor write answer a ``DonorViewResource``.
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                     and (not q.get("bloomerang_id") or _eq(d.get("bloomerang_id"), q["bloomerang_id"]))
                     and (donor_type not in ("individual", "company") or d.get("type") == donor_type)
                     and _in_ranges(d, _ranges(request, {"created_at": "created_at"}))]
-            return _page(request, rows, lambda d: store.render_donor(int(d["id"])),
+            return _page(request, rows, lambda d: store.render_donor_row(int(d["id"])),
                          {"id": lambda d: d["id"], "created_at": lambda d: d["created_at"],
                           "name": lambda d: (d.get("name") or "").lower()})
 
@@ -186,7 +189,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                     and (not q.get("donor_id") or _eq(t.get("donor_id"), q["donor_id"]))
                     and (not q.get("bloomerang_id") or _eq(t.get("bloomerang_id"), q["bloomerang_id"]))
                     and (not q.get("fund") or any(_eq(a["fund"]["id"], q["fund"]) for a in t["fund_allocations"]))]
-            return _page(request, rows, lambda t: store.render_transaction(int(t["id"])),
+            return _page(request, rows, lambda t: store.render_transaction_row(int(t["id"])),
                          {"id": lambda t: t["id"], "created": lambda t: t["created_at"],
                           "updated_at": lambda t: t["updated_at"], "amount": lambda t: t["amount"],
                           "donor": lambda t: t["donor_id"]})
@@ -221,7 +224,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
 
     async def list_campaigns(request: Request) -> JSONResponse:
         with store.lock:
-            return _page(request, list(store.campaigns.values()), dict,
+            return _page(request, list(store.campaigns.values()), store.render_campaign,
                          {"id": lambda c: c["id"], "name": lambda c: c["name"].lower(),
                           "created_at": lambda c: c["created_at"]})
 

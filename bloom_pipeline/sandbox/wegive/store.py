@@ -1,16 +1,23 @@
-"""In-memory WeGive database behind the simulator (thread-safe, settable clock, amount-unit knob).
+"""In-memory WeGive database behind the simulator (thread-safe, settable clock, knobs for unknown facts).
 
 Public surface for tests and demos ("edit as a user would"):
 
 * ``store.clock`` — callable returning an aware UTC datetime; every write stamps ``updated_at`` with it.
-* ``store.amount_units`` — ``"cents"`` (default, decided) or ``"dollars"``: how amounts are *served*.
+* Knobs for what the documents leave open (contracts/wegive-handbid.md §3; defaults **decided**):
+  ``amount_units`` — ``"cents"`` (default) or ``"dollars"``: how amounts are *served*;
+  ``donor_spread`` — True (default): the donor detail carries the raw columns ``bloomerang_id`` and
+  ``updated_at`` of its ``...parent::toArray()`` spread; False: it carries none;
+  ``bank_transit_number`` — False (default, the less convenient reading): a bank source's
+  ``institution_number`` / ``transit_number`` are empty; True: ``transit_number`` is the US routing number.
 * ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``.
 * ``find_or_create_donor(body)``; ``edit_transaction(id, **fields)``; ``refund_transaction(id)``;
   ``add_transaction(donor_id, amount_cents, ...)`` — a new gift as a donor would make one.
-* ``render_donor(id)``, ``render_transaction(id)`` — exact GET bodies.
+* ``render_donor(id)`` (the detail), ``render_donor_row(id)`` (a list row), ``render_transaction(id)``,
+  ``render_fund(id)`` — exact GET bodies.
 
-Records are stored in read shape; nested owner/fund objects in transactions are re-rendered from the
-current donor/fund at read time, as WeGive's resources are.
+Records hold everything WeGive's database has (``sandbox/data/wegive.py``); ``resources`` renders each
+answer with the properties its documented resource names, and nested owner/fund objects in transactions
+from the current donor/fund at read time, as WeGive's resources are.
 """
 
 from __future__ import annotations
@@ -27,12 +34,11 @@ from email_validator import EmailNotValidError, validate_email
 from bloom_pipeline.sandbox.data.wegive import (
     address_resource,
     donor_name,
-    donor_simple,
-    fund_ref,
     laravel_ts,
     transaction,
     wegive_donor,
 )
+from bloom_pipeline.sandbox.wegive import resources
 
 DONOR_TEXT = ("first_name", "middle_name", "last_name", "mobile_phone", "home_phone")
 ADDRESS_KEYS = ("address_1", "address_2", "city", "state", "zip", "country")
@@ -83,6 +89,8 @@ class WeGiveStore:
         self.lock = threading.RLock()
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.amount_units = "cents"
+        self.donor_spread = True
+        self.bank_transit_number = False
         self.donors: dict[int, dict[str, Any]] = {}
         self.transactions: dict[int, dict[str, Any]] = {}
         self.funds: dict[int, dict[str, Any]] = {}
@@ -113,34 +121,60 @@ class WeGiveStore:
             return cents
         return round(int(cents) / 100, 2)
 
+    def _donor(self, donor_id: int) -> dict[str, Any]:
+        if donor_id not in self.donors:
+            raise NotFound("No query results for model [App\\Models\\Donor].")
+        return self.donors[donor_id]
+
     def render_donor(self, donor_id: int) -> dict[str, Any]:
+        """``GET /dashboard/donors/{id}``: the ``DonorViewResource``."""
         with self.lock:
-            if donor_id not in self.donors:
-                raise NotFound("No query results for model [App\\Models\\Donor].")
-            return copy.deepcopy(self.donors[donor_id])
+            return copy.deepcopy(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
+
+    def render_donor_row(self, donor_id: int) -> dict[str, Any]:
+        """A ``GET /dashboard/donors`` row: the ``DonorTableResource`` (no last or middle name)."""
+        with self.lock:
+            return copy.deepcopy(resources.donor_row(self._donor(donor_id)))
 
     def render_fund(self, fund_id: int) -> dict[str, Any]:
         with self.lock:
             if fund_id not in self.funds:
                 raise NotFound("No query results for model [App\\Models\\Fund].")
-            return copy.deepcopy(self.funds[fund_id])
+            return copy.deepcopy(resources.fund_resource(self.funds[fund_id]))
+
+    def _allocation(self, alloc: dict[str, Any]) -> dict[str, Any]:
+        """A ``FundAllocationResource`` (the fund is the ``Fund`` model, as it is now)."""
+        fund = self.funds.get(int(alloc["fund"]["id"]), alloc["fund"])
+        return {"id": alloc["id"], "fund": copy.deepcopy(resources.fund_model(fund)),
+                "amount": self.money(alloc["amount"])}
 
     def render_allocation(self, alloc: dict[str, Any]) -> dict[str, Any]:
-        fund = self.funds.get(int(alloc["fund"]["id"]), alloc["fund"])
-        return {**alloc, "amount": self.money(alloc["amount"]), "fund": copy.deepcopy(fund)}
+        """A ``GET /dashboard/fund-allocations`` row: the resource plus its ``transaction_id`` (§4.1)."""
+        return {**self._allocation(alloc), "transaction_id": alloc.get("transaction_id")}
+
+    def render_campaign(self, campaign: dict[str, Any]) -> dict[str, Any]:
+        return copy.deepcopy(resources.campaign(campaign))
 
     def render_transaction(self, txn_id: int) -> dict[str, Any]:
+        """``GET /dashboard/transactions/{id}``: the ``TransactionViewResource`` and its spread columns."""
+        return resources.transaction_detail(self._render_transaction(txn_id))
+
+    def render_transaction_row(self, txn_id: int) -> dict[str, Any]:
+        """A ``GET /dashboard/transactions`` row (see ``resources``)."""
+        return resources.transaction_row(self._render_transaction(txn_id))
+
+    def _render_transaction(self, txn_id: int) -> dict[str, Any]:
         with self.lock:
             if txn_id not in self.transactions:
                 raise NotFound("No query results for model [App\\Models\\Transaction].")
             txn = copy.deepcopy(self.transactions[txn_id])
             donor = self.donors.get(int(txn["donor_id"]))
             if donor is not None:
-                txn["owner"] = donor_simple(donor)
-                txn["donor"] = {"id": donor["id"], "name": donor_name(donor)}
+                txn["owner"] = txn["donor"] = resources.donor_simple(donor)
             if int(txn["fund"]["id"]) in self.funds:
-                txn["fund"] = fund_ref(self.funds[int(txn["fund"]["id"])])
-            txn["fund_allocations"] = [self.render_allocation(a) for a in txn["fund_allocations"]]
+                txn["fund"] = resources.fund_simple(self.funds[int(txn["fund"]["id"])])
+            txn["fund_allocations"] = [self._allocation(a) for a in txn["fund_allocations"]]
+            txn["source"] = resources.payment_source(txn.get("source"), bank_transit_number=self.bank_transit_number)
             for key in ("amount", "fee", "fee_amount", "scheduled_donation_amount"):
                 txn[key] = self.money(txn.get(key))
             return txn

@@ -42,10 +42,12 @@ def unsynced(store: StagingStore, key: str) -> list[dict]:
     return [json.loads(r[0]) for r in rows]
 
 
-def extract_retries(store: StagingStore, run_id: str, out: Extracted) -> int:
-    """Add every unsynced record of the cursor-read lists to this run's extract; returns how many."""
+def extract_retries(store: StagingStore, run_id: str, out: Extracted, keys: tuple[str, ...] = tuple(CURSOR_READ)
+                    ) -> int:
+    """Add every unsynced record of the cursor-read lists ``keys`` to this run's extract; returns how many."""
     added = 0
-    for key, (_, id_key) in CURSOR_READ.items():
+    for key in keys:
+        _, id_key = CURSOR_READ[key]
         fresh = {str(r.get(id_key)) for r in out.records.get(key, [])}
         retry = [r for r in unsynced(store, key) if str(r.get(id_key)) not in fresh]
         if not retry:

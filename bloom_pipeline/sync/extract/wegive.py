@@ -1,14 +1,25 @@
-"""WeGive: donors (a full scan — the API has no modification filter), funds, fund allocations, and
-transactions by ``updated_at`` cursor or a created-date window (a partition / backfill)."""
+"""WeGive: donors (a full scan of the list — the API has no modification filter — and the detail of each
+donor that is new or changed, ``donor_details``), funds, fund allocations, and transactions by ``updated_at``
+cursor or a created-date window (a partition / backfill).
+
+The records of ``wegive.donors`` are donor details (``DonorViewResource``): a list row lacks the last and
+middle name and the mailing address the mapping reads (contracts/wegive-handbid.md §1.4). A donor whose
+list row did not change is staged from the detail stored at an earlier run, as WeGive answered it then.
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bloom_pipeline.errors import ApiError
 from bloom_pipeline.staging.store import StagingStore, Window
+from bloom_pipeline.sync.extract import donor_details
 from bloom_pipeline.sync.extract.cursors import read_cursor
-from bloom_pipeline.sync.extract.records import Extracted
+from bloom_pipeline.sync.extract.records import Extracted, Record
+
+log = logging.getLogger(__name__)
 
 
 def extract_wegive(
@@ -21,9 +32,9 @@ def extract_wegive(
     window: Window | None = None,
     include_constituents: bool = True,
 ) -> None:
-    """Donors (full scan), funds, fund allocations, and transactions (cursor or created window)."""
+    """Donors (list scan + the details that changed), funds, fund allocations, and transactions."""
     if include_constituents:
-        donors = list(client.iter_donors())
+        donors = extract_donors(client, store, run_id, out.records.get("bloomerang.constituents"))
         store.write_raw("wegive", "donors", donors, run_id=run_id, window="all")
         out.records["wegive.donors"] = donors
         funds = list(client.iter_funds())
@@ -44,3 +55,41 @@ def extract_wegive(
         store.write_raw("wegive", "transactions", transactions, run_id=run_id,
                         window_date_of=lambda r: str(r.get("created_at", ""))[:10] or None)
     out.records["wegive.transactions"] = transactions
+
+
+def extract_donors(client: Any, store: StagingStore, run_id: str,
+                   bloomerang_constituents: list[Record] | None = None) -> list[Record]:
+    """Every listed donor's detail: fetched for the donors that need it, the stored one for the others.
+
+    ``bloomerang_constituents`` are the constituents this run read as changed (the Bloomerang extract runs
+    first): a linked donor whose constituent really changed has its WeGive detail read afresh, so the merge
+    weighs the change against WeGive's current values. The client then keeps handing the answers of this
+    run's own donor writes to the stored details (``on_donor_detail``), so the write-back and the merge
+    leave them current.
+    """
+    rows = list(client.iter_donors())
+    with store.connect() as con:
+        stored = donor_details.load_stored(con)
+        wanted = set(donor_details.needs_detail(con, rows, stored, bloomerang_constituents))
+    fetched: dict[str, tuple[str, Record]] = {}
+    details: list[Record] = []
+    for row in rows:
+        sid = str(row["id"])
+        if sid in wanted:
+            try:
+                detail = client.get_donor(int(row["id"]))
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                log.warning("WeGive donor %s is listed but its detail is gone (deleted meanwhile?); "
+                            "left out of this run", sid)
+                continue
+            fetched[sid] = (donor_details.row_hash(row), detail)
+        else:
+            detail = stored[sid].detail
+        details.append(detail)
+    with store.connect() as con:
+        donor_details.save(con, fetched, [str(d["id"]) for d in details], run_id=run_id)
+    if hasattr(client, "on_donor_detail"):
+        client.on_donor_detail = donor_details.DetailRecorder(store, run_id)
+    return details

@@ -7,4 +7,5 @@ whether the match is ambiguous). Runs locally, never one search call per record.
 * ``names`` — comparison keys (names with nicknames, e-mail, street, phone digits).
 * ``constituents`` — donors and contacts: correlation id, e-mail, name + address, the duplicate rule.
 * ``by_reference`` — transactions and funds: by source reference, never twice.
+* ``reviews`` — identity items in the review queue: raised once, turned into decisions, closed when applied.
 """

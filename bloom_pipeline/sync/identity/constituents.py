@@ -1,30 +1,38 @@
-"""Identity resolution: which Bloomerang constituent each staged donor/contact is, or that it is new.
+"""Identity resolution: which Bloomerang constituent each staged donor/contact is, that it is new, or
+that a person must say.
 
 Matching runs locally against the staged Bloomerang snapshot (never one search call per record), in
 the order of the reference mapping and Bloomerang's duplicate rule; the first rule that matches wins:
 
 1. ``linked``         -- ``sync_state`` already links the record (our own bookkeeping, always trusted).
-2. ``correlation_id`` -- the source's stored Bloomerang id (WeGive ``bloomerang_id``), if that id is in
+2. ``review``         -- a reviewer's identity decision (``bloom-pipeline review resolve``): link to the
+                         constituent they chose, or create a new one (the rules below are then skipped).
+3. ``correlation_id`` -- the source's stored Bloomerang id (WeGive ``bloomerang_id``), if that id is in
                          the snapshot (an id Bloomerang does not have is noted and ignored).
-3. ``custom_field``   -- the Bloomerang correlation custom field (org YAML) holds the source id.
-4. ``email``          -- individuals: same e-mail, trimmed and case-insensitive (e-mail is unique per
-                         individual, per the reference mapping's duplicate prevention).
-5. ``name_address``   -- organisations: identical full name (case/whitespace only) + standardized
-                         street + city.
-6. ``duplicate_rule`` -- Bloomerang's rule: same last name, first name equal up to nicknames, suffixes
-                         equal when both have one (organisations: identical full name) **and** one of
-                         e-mail, standardized street or last seven phone digits.
-7. ``new``            -- create.
+4. ``custom_field``   -- the Bloomerang correlation custom field (org YAML) holds the source id.
+5. ``email``          -- individuals: same e-mail (trimmed, case-insensitive) **and compatible names**
+                         (``names.names_compatible``: same last name, first names equal, nicknames or one
+                         unknown). E-mail is unique per individual in the reference mapping, but a couple
+                         shares one and a typo'd address belongs to someone else: a shared e-mail under
+                         another name is never merged -- unless a later rule finds the record, it waits
+                         for a person (``email_name_mismatch``).
+6. ``org_name``       -- organisations: the same normalised name (``names.org_name_key``), with or without
+                         an address ("organization name uniqueness" in the reference mapping).
+7. ``duplicate_rule`` -- Bloomerang's rule for individuals: same last name, first name equal up to
+                         nicknames, suffixes equal when both have one **and** one of e-mail, standardized
+                         street or last seven phone digits.
+8. ``new``            -- create.
 
-Several Bloomerang records matching one rule is *ambiguous*: the lowest Bloomerang id is chosen (the
-oldest record, usually the one with history; stable across runs whatever gets modified) and the row is
-flagged with a note listing every candidate, for an admin to merge in Bloomerang.
+Several Bloomerang records matching one rule is *ambiguous* and is never settled silently (picking the
+lowest id merged gifts into whichever duplicate happened to be older): the record waits for a person,
+with every candidate (``review`` column, raised as an identity item by ``identity.reviews``).
 
-Staged records are also matched with each other (same keys, e-mail / organisation name + address /
-duplicate rule), so one person who gives on WeGive and bids on Handbid becomes one constituent: when
-one of them matched Bloomerang the others inherit that id; when none did, they share a ``create_key``
--- the ``source:source_id`` of a deterministic leader (WeGive before Handbid, then lowest id) -- so
-the load creates the constituent once and links the others to it.
+Staged records are also matched with each other (same keys: e-mail with compatible names, organisation
+name, the duplicate rule), so one person who gives on WeGive and bids on Handbid becomes one
+constituent: when one of them matched Bloomerang the others inherit that id; when none did, they share a
+``create_key`` -- the ``source:source_id`` of a deterministic leader (WeGive before Handbid, then lowest
+id) -- so the load creates the constituent once and links the others to it. A group in which one record
+waits for a person waits whole (``waiting_for``): they are one person, so one answer settles them all.
 
 Exact-key steps are pandas merges; the duplicate rule joins on (last name, contact point) first, so
 the nickname check only sees pairs that already share a last name and a contact point.
@@ -32,17 +40,29 @@ the nickname check only sees pairs that already share a last name and a contact 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
+from bloom_pipeline.staging.review import identity_reason_text
 from bloom_pipeline.sync.identity import names as nm
 
-RULES = ("linked", "correlation_id", "custom_field", "email", "name_address", "duplicate_rule", "new")
+RULES = ("linked", "review", "correlation_id", "custom_field", "email", "org_name", "duplicate_rule", "new")
 SOURCE_RANK = {"wegive": 0, "handbid": 1}
 CORRELATION_COLUMNS = {"wegive": "corr_wegive", "handbid": "corr_handbid"}
 CONTACT_POINTS = ("email", "street", "phone")
-OUTPUT_COLUMNS = ("source", "source_id", "bloomerang_id", "rule", "create_key", "ambiguous", "note")
+OUTPUT_COLUMNS = ("source", "source_id", "bloomerang_id", "rule", "create_key", "ambiguous", "note",
+                  "review", "waiting_for", "decision_id")
+
+
+@dataclass(frozen=True)
+class IdentityDecision:
+    """A reviewer's answer to an identity item: link to ``bloomerang_id``, or (None) create a new one."""
+
+    review_id: int
+    bloomerang_id: int | None = None
 
 
 def record_key(source: str, source_id: str) -> str:
@@ -78,39 +98,53 @@ def match_keys(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class Resolution:
-    """Per staged row: the chosen id, rule, ambiguity and note (filled rule by rule)."""
+    """Per staged row: the chosen id, rule, ambiguity, notes and what waits for a person (rule by rule)."""
 
     def __init__(self, n: int) -> None:
         self.bloomerang_id: list[int | None] = [None] * n
         self.rule: list[str] = ["new"] * n
         self.ambiguous: list[bool] = [False] * n
         self.notes: list[list[str]] = [[] for _ in range(n)]
+        self.review: list[dict[str, Any] | None] = [None] * n  # {"reason", "candidates"}: needs an item
+        self.decided: list[int | None] = [None] * n  # review item id of the decision this row follows
+        self.forced_new: set[int] = set()  # a reviewer chose "create a new constituent"
+        self.mismatch: dict[int, list[int]] = {}  # rows whose e-mail only matched other names (so far)
 
     def open_rows(self) -> set[int]:
-        return {i for i, bid in enumerate(self.bloomerang_id) if bid is None}
+        return {i for i, bid in enumerate(self.bloomerang_id)
+                if bid is None and self.review[i] is None and i not in self.forced_new}
+
+    def hold(self, row: int, reason: str, candidates: Iterable[int]) -> None:
+        found = sorted({int(c) for c in candidates})
+        self.review[row] = {"reason": reason, "candidates": found}
+        self.ambiguous[row] = reason.startswith("ambiguous")
+        self.notes[row].append(f"awaiting identity review: {identity_reason_text(reason)} ({_shown(found)})")
 
     def assign(self, candidates: pd.DataFrame, rule: str) -> None:
-        """``candidates[_row, bloomerang_id(, why)]``: choose the lowest id per still-open row."""
+        """``candidates[_row, bloomerang_id(, why)]``: a still-open row with exactly one candidate takes
+        it; a row with several waits for a person (``ambiguous_<rule>``), never the lowest id."""
         if candidates.empty:
             return
         candidates = candidates[candidates["_row"].isin(self.open_rows())]
         candidates = candidates.astype({"_row": "int64", "bloomerang_id": "int64"})
         ids = candidates[["_row", "bloomerang_id"]].drop_duplicates().sort_values(["_row", "bloomerang_id"])
-        chosen = ids.groupby("_row", sort=False)["bloomerang_id"].first()
-        for row, bid in chosen.items():
-            self.bloomerang_id[row], self.rule[row] = int(bid), rule
+        found = ids.groupby("_row", sort=False)["bloomerang_id"].agg(list)
+        for row, group in found.items():
+            if len(group) > 1:
+                self.hold(int(row), f"ambiguous_{rule}", group)
+                continue
+            self.bloomerang_id[row], self.rule[row] = int(group[0]), rule
+            self.mismatch.pop(int(row), None)
         if "why" in candidates:
-            hits = candidates.merge(chosen.reset_index(), on=["_row", "bloomerang_id"])
+            single = found[found.map(len) == 1].map(lambda group: group[0]).rename("bloomerang_id").reset_index()
+            hits = candidates.merge(single, on=["_row", "bloomerang_id"])
             hits = hits[["_row", "why"]].drop_duplicates().sort_values(["_row", "why"])
             for row, why in hits.groupby("_row", sort=False)["why"].agg(" + ".join).items():
                 self.notes[row].append(f"matched on {why}")
-        sizes = ids.groupby("_row", sort=False).size()
-        for row, group in ids[ids["_row"].isin(sizes[sizes > 1].index)].groupby("_row", sort=False):
-            found = group["bloomerang_id"].tolist()
-            shown = ", ".join(map(str, found[:10])) + (f" (+{len(found) - 10} more)" if len(found) > 10 else "")
-            self.ambiguous[row] = True
-            self.notes[row].append(f"ambiguous: {len(found)} Bloomerang records match by {rule} ({shown}); "
-                                   f"chose {found[0]} (lowest id)")
+
+
+def _shown(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:10])) + (f" (+{len(ids) - 10} more)" if len(ids) > 10 else "")
 
 
 def _typed(keys: pd.DataFrame, kind: str) -> pd.Series:
@@ -118,39 +152,44 @@ def _typed(keys: pd.DataFrame, kind: str) -> pd.Series:
 
 
 def _duplicate_pairs(left: pd.DataFrame, right: pd.DataFrame, right_id: str) -> pd.DataFrame:
-    """Pairs (``_row``, ``right_id``, why) that Bloomerang's duplicate rule calls the same record."""
+    """Pairs (``_row``, ``right_id``, why) of individuals Bloomerang's duplicate rule calls the same person
+    (organisations already match by name alone: ``org_name``)."""
     frames = []
-    for kind, name_cols in (("Individual", ["last"]), ("Organization", ["org"])):
-        lhs = left[left["kind"] == kind]
-        rhs = right[_typed(right, kind)]
-        for contact in CONTACT_POINTS:
-            on = [*name_cols, contact]
-            a = lhs.dropna(subset=on)[["_row", "first", "suffix", *on]]
-            b = rhs.dropna(subset=on)[[right_id, "first", "suffix", *on]]
-            if a.empty or b.empty:
-                continue
-            pairs = a.merge(b, on=on, suffixes=("", "_b"))
-            if kind == "Individual" and not pairs.empty:
-                ok = [nm.first_names_compatible(f, g) and nm.suffixes_compatible(s, t) for f, g, s, t in zip(
-                    pairs["first"], pairs["first_b"], pairs["suffix"], pairs["suffix_b"], strict=True)]
-                pairs = pairs[ok]
-            frames.append(pairs[["_row", right_id]].assign(why=contact))
+    lhs = left[left["kind"] == "Individual"]
+    rhs = right[_typed(right, "Individual")]
+    for contact in CONTACT_POINTS:
+        on = ["last", contact]
+        a = lhs.dropna(subset=on)[["_row", "first", "suffix", *on]]
+        b = rhs.dropna(subset=on)[[right_id, "first", "suffix", *on]]
+        if a.empty or b.empty:
+            continue
+        pairs = a.merge(b, on=on, suffixes=("", "_b"))
+        if not pairs.empty:
+            ok = [nm.first_names_compatible(f, g) and nm.suffixes_compatible(s, t) for f, g, s, t in zip(
+                pairs["first"], pairs["first_b"], pairs["suffix"], pairs["suffix_b"], strict=True)]
+            pairs = pairs[ok]
+        frames.append(pairs[["_row", right_id]].assign(why=contact))
     if not frames:
         return pd.DataFrame(columns=["_row", right_id, "why"])
     return pd.concat(frames, ignore_index=True)
 
 
-def _snapshot_candidates(staged_keys: pd.DataFrame, snap: pd.DataFrame, rule: str) -> pd.DataFrame:
-    if rule == "email":
-        a = staged_keys[staged_keys["kind"] == "Individual"].dropna(subset=["email"])
-        b = snap[_typed(snap, "Individual")].dropna(subset=["email"])
-        return a[["_row", "email"]].merge(b[["bloomerang_id", "email"]], on="email")
-    if rule == "name_address":
-        on = ["org", "street", "city"]
-        a = staged_keys[staged_keys["kind"] == "Organization"].dropna(subset=on)
-        b = snap[_typed(snap, "Organization")].dropna(subset=on)
-        return a[["_row", *on]].merge(b[["bloomerang_id", *on]], on=on)
-    return _duplicate_pairs(staged_keys, snap, "bloomerang_id")
+def _email_pairs(staged_keys: pd.DataFrame, snap: pd.DataFrame) -> pd.DataFrame:
+    """Individuals sharing an e-mail with a Bloomerang record: ``_row, bloomerang_id, compatible``."""
+    a = staged_keys[staged_keys["kind"] == "Individual"].dropna(subset=["email"])
+    b = snap[_typed(snap, "Individual")].dropna(subset=["email"])
+    pairs = a[["_row", "email", "first", "last", "suffix"]].merge(
+        b[["bloomerang_id", "email", "first", "last", "suffix"]], on="email", suffixes=("", "_b"))
+    pairs["compatible"] = pd.Series([nm.names_compatible(f, last, g, last_b, s, t) for f, last, g, last_b, s, t in zip(
+        pairs["first"], pairs["last"], pairs["first_b"], pairs["last_b"], pairs["suffix"], pairs["suffix_b"],
+        strict=True)], index=pairs.index, dtype=bool)
+    return pairs[["_row", "bloomerang_id", "compatible"]]
+
+
+def _org_pairs(staged_keys: pd.DataFrame, snap: pd.DataFrame) -> pd.DataFrame:
+    a = staged_keys[staged_keys["kind"] == "Organization"].dropna(subset=["org"])
+    b = snap[_typed(snap, "Organization")].dropna(subset=["org"])
+    return a[["_row", "org"]].merge(b[["bloomerang_id", "org"]], on="org")[["_row", "bloomerang_id"]]
 
 
 def _union_find(n: int, edges: Iterable[tuple[int, int]]) -> list[int]:
@@ -169,15 +208,44 @@ def _union_find(n: int, edges: Iterable[tuple[int, int]]) -> list[int]:
     return [find(i) for i in range(n)]
 
 
+def _email_edges(keys: pd.DataFrame) -> list[tuple[int, int, str]]:
+    """Staged individuals sharing an e-mail who may be one person (``names.names_compatible``).
+
+    Compatibility is not transitive through a name one record lacks ("Smith" without a first name fits
+    both "John Smith" and "Jane Smith"), so the records of one e-mail are grouped greedily: the distinct
+    names, the best-known first, each join the one group whose every name they are compatible with --
+    one that fits several groups, or none, starts its own.
+    """
+    rows = keys[keys["kind"] == "Individual"].dropna(subset=["email"])
+    rows = rows[rows.duplicated("email", keep=False)]
+    edges: list[tuple[int, int, str]] = []
+    for _, group in rows.groupby("email", sort=False):
+        named: dict[tuple[Any, Any, Any], list[int]] = {}
+        for row, first, last, suffix in zip(group["_row"], group["first"], group["last"], group["suffix"],
+                                            strict=True):
+            named.setdefault((nm.known_name(first), nm.known_name(last), suffix), []).append(int(row))
+        order = sorted(named, key=lambda name: (sum(part is None for part in name), min(named[name])))
+        people: list[list[tuple[Any, Any, Any]]] = []
+        for name in order:
+            fits = [p for p in people if all(nm.names_compatible(name[0], name[1], o[0], o[1], name[2], o[2])
+                                             for o in p)]
+            if len(fits) == 1:
+                fits[0].append(name)
+            else:
+                people.append([name])
+        for person in people:
+            members = sorted(r for name in person for r in named[name])
+            edges.extend((members[0], other, "email") for other in members[1:])
+    return edges
+
+
 def _staged_edges(keys: pd.DataFrame) -> list[tuple[int, int, str]]:
     """Pairs of staged rows that are the same constituent, with the rule that says so."""
-    edges: list[tuple[int, int, str]] = []
-    exact = (("email", "Individual", ["email"]), ("name_address", "Organization", ["org", "street", "city"]))
-    for rule, kind, on in exact:
-        rows = keys[keys["kind"] == kind].dropna(subset=on)
-        for _, group in rows.groupby(on, sort=False)["_row"]:
-            members = group.tolist()
-            edges.extend((members[0], other, rule) for other in members[1:])
+    edges = _email_edges(keys)
+    orgs = keys[keys["kind"] == "Organization"].dropna(subset=["org"])
+    for _, group in orgs.groupby("org", sort=False)["_row"]:
+        members = group.tolist()
+        edges.extend((members[0], other, "org_name") for other in members[1:])
     right = keys.rename(columns={"_row": "_row_b"})
     pairs = _duplicate_pairs(keys, right, "_row_b")
     edges.extend((int(a), int(b), "duplicate_rule")
@@ -197,12 +265,38 @@ def assign_custom_field_matches(result: Resolution, rows: pd.DataFrame, snapshot
                       "custom_field")
 
 
+def _apply_decisions(result: Resolution, sources: list[str], source_ids: list[str],
+                     decisions: Mapping[tuple[str, str], IdentityDecision], known_ids: set[int]) -> None:
+    """Rule ``review``: what reviewers decided for records still open (link to their pick, or create).
+    A pick Bloomerang no longer has (merged away since) is ignored: the record is matched again."""
+    for row in sorted(result.open_rows()):
+        decision = decisions.get((sources[row], source_ids[row]))
+        if decision is None:
+            continue
+        if decision.bloomerang_id is not None and known_ids and int(decision.bloomerang_id) not in known_ids:
+            result.notes[row].append(f"identity review #{decision.review_id} chose constituent "
+                                     f"{decision.bloomerang_id}, which is no longer in Bloomerang; ignored")
+            continue
+        result.decided[row] = decision.review_id
+        if decision.bloomerang_id is None:
+            result.forced_new.add(row)
+            result.notes[row].append(f"identity review #{decision.review_id}: create a new constituent")
+        else:
+            result.bloomerang_id[row], result.rule[row] = int(decision.bloomerang_id), "review"
+            result.notes[row].append(f"identity review #{decision.review_id}: linked to "
+                                     f"constituent {int(decision.bloomerang_id)}")
+
+
 def resolve_constituents(
-    staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame | None = None
+    staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame | None = None,
+    decisions: Mapping[tuple[str, str], IdentityDecision] | None = None,
 ) -> pd.DataFrame:
-    """One row per staged constituent: ``source, source_id, bloomerang_id (Int64, <NA> = create), rule,
-    create_key (set for records to create; shared by records that become one constituent),
-    ambiguous, note``. Staged rows repeated by (source, source_id) count once (the last)."""
+    """One row per staged constituent: ``source, source_id, bloomerang_id (Int64, <NA> = create or wait),
+    rule, create_key (set for records to create; shared by records that become one constituent),
+    ambiguous, note, review ({reason, candidates} when the record needs an identity item of its own),
+    waiting_for (the record key whose identity item this record waits on), decision_id (the identity
+    item whose decision it follows)``. ``decisions``: ``{(source, source_id): IdentityDecision}`` of
+    resolved identity items. Staged rows repeated by (source, source_id) count once (the last)."""
     staged = staged.astype({"source_id": str}).drop_duplicates(["source", "source_id"], keep="last")
     staged = staged.reset_index(drop=True)
     n = len(staged)
@@ -212,7 +306,8 @@ def resolve_constituents(
     snap = match_keys(snapshot).assign(bloomerang_id=pd.to_numeric(_col(snapshot, "bloomerang_id")).astype("Int64"))
     snap = snap[snap["bloomerang_id"].notna()]
     known_ids = set(snap["bloomerang_id"].astype(int))
-    rows = pd.DataFrame({"_row": range(n), "source": sources, "source_id": source_ids})
+    rows = pd.DataFrame({"_row": range(n), "source": pd.Series(sources, dtype=object),
+                         "source_id": pd.Series(source_ids, dtype=object)})
 
     if links is not None and len(links):
         linked = links.dropna(subset=["bloomerang_id"]).astype({"source_id": str})
@@ -222,22 +317,34 @@ def resolve_constituents(
             if known_ids and int(bid) not in known_ids:
                 result.notes[row].append(f"linked Bloomerang record {int(bid)} is not in the snapshot")
 
+    _apply_decisions(result, sources, source_ids, decisions or {}, known_ids)
+
     corr = pd.DataFrame({"_row": range(n), "bloomerang_id": pd.to_numeric(_col(staged, "bloomerang_id"))}).dropna()
     if not corr.empty:
         corr["bloomerang_id"] = corr["bloomerang_id"].astype("int64")
         missing = corr[~corr["bloomerang_id"].isin(known_ids)] if known_ids else corr.iloc[0:0]
         for row, bid in zip(missing["_row"], missing["bloomerang_id"], strict=True):
-            if result.bloomerang_id[row] is None:
+            if row in result.open_rows():
                 result.notes[row].append(f"source's bloomerang_id {bid} is not in Bloomerang; ignored")
         result.assign(corr[~corr.index.isin(missing.index)], "correlation_id")
 
     assign_custom_field_matches(result, rows, snapshot)
 
-    for rule in ("email", "name_address", "duplicate_rule"):
-        open_keys = keys[keys["_row"].isin(result.open_rows())]
-        result.assign(_snapshot_candidates(open_keys, snap, rule), rule)
+    open_keys = keys[keys["_row"].isin(result.open_rows())]
+    emails = _email_pairs(open_keys, snap)
+    result.assign(emails[emails["compatible"]], "email")
+    for row, group in emails[~emails["compatible"]].groupby("_row")["bloomerang_id"]:
+        if int(row) in result.open_rows():
+            result.mismatch[int(row)] = sorted(group.astype(int).unique().tolist())
 
-    create_key = _cluster(keys, result, sources, source_ids)
+    result.assign(_org_pairs(keys[keys["_row"].isin(result.open_rows())], snap), "org_name")
+    result.assign(_duplicate_pairs(keys[keys["_row"].isin(result.open_rows())], snap, "bloomerang_id"),
+                  "duplicate_rule")
+    for row, candidates in sorted(result.mismatch.items()):
+        if row in result.open_rows():
+            result.hold(row, "email_name_mismatch", candidates)
+
+    create_key, waiting = _cluster(keys, result, sources, source_ids)
     return pd.DataFrame({
         "source": sources,
         "source_id": source_ids,
@@ -246,11 +353,16 @@ def resolve_constituents(
         "create_key": create_key,
         "ambiguous": result.ambiguous,
         "note": ["; ".join(notes) or None for notes in result.notes],
+        "review": result.review,
+        "waiting_for": waiting,
+        "decision_id": pd.array(result.decided, dtype="Int64"),
     }, columns=list(OUTPUT_COLUMNS))
 
 
-def _cluster(keys: pd.DataFrame, result: Resolution, sources: list[str], source_ids: list[str]) -> list[str | None]:
-    """Join staged records that are one person: inherit a sibling's Bloomerang id or share a create key."""
+def _cluster(keys: pd.DataFrame, result: Resolution, sources: list[str], source_ids: list[str]
+             ) -> tuple[list[str | None], list[str | None]]:
+    """Join staged records that are one person: inherit a sibling's Bloomerang id, share a create key, or
+    wait together for the identity review of one of them. Returns ``(create_key, waiting_for)``."""
     n = len(sources)
     edges = _staged_edges(keys)
     roots = _union_find(n, ((a, b) for a, b, _ in edges))
@@ -261,8 +373,29 @@ def _cluster(keys: pd.DataFrame, result: Resolution, sources: list[str], source_
     for row, root in enumerate(roots):
         members.setdefault(root, []).append(row)
     create_key: list[str | None] = [None] * n
+    waiting: list[str | None] = [None] * n
+
+    def name(row: int) -> str:
+        return record_key(sources[row], source_ids[row])
+
+    def settled(row: int, how: str) -> None:
+        if result.review[row] is not None:  # the sibling's answer is this record's too
+            result.review[row], result.ambiguous[row] = None, False
+            result.notes[row] = [n for n in result.notes[row] if not n.startswith("awaiting identity review")]
+            result.notes[row].append(f"no identity review needed: {how}")
+
+    def create_together(group: list[int], followers: Iterable[int] = ()) -> None:
+        leader = min(group, key=lambda r: _id_order(sources[r], source_ids[r]))
+        for row in [*group, *followers]:
+            create_key[row] = name(leader)
+            if row != leader:
+                settled(row, f"same person as {name(leader)}, created with it")
+                result.notes[row].append(f"same person as {name(leader)}: created once, with it")
+
     for group in members.values():
         matched = [r for r in group if result.bloomerang_id[r] is not None]
+        forced = [r for r in group if r in result.forced_new]
+        pending = [r for r in group if result.review[r] is not None]
         if matched:
             anchor = min(matched, key=lambda r: (RULES.index(result.rule[r]), result.bloomerang_id[r]))
             ids = sorted({result.bloomerang_id[r] for r in matched})
@@ -271,15 +404,21 @@ def _cluster(keys: pd.DataFrame, result: Resolution, sources: list[str], source_
                     if len(ids) > 1:
                         result.notes[row].append(f"same person as records matched to other Bloomerang ids {ids}")
                     continue
+                if row in result.forced_new:  # a reviewer said: none of the candidates, a new constituent
+                    continue
                 result.bloomerang_id[row] = result.bloomerang_id[anchor]
                 result.rule[row] = edge_rule.get((min(row, anchor), max(row, anchor)), "duplicate_rule")
-                result.notes[row].append(f"same person as {record_key(sources[anchor], source_ids[anchor])} "
-                                         f"(matched by {result.rule[anchor]})")
+                settled(row, f"same person as {name(anchor)}")
+                result.notes[row].append(f"same person as {name(anchor)} (matched by {result.rule[anchor]})")
+            if forced:
+                create_together(forced)
             continue
-        leader = min(group, key=lambda r: _id_order(sources[r], source_ids[r]))
-        key = record_key(sources[leader], source_ids[leader])
-        for row in group:
-            create_key[row] = key
-            if row != leader:
-                result.notes[row].append(f"same person as {key}: created once, with it")
-    return create_key
+        if pending and not forced:
+            first = min(pending, key=lambda r: _id_order(sources[r], source_ids[r]))
+            for row in group:
+                waiting[row] = name(row) if row in pending else name(first)
+                if row not in pending:
+                    result.notes[row].append(f"same person as {name(first)}, which awaits identity review")
+            continue
+        create_together([r for r in group if result.review[r] is None], followers=pending)
+    return create_key, waiting

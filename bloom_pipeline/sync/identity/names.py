@@ -8,9 +8,15 @@ one) and a Series form that normalises each distinct value once (names and stree
 
 Deliberate choices, so matching stays as strict as Bloomerang's and never merges two people wrongly:
 
-* Organisation names compare by case and whitespace only: "Acme, Inc." and "Acme Inc" stay different
-  (the reference says full names must be *identical*).
+* Organisation names are unique per organisation donor (the reference mapping's duplicate prevention,
+  ``contracts/reference/wegive-bloomerang-data-mapping.txt``), so they compare *normalised*: case, accents,
+  punctuation, "&" = "and", a leading "The" and trailing legal designators ("Inc.", "LLC", "Ltd", "Co",
+  "Corp", ...) are ignored -- "The Acme Foundation, Inc." = "Acme Foundation". Words that name what the
+  organisation is ("Foundation", "Company", "Trust") are kept: "Acme Trust" and "Acme Foundation" differ.
 * Person names additionally drop accents and punctuation ("O'Brien" = "OBrien", "José" = "Jose").
+* The mapping's placeholders for a missing name ("FNU" / "LNU", first / last name unknown) are missing
+  names when names are compared for an e-mail match (``known_name``), never a name of their own: an
+  unknown name contradicts nothing, a known one that differs does (``names_compatible``).
 * Nicknames come from the ``nicknames`` package (a curated dataset); two first names are compatible
   when equal or when one is listed as a nickname or canonical form of the other -- *not* when they only
   share a third name (the dataset lists "Bill" under "Robert", which must not make Bill = Bob).
@@ -50,8 +56,15 @@ SUFFIXES: dict[str, str] = {
     "jr": "jr", "junior": "jr", "sr": "sr", "senior": "sr", "ii": "ii", "2nd": "ii", "iii": "iii", "3rd": "iii",
     "iv": "iv", "4th": "iv", "esq": "esq", "md": "md", "phd": "phd", "dds": "dds", "cpa": "cpa",
 }
+# Legal-form words at the end of an organisation's name: "Acme, Inc." is "Acme" (dots are dropped first,
+# so "L.L.C." is "llc"). "Company" is not one: it is often what the organisation is ("Dance Company").
+ORG_DESIGNATORS = frozenset({"inc", "incorporated", "llc", "ltd", "limited", "co", "corp", "corporation", "plc",
+                             "llp", "lp", "pllc", "pc"})
+# The reference mapping's defaults for a missing first / last name (mappings/defaults: FNU / LNU).
+NAME_PLACEHOLDERS = frozenset({"fnu", "lnu", "nfn", "nln", "unknown"})
 _UNITS = frozenset({"apt", "ste", "unit", "rm", "fl", "bldg", "dept"})
 _PUNCT = re.compile(r"[^\w\s#]")
+_ORG_PUNCT = re.compile(r"[^\w\s]")
 _SPACES = re.compile(r"\s+")
 _NON_DIGIT = re.compile(r"\D")
 
@@ -61,10 +74,21 @@ def _ascii_fold(text: str) -> str:
 
 
 def org_name_key(value: Any) -> str | None:
-    """Organisation full name for an *identical* comparison: case and whitespace only."""
+    """Organisation full name, normalised: "The Acme Foundation, Inc." → "acme foundation".
+
+    Case, accents, punctuation and a leading "The" are dropped, "&" reads "and", and trailing legal
+    designators (``ORG_DESIGNATORS``) are dropped one after the other ("Acme Holdings Co., Ltd." →
+    "acme holdings") -- but never the whole name ("The Co" stays "co").
+    """
     if is_blank(value):
         return None
-    return _SPACES.sub(" ", str(value)).strip().casefold()
+    text = _ascii_fold(str(value)).casefold().replace("&", " and ")
+    words = _SPACES.sub(" ", _ORG_PUNCT.sub(" ", text.replace(".", ""))).split()
+    if len(words) > 1 and words[0] == "the":
+        words = words[1:]
+    while len(words) > 1 and words[-1] in ORG_DESIGNATORS:
+        words = words[:-1]
+    return " ".join(words) or None
 
 
 def person_name_key(value: Any) -> str | None:
@@ -131,7 +155,9 @@ def phone_key(value: Any) -> str | None:
 
 def text_key(value: Any) -> str | None:
     """Case- and whitespace-insensitive text (cities, fund names)."""
-    return org_name_key(value)
+    if is_blank(value):
+        return None
+    return _SPACES.sub(" ", str(value)).strip().casefold()
 
 
 @lru_cache(maxsize=1)
@@ -146,6 +172,32 @@ def related_first_names(name_key: str) -> frozenset[str]:
     """``name_key`` plus the names the dataset lists as its nicknames or its canonical forms."""
     namer = _namer()
     return frozenset({name_key} | set(namer.nicknames_of(name_key)) | set(namer.canonicals_of(name_key)))
+
+
+def known_name(key: str | None) -> str | None:
+    """A name key, or None when it is blank or a placeholder for "unknown" ("fnu", "lnu")."""
+    return None if key is None or key in NAME_PLACEHOLDERS else key
+
+
+def names_compatible(first: str | None, last: str | None, other_first: str | None, other_last: str | None,
+                     suffix: str | None = None, other_suffix: str | None = None) -> bool:
+    """May two people who share an e-mail be one person? (keys from ``person_name_key`` / ``split_suffix``)
+
+    The same last name, first names equal, nicknames of each other or one of them unknown, and suffixes
+    equal when both have one. An e-mail a couple shares ("John Smith" / "Jane Smith") or a typo'd address
+    of someone else ("Maria Garcia" / "Pat Lee") is not one person. A last name one side does not know
+    (blank or "LNU") contradicts nothing, so it is accepted -- but then the first names must both be known
+    and agree, so a record with no name at all is never matched on its e-mail alone.
+    """
+    if not suffixes_compatible(suffix, other_suffix):
+        return False
+    first, other_first = known_name(first), known_name(other_first)
+    last, other_last = known_name(last), known_name(other_last)
+    if last != other_last:
+        if last is not None and other_last is not None:
+            return False
+        return first is not None and other_first is not None and first_names_compatible(first, other_first)
+    return first is None or other_first is None or first_names_compatible(first, other_first)
 
 
 def first_names_compatible(left: str | None, right: str | None) -> bool:

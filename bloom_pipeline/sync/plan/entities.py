@@ -13,10 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.identity import constituents as identity
+from bloom_pipeline.sync.identity import reviews as identity_reviews
 from bloom_pipeline.sync.identity.by_reference import resolve_funds, resolve_transactions
-from bloom_pipeline.sync.plan.records import REF_ENTITY, plan_records
+from bloom_pipeline.sync.plan.records import PLAN_COLUMNS, REF_ENTITY, plan_records
 
 
 def plan_funds(staged: pd.DataFrame, state: pd.DataFrame, bloomerang_funds: list[dict[str, Any]]) -> pd.DataFrame:
@@ -32,7 +34,11 @@ def plan_constituents(staged: pd.DataFrame, resolved: pd.DataFrame, state: pd.Da
                       snapshot: pd.DataFrame, *, policies: dict[str, str]) -> pd.DataFrame:
     """Several staged records matching one existing constituent (a donor on WeGive and Handbid): the
     first — WeGive before Handbid — updates it as usual, the others only fill what is still empty, so
-    the first sync does not let the last write win (and then pull that value into the other source)."""
+    the first sync does not let the last write win (and then pull that value into the other source).
+
+    A record that waits for an identity review (``resolved.waiting_for``) is neither created nor linked:
+    it is ``skipped`` with the reason "awaiting identity review #N" until a reviewer answers."""
+    staged, waiting = _split_waiting(staged, resolved)
     ids = resolved["bloomerang_id"]
     order = (resolved["source"] != "wegive").astype(int)
     ranked = resolved.assign(_order=order).sort_values(["_order", "source_id"])
@@ -40,18 +46,73 @@ def plan_constituents(staged: pd.DataFrame, resolved: pd.DataFrame, state: pd.Da
     later_keys = set(zip(ranked.loc[later[later].index, "source"], ranked.loc[later[later].index, "source_id"],
                          strict=True)) if ids.notna().any() else set()
     if not later_keys:
-        return plan_records("constituents", staged, resolved, state, snapshot, policies=policies)
+        return _with_waiting(plan_records("constituents", staged, resolved, state, snapshot, policies=policies),
+                             waiting)
     is_later = pd.Series([(s, str(i)) in later_keys for s, i in zip(staged["source"], staged["source_id"],
                                                                     strict=True)], index=staged.index)
     fill = {name: ("review" if policy == "review" else "fill_empty") for name, policy in
             {**dict.fromkeys(CANONICAL_FIELDS, "overwrite"), **policies}.items()}
     first = plan_records("constituents", staged[~is_later], resolved, state, snapshot, policies=policies)
     rest = plan_records("constituents", staged[is_later], resolved, state, snapshot, policies=fill)
-    return pd.concat([first, rest], ignore_index=True)
+    return _with_waiting(pd.concat([first, rest], ignore_index=True), waiting)
 
 
-def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
-    return identity.resolve_constituents(staged, snapshot, links)
+def _split_waiting(staged: pd.DataFrame, resolved: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(staged rows to plan, skipped plan rows of the records awaiting an identity review)``."""
+    if "waiting_for" not in resolved or resolved["waiting_for"].isna().all():
+        return staged, pd.DataFrame(columns=list(PLAN_COLUMNS))
+    reasons = {}
+    for row in resolved[resolved["waiting_for"].notna()].to_dict("records"):
+        item = present(row.get("review_id"))
+        reason = f"awaiting identity review #{int(item)}" if item is not None else "awaiting identity review"
+        if row["waiting_for"] != identity.record_key(str(row["source"]), str(row["source_id"])):
+            reason += f" (same person as {row['waiting_for']})"
+        reasons[(str(row["source"]), str(row["source_id"]))] = reason
+    keys = pd.Series(list(zip(staged["source"].astype(str), staged["source_id"].astype(str), strict=True)),
+                     index=staged.index)
+    held = keys.isin(set(reasons))
+    skipped = pd.DataFrame([{
+        "entity": "constituents", "source": source, "source_id": source_id, "bloomerang_id": None,
+        "action": "skipped", "diff": "{}", "payload": "{}", "payload_hash": present(record.get("payload_hash")),
+        "reason": reasons[(source, source_id)], "create_key": None, "target_ref": None, "link": False,
+    } for (source, source_id), record in zip(keys[held], staged[held].to_dict("records"), strict=True)],
+        columns=list(PLAN_COLUMNS))
+    return staged[~held], skipped
+
+
+def _with_waiting(plan: pd.DataFrame, waiting: pd.DataFrame) -> pd.DataFrame:
+    if waiting.empty:
+        return plan
+    waiting = waiting.astype({"bloomerang_id": "Int64"})
+    return pd.concat([plan, waiting], ignore_index=True) if len(plan) else waiting.reset_index(drop=True)
+
+
+def awaiting_review_refs(plan: pd.DataFrame) -> dict[str, str]:
+    """``ref:`` of every constituent the plan holds for an identity review → why (for ``blocked_refs`` of
+    ``plan_transactions``): a gift of a donor that is neither created nor linked waits with it, blocked,
+    instead of failing on a reference nothing resolves."""
+    if plan.empty:
+        return {}
+    held = plan[(plan["entity"] == "constituents") & (plan["action"] == "skipped")
+                & plan["reason"].fillna("").str.startswith("awaiting identity review")]
+    return {f"ref:{s}.{ref_entity('constituents', s)}:{i}": str(r)
+            for s, i, r in zip(held["source"], held["source_id"], held["reason"], strict=True)}
+
+
+def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame, *,
+                         store: StagingStore | None = None, run_id: str | None = None) -> pd.DataFrame:
+    """Step 3 for donors and contacts (``identity.constituents``), with the org's identity reviews when
+    ``store`` is given: the reviewers' decisions are applied, answered items closed, and each record that
+    must wait gets its item (raised once) — ``review_id`` names it. Without ``store``: pure, no items."""
+    if store is None:
+        return identity.resolve_constituents(staged, snapshot, links)
+    if not run_id:
+        raise ValueError("resolve_constituents needs the run id with a store (it stamps the review items)")
+    with store.write() as con:
+        decided = identity_reviews.decisions(con, snapshot, run_id)
+    resolved = identity.resolve_constituents(staged, snapshot, links, decided)
+    with store.write() as con:
+        return identity_reviews.queue(con, run_id, resolved, staged, snapshot)
 
 
 def plan_transactions(staged: pd.DataFrame, state: pd.DataFrame, blocked_refs: dict[str, str] | None = None,

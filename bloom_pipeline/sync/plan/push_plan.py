@@ -81,11 +81,13 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     people = sourced_values(ctx.org, staged_frame(store, "constituents", run_id))
     unlinked = people[~linked_mask(people, states["constituents"])]
     links = states["constituents"].dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]]
-    resolved = entities.resolve_constituents(unlinked, snapshot, links)
-    frames.append(entities.plan_constituents(unlinked, resolved, states["constituents"], snapshot,
-                                             policies=_policies(ctx.org)))
+    resolved = entities.resolve_constituents(unlinked, snapshot, links, store=store, run_id=run_id)
+    people_plan = entities.plan_constituents(unlinked, resolved, states["constituents"], snapshot,
+                                             policies=_policies(ctx.org))
+    frames.append(people_plan)
     frames.append(entities.plan_transactions(staged_frame(store, "transactions", run_id), states["transactions"],
-                                             blocked_refs=_blocked_donor_refs(store, states["constituents"]),
+                                             blocked_refs={**_blocked_donor_refs(store, states["constituents"]),
+                                                           **entities.awaiting_review_refs(people_plan)},
                                              bloomerang=ctx.bloomerang_transactions()))
     plan = pd.concat([f.reindex(columns=list(PLAN_COLUMNS)) for f in frames], ignore_index=True)
     for entity, gate in gates.items():

@@ -28,7 +28,8 @@ TRANSACTION = {
     "owner": {"id": 1012, "type": "individual", "name": "Ada Lovelace"}, "donor": {"id": 1012},
     "fund": {"id": 3, "name": "General Fund"},
     "fund_allocations": [{"id": 501, "amount": 5000, "fund": {"id": 3, "name": "General Fund"}}],
-    "source": {"brand": "visa", "last_four": "4242", "exp_month": 12, "exp_year": 2030},
+    "source": {"type": "card", "issuer": "visa", "last_four": "4242", "expiration": "12/30",
+               "expires_at": "2030-12-31"},
     "frequency": "once", "scheduled_donation_id": None, "pledge": None, "pledge_id": None,
     "created_at": "2025-03-02T15:00:00.000000Z", "updated_at": "2025-03-02T15:00:03.000000Z", "bloomerang_id": None,
 }

@@ -6,7 +6,7 @@ from bloom_pipeline.mapping.compile import map_frame
 
 from .conftest import TRANSACTION, errors, payloads, record
 
-CARD = {"brand": "visa", "last_four": "4242", "exp_month": 12, "exp_year": 2030}
+CARD = {"type": "card", "issuer": "visa", "last_four": "4242", "expiration": "12/30", "expires_at": "2030-12-31"}
 
 # (case, transaction, expected subset of the payload)
 CASES = [
@@ -18,24 +18,25 @@ CASES = [
      {"Method": "CreditCard", "CreditCardType": "Visa", "CreditCardLastFourDigits": "4242",
       "CreditCardExpMonth": 12, "CreditCardExpYear": 2030}),
     ("bank → Eft with account fields", record(TRANSACTION, source_type="bank",
-                                              source={"account_type": "checking", "last_four": "6789",
-                                                      "routing_number": "110000000"}),
+                                              source={"type": "bank", "bank_account_type": "checking",
+                                                      "last_four": "6789", "transit_number": "110000000"}),
      {"Method": "Eft", "EftAccountType": "Checking", "EftLastFourDigits": "6789", "EftRoutingNumber": "110000000"}),
-    ("check → Check with CheckNumber", record(TRANSACTION, source_type="check", source={"check_number": "1042"}),
-     {"Method": "Check", "CheckNumber": "1042", "CreditCardType": None}),
+    ("check → None (WeGive sends no check number)", record(TRANSACTION, source_type="check",
+                                                           source={"type": "check"}),
+     {"Method": "None", "CheckNumber": None, "CreditCardType": None}),
     ("cash → Cash", record(TRANSACTION, source_type="cash", source=None), {"Method": "Cash"}),
     ("other → None", record(TRANSACTION, source_type="other", source=None), {"Method": "None"}),
-    ("in_kind → InKind with description", record(TRANSACTION, source_type="in_kind",
-                                                 source={"description": "Two laptops"}),
+    ("in_kind → InKind with description", record(TRANSACTION, source_type="in_kind", source={"type": "in_kind"},
+                                                 description="Two laptops"),
      {"Method": "InKind", "InKindDescription": "Two laptops", "InKindType": "Goods"}),
-    ("stock → InKind with description", record(TRANSACTION, source_type="stock",
-                                               source={"description": "10 ACME shares"}),
+    ("stock → InKind with description", record(TRANSACTION, source_type="stock", source={"type": "stock"},
+                                               description="10 ACME shares"),
      {"Method": "InKind", "InKindDescription": "10 ACME shares"}),
     ("paypal → None (needs a WalletItemId)", record(TRANSACTION, source_type="paypal", source=None),
      {"Method": "None"}),
     ("venmo → None", record(TRANSACTION, source_type="venmo", source=None), {"Method": "None"}),
     ("crypto → None", record(TRANSACTION, source_type="crypto", source=None), {"Method": "None"}),
-    ("card without card details falls back to None", record(TRANSACTION, source={"brand": "visa"}),
+    ("card without card details falls back to None", record(TRANSACTION, source={"issuer": "visa"}),
      {"Method": "None", "CreditCardType": None}),
     ("check without number falls back to None", record(TRANSACTION, source_type="check", source={}),
      {"Method": "None", "CheckNumber": None}),
@@ -52,7 +53,7 @@ NOTES = [
     ("paypal", None, "Paid with PayPal (WeGive)"),
     ("venmo", None, "Paid with Venmo (WeGive)"),
     ("crypto", None, "Paid in cryptocurrency (WeGive)"),
-    ("check", {}, "WeGive payment details incomplete for Check (missing CheckNumber); recorded as None"),
+    ("check", {}, "Paid by check (WeGive; the API has no check number)"),
 ]
 
 

@@ -1,93 +1,33 @@
-"""Schedules and sensors: when syncs run without anyone clicking.
+"""Sensors: what starts a run, or reacts to one, without a clock.
 
-* ``nightly_sync_<org>`` — one schedule per org, cron and time zone from the org YAML (default
-  ``0 2 * * *`` in the org's time zone), requesting the org's partition of the bidirectional sync job.
 * ``handbid_reconciled_<org>`` — polls the org's Handbid auctions; when one becomes ``reconciled`` (its
-  payments are final, contracts/wegive-handbid.md §2.5) it requests the Handbid sync for it.
+  payments are final, contracts/wegive-handbid.md §2.5) it requests the Handbid sync for it. Only for orgs
+  that use Handbid. Default status as the org's schedule (``orgs.ships_running``).
 * ``run_failure_alerts`` — one sensor for every job of the code location: records a failed run in the
-  org's ``sync_runs`` and posts to the org's webhook (``alerts.py``).
-
-Default status: an org configured for real APIs ships its schedule and Handbid sensor RUNNING — a
-nightly sync that must first be switched on in the UI is a sync that silently never runs. An org with
-``sandbox_fallback`` (the demo) ships them STOPPED: the sandbox is not up at 02:00. The failure sensor
-is always RUNNING. ``build_automation(..., running=True/False)`` overrides the per-org rule.
+  org's ``sync_runs`` and posts to the org's webhook (``alerts.py``). Always RUNNING.
 """
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeAlias
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from bloom_pipeline.clients.http import Redactor
 from bloom_pipeline.defs import alerts
+from bloom_pipeline.defs.jobs import Job
+from bloom_pipeline.defs.orgs import safe_name, ships_running
+from bloom_pipeline.defs.tags import AUCTIONS_TAG, DIRECTION_TAG, ORG_TAG, PARTITION_TAGS, TRIGGER_TAG
 from bloom_pipeline.errors import ApiError, ConfigurationError
 from bloom_pipeline.mapping.loader import MappingError, load_org
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ddl
 from bloom_pipeline.sync.endpoints import resolve_endpoints
 
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-
 logger = logging.getLogger(__name__)
 
 RECONCILED_INTERVAL_SECONDS = 300
 FAILURE_SENSOR_NAME = "run_failure_alerts"
-ORG_TAG = "org"
-DIRECTION_TAG = "bloom/direction"
-TRIGGER_TAG = "bloom/trigger"
-AUCTIONS_TAG = "bloom/auctions"
-_PARTITION_TAGS = ("dagster/partition", "dagster/asset_partition_range_start")
-
-# what ``define_asset_job`` returns is not exported by dagster; the alias is for readers and type checkers
-Job: TypeAlias = "dg.JobDefinition | UnresolvedAssetJobDefinition"
-
-
-def safe_name(org: str) -> str:
-    """``org`` folded to Dagster name characters (letters, digits, underscore)."""
-    return re.sub(r"[^0-9A-Za-z_]", "_", org)
-
-
-def _status(org: OrgConfig, running: bool | None) -> bool:
-    return (not org.sandbox_fallback) if running is None else running
-
-
-# -- nightly schedule ---------------------------------------------------------------------------------
-
-
-def nightly_schedule(org: OrgConfig, job: Job, *, running: bool | None = None) -> dg.ScheduleDefinition:
-    """The org's nightly bidirectional sync: one run of partition ``org`` per tick, in the org's time zone.
-
-    The run key is the tick's local time, so a tick evaluated twice (daemon restart) launches one run.
-    """
-    name, cron, tz = org.name, org.schedule.cron, org.schedule_timezone
-    tags = {ORG_TAG: name, DIRECTION_TAG: "both", TRIGGER_TAG: "schedule"}
-
-    def nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        when = context.scheduled_execution_time or datetime.now(UTC)
-        local = when.astimezone(ZoneInfo(tz))
-        return dg.RunRequest(
-            run_key=f"nightly_sync:{name}:{local.isoformat(timespec='minutes')}", partition_key=name, tags=tags
-        )
-
-    status = dg.DefaultScheduleStatus.RUNNING if _status(org, running) else dg.DefaultScheduleStatus.STOPPED
-    try:
-        return dg.schedule(
-            name=f"nightly_sync_{safe_name(name)}",
-            cron_schedule=cron,
-            execution_timezone=tz,
-            job=job,
-            default_status=status,
-            description=f"Nightly bidirectional sync of org {name} ({cron}, {tz}).",
-            tags={ORG_TAG: name},
-        )(nightly)
-    except dg.DagsterInvalidDefinitionError as exc:
-        raise ValueError(f"org {name!r}: schedule.cron {cron!r} / time zone {tz!r} is not usable: {exc}") from None
 
 
 # -- reconciled Handbid auctions ------------------------------------------------------------------------
@@ -142,7 +82,7 @@ def list_reconciled(org: OrgConfig) -> dict[str, int | None]:
 def reconciled_sensor(org: OrgConfig, job: Job, *, running: bool | None = None) -> dg.SensorDefinition:
     """Requests ``job`` (partition ``org``) for auctions that became reconciled since the last tick."""
     name = org.name
-    status = dg.DefaultSensorStatus.RUNNING if _status(org, running) else dg.DefaultSensorStatus.STOPPED
+    status = dg.DefaultSensorStatus.RUNNING if ships_running(org, running) else dg.DefaultSensorStatus.STOPPED
 
     def handbid_reconciled(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen = read_seen(context.cursor)
@@ -182,7 +122,7 @@ def org_of_run(tags: Mapping[str, str], known: Iterable[str]) -> str | None:
     if _is_identifier(tags.get(ORG_TAG, "")):
         return tags[ORG_TAG]
     known = set(known)
-    for tag in _PARTITION_TAGS:
+    for tag in PARTITION_TAGS:
         for part in tags.get(tag, "").split("|"):
             if part in known:
                 return part
@@ -256,24 +196,19 @@ def failure_sensor(
     )(run_failure_alerts)
 
 
-# -- everything ---------------------------------------------------------------------------------------
 
-
-def build_automation(
+def build_sensors(
     orgs: list[OrgConfig],
-    *,
-    sync_job: Job,
     handbid_job: Job,
+    *,
     mappings_dir: str,
     webserver_url: str | None = None,
     running: bool | None = None,
-) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
-    """All schedules and sensors for ``orgs``: a nightly schedule per org, a reconciled-auction sensor per
-    org that uses Handbid, and the one failure sensor. ``webserver_url`` (e.g. ``http://localhost:3000``)
-    adds a link to the run in alerts; ``running`` overrides the per-org default status (module docstring).
-    """
-    schedules = [nightly_schedule(org, sync_job, running=running) for org in orgs]
+) -> list[dg.SensorDefinition]:
+    """A reconciled-auction sensor per org that uses Handbid, and the one failure sensor. ``webserver_url``
+    (e.g. ``http://localhost:3000``) adds a link to the run in alerts; ``running`` overrides the per-org
+    default status of the Handbid sensors."""
     sensors = [reconciled_sensor(org, handbid_job, running=running) for org in orgs if uses_handbid(org)]
     sensors.append(failure_sensor(orgs, mappings_dir=mappings_dir, push_jobs=[handbid_job.name],
                                   webserver_url=webserver_url))
-    return schedules, sensors
+    return sensors
