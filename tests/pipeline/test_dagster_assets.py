@@ -156,7 +156,8 @@ def test_org_sync_job_loads_bloomerang(world: DagsterWorld, first_run: FirstRun)
 
 
 @pytest.mark.xfail(reason="known regression, open: "
-                   "with WeGive donor details read from the detail endpoint, the Dagster asset path no longer quarantines the world's malformed emails",
+                   "with WeGive donor details read from the detail endpoint, the Dagster asset path "
+                   "no longer quarantines the world's malformed emails",
                    strict=False)
 def test_stage_metadata_shows_row_counts_and_top_reject_reasons(first_run: FirstRun) -> None:
     meta = materializations(first_run.result)
@@ -170,7 +171,8 @@ def test_stage_metadata_shows_row_counts_and_top_reject_reasons(first_run: First
 
 
 @pytest.mark.xfail(reason="known regression, open: "
-                   "with WeGive donor details read from the detail endpoint, the Dagster asset path no longer quarantines the world's malformed emails",
+                   "with WeGive donor details read from the detail endpoint, the Dagster asset path "
+                   "no longer quarantines the world's malformed emails",
                    strict=False)
 def test_load_assets_carry_counts_and_a_markdown_run_summary(first_run: FirstRun) -> None:
     meta = materializations(first_run.result)
@@ -197,7 +199,8 @@ def test_blocking_checks_and_row_accounting_pass(first_run: FirstRun) -> None:
 
 
 @pytest.mark.xfail(reason="known regression, open: "
-                   "with WeGive donor details read from the detail endpoint, the Dagster asset path no longer quarantines the world's malformed emails",
+                   "with WeGive donor details read from the detail endpoint, the Dagster asset path "
+                   "no longer quarantines the world's malformed emails",
                    strict=False)
 def test_sync_runs_row_closes_the_run_with_its_counts(world: DagsterWorld, first_run: FirstRun) -> None:
     row = run_row(world, first_run.result.run_id)
@@ -223,7 +226,8 @@ def test_every_row_is_accounted_for(world: DagsterWorld, first_run: FirstRun) ->
 
 
 @pytest.mark.xfail(reason="known regression, open: "
-                   "with WeGive donor details read from the detail endpoint, the Dagster asset path no longer quarantines the world's malformed emails",
+                   "with WeGive donor details read from the detail endpoint, the Dagster asset path "
+                   "no longer quarantines the world's malformed emails",
                    strict=False)
 def test_quarantine_holds_a_rejected_donor_with_reason_and_raw_record(world: DagsterWorld,
                                                                       first_run: FirstRun) -> None:
@@ -330,7 +334,8 @@ def test_handbid_job_pushes_handbid_only_and_rewrites_nothing(world: DagsterWorl
 
 
 @pytest.mark.xfail(reason="known regression, open: "
-                   "with WeGive donor details read from the detail endpoint, the Dagster asset path no longer quarantines the world's malformed emails",
+                   "with WeGive donor details read from the detail endpoint, the Dagster asset path "
+                   "no longer quarantines the world's malformed emails",
                    strict=False)
 def test_a_batch_over_the_reject_threshold_stops_the_load(tmp_path: Path) -> None:
     sb = Sandbox(donors=60, seed=SEED, knobs=Knobs(rate_limit=None)).start()
