@@ -12,8 +12,9 @@ The Dagster shell wraps these in blocking asset checks; ``check_reject_threshold
 import json
 import re
 from datetime import date
-from typing import Any
+from typing import Any, Optional
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
@@ -38,6 +39,8 @@ BLOOMERANG_METHODS = [
     "Venmo",
 ]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The largest amount staged, in dollars: 10**15 - 1 cents (mapping/transforms.py MAX_CENTS says why).
+MAX_AMOUNT = 9_999_999_999_999.99
 _SHA256 = r"^[0-9a-f]{64}$"
 _UTC = {"unit": "ns", "tz": "UTC"}
 
@@ -149,7 +152,15 @@ class StgTransactions(_Staged):
 
     @pa.check("amount", name="amount_has_at_most_2_decimals")
     def amount_has_at_most_2_decimals(cls, series: pd.Series) -> pd.Series:
-        return ((series * 100).round() - series * 100).abs() < 1e-6
+        # Exact for every amount the mapping accepts (whole cents up to 10**15 - 1, read back as floats): the
+        # float nearest c/100 rounds back to itself. A tolerance on series*100 instead fails large amounts
+        # (at $10^13 one cent is below the float's resolution times 100) and would stop the whole table.
+        values = series.astype(float)
+        return np.isfinite(values) & ((values * 100).round() / 100 == values)
+
+    @pa.check("amount", name="amount_is_in_range")
+    def amount_is_in_range(cls, series: pd.Series) -> pd.Series:
+        return series.astype(float).abs() <= MAX_AMOUNT
 
     @pa.check("fund_source_ids", name="fund_source_ids_is_json_list", element_wise=True)
     def fund_source_ids_is_json_list(cls, value: Any) -> bool:
@@ -173,15 +184,28 @@ class Quarantine(pa.DataFrameModel):
         description="Source entity (donors, contacts, transactions, payments, funds)."
     )
     source_id: Series[str] = pa.Field(
-        nullable=True, description="Record id in the source (null if it had none)."
+        nullable=True, description="Record id in the source; the raw `missing-id:` key for a record without one."
     )
     run_id: Series[str] = pa.Field(description="Run that quarantined it.")
     kind: Series[str] = pa.Field(
-        isin=["invalid", "excluded"],
-        description="'invalid' (failed a rule) or 'excluded' (out of scope by rule).",
+        isin=["invalid", "excluded", "field"],
+        description="'invalid' (failed a rule), 'excluded' (out of scope by rule) or 'field' (one optional "
+                    "value left out of a record that was staged).",
     )
     reasons: Series[object] = pa.Field(description="Non-empty list of human-readable reasons.")
     raw: Series[str] = pa.Field(nullable=True, description="The record as received (JSON).")
+    field: Optional[Series[str]] = pa.Field(  # noqa: UP045 - pandera reads Optional[...] as "column may be absent"
+        nullable=True, description="'field' rows: the target left out (e.g. PrimaryEmail.Value); else null."
+    )
+    value: Optional[Series[str]] = pa.Field(  # noqa: UP045
+        nullable=True, description="'field' rows: the value left out, shown safely (escaped, at most 80 "
+                                   "characters); else null."
+    )
+
+    @pa.dataframe_check(name="field_rows_name_their_field")
+    def field_rows_name_their_field(cls, df: pd.DataFrame) -> pd.Series:
+        named = ~_blank(df["field"]) if "field" in df else pd.Series(False, index=df.index)
+        return (df["kind"] != "field") | named
 
     @pa.check("reasons", name="has_at_least_one_reason", element_wise=True)
     def has_at_least_one_reason(cls, value: Any) -> bool:

@@ -34,10 +34,13 @@ def markdown_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     return "\n".join(lines)
 
 
-def reasons_markdown(top_reasons: list[tuple[str, int]]) -> str:
+def reasons_markdown(top_reasons: list[tuple[str, int]], none: str = "no record was rejected") -> str:
     if not top_reasons:
-        return "no record was rejected"
+        return none
     return markdown_table(("reason", "records"), list(top_reasons))
+
+
+NO_VALUE_DROPPED = "no value was left out"
 
 
 def _reasons(value: Any) -> list[str]:
@@ -56,16 +59,22 @@ def stored_gates(store: StagingStore, run_id: str) -> dict[str, EntityGate]:
         rows = con.execute("SELECT source, entity, kind, reasons FROM quarantine WHERE run_id = ?", [run_id]).fetchall()
     gates = {name: EntityGate(name, staged=a.staged, extracted=a.extracted) for name, a in accounts.items()}
     reasons: dict[str, Counter[str]] = {}
+    dropped: dict[str, Counter[str]] = {}
     for source, entity, kind, row_reasons in rows:
         target = accounting.stg_entity_of(source, entity)
         gate = gates.setdefault(target, EntityGate(target))
         if kind == "excluded":
             gate.excluded += 1
-            continue
-        gate.rejected += 1
-        reasons.setdefault(gate.entity, Counter()).update(_reasons(row_reasons))
+        elif kind == "field":  # a value left out of a record that was staged: not a rejected record
+            gate.fields_dropped += 1
+            dropped.setdefault(gate.entity, Counter()).update(_reasons(row_reasons))
+        else:
+            gate.rejected += 1
+            reasons.setdefault(gate.entity, Counter()).update(_reasons(row_reasons))
     for name, counter in reasons.items():
         gates[name].top_reasons = counter.most_common(TOP_REASONS)
+    for name, counter in dropped.items():
+        gates[name].top_field_reasons = counter.most_common(TOP_REASONS)
     return gates
 
 
@@ -77,6 +86,9 @@ def staged_metadata(gate: EntityGate) -> dict[str, Any]:
         "excluded by mapping rules": dg.MetadataValue.int(gate.excluded),
         "reject share": dg.MetadataValue.float(round(gate.reject_share, 4)),
         "top reject reasons": dg.MetadataValue.md(reasons_markdown(gate.top_reasons)),
+        "values left out": dg.MetadataValue.int(gate.fields_dropped),
+        "top reasons values were left out": dg.MetadataValue.md(
+            reasons_markdown(gate.top_field_reasons, NO_VALUE_DROPPED)),
     }
 
 
@@ -114,10 +126,13 @@ def run_summary(report: RunReport, direction: str) -> str:
     """The Markdown story of a finished run, shown on every load asset."""
     parts = [f"### Sync of org `{report.org}`: {report.status}",
              f"Run `{report.run_id}`, direction `{direction}`.", "", summary_markdown(report), ""]
-    reasons = Counter[str]()
+    reasons, dropped = Counter[str](), Counter[str]()
     for gate in report.gates.values():
         reasons.update(dict(gate.top_reasons))
+        dropped.update(dict(gate.top_field_reasons))
     parts += ["**Top quarantine reasons**", "", reasons_markdown(reasons.most_common(TOP_REASONS)), ""]
+    parts += ["**Values left out of synced records** (the record synced without them)", "",
+              reasons_markdown(dropped.most_common(TOP_REASONS), NO_VALUE_DROPPED), ""]
     merged = report.counts.get("constituents", {})
     parts.append(f"Linked donors: {merged.get('merged_push', 0)} pushed to Bloomerang, "
                  f"{merged.get('merged_pull', 0)} written back to the sources. Conflicts: {report.conflicts}; "

@@ -74,7 +74,8 @@ def validate(paths: tuple[Path, ...], mappings_dir: Path | None) -> None:
               help="Source records as the API returns them: a JSON array or JSON lines.")
 @click.option("--mappings-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help=_DIR_HELP)
 def preview(org: str, entity: str, input_path: Path, mappings_dir: Path | None) -> None:
-    """Print {"mapped": [{source_id, payload}], "rejected": [{source_id, errors}]} — no network calls.
+    """Print {"mapped": [{source_id, payload}], "rejected": [{source_id, errors}], "dropped": [{source_id, field,
+    errors}]} — no network calls. `dropped` lists the optional values left out of a mapped record's payload.
 
     References to other records are shown by source id ("ref:wegive.donors:1012").
     """
@@ -99,6 +100,9 @@ def preview(org: str, entity: str, input_path: Path, mappings_dir: Path | None) 
                    for sid, payload in zip(result.mapped["source_id"], result.mapped["payload"], strict=True)],
         "rejected": [{"source_id": sid, "errors": list(errors)}
                      for sid, errors in zip(result.rejected["source_id"], result.rejected["errors"], strict=True)],
+        "dropped": [{"source_id": sid, "field": name, "errors": list(errors)}
+                    for sid, name, errors in zip(result.fields["source_id"], result.fields["field"],
+                                                 result.fields["errors"], strict=True)],
     }
     click.echo(json.dumps(output, indent=2, ensure_ascii=False))
 

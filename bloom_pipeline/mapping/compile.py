@@ -4,38 +4,56 @@ Why vectorized: a backfill maps millions of records; every rule runs once per co
 payloads are assembled per column (jsonbuild.py). Each input record ends in exactly one of
 `result.mapped` (canonical columns of docs/INTERFACES.md, `payload` = the Bloomerang v2 write body) or
 `result.rejected` (kind 'invalid' with errors naming field and value, or kind 'excluded' for records that
-are not gifts by an explicit `exclude_when` rule). The pull direction lives in reverse.py and is
-re-exported here.
+are not gifts by an explicit `exclude_when` rule). A record without a usable id, and every copy of an id
+that occurs more than once in the input, is rejected before any rule runs (`id_problems`): which copy is
+current cannot be known, so none is staged. `result.fields` lists, per staged record, each optional value
+left out of its payload (`on_invalid: drop_field`) with the value and the reason; a rejected record carries
+those reasons among its own. The pull direction lives in reverse.py and is re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bloom_pipeline.mapping import catalog, jsonbuild, parallel
-from bloom_pipeline.mapping.engine import Evaluated, collect_errors, evaluate, norm_column
-from bloom_pipeline.mapping.frames import element_frame, extract_columns, raw_json
+from bloom_pipeline.mapping.engine import (
+    Evaluated,
+    collect_errors,
+    dropped_rows,
+    evaluate,
+    norm_column,
+    safe_text,
+    shown_value,
+)
+from bloom_pipeline.mapping.frames import element_frame, extract, extract_columns, raw_json
 from bloom_pipeline.mapping.parallel import PARALLEL_MIN_ROWS
 from bloom_pipeline.mapping.reverse import reverse_map, to_source_payload
 from bloom_pipeline.mapping.spec import EntitySpec, OrgConfig
-from bloom_pipeline.mapping.transforms import Context, to_string
+from bloom_pipeline.mapping.transforms import Context, present
 
-__all__ = ["MapResult", "map_frame", "reverse_map", "to_source_payload", "payload_hash"]
+__all__ = ["MapResult", "id_problems", "map_frame", "reverse_map", "to_source_payload", "payload_hash"]
 
 payload_hash = jsonbuild.payload_hash
 CHUNK_ROWS = 100_000  # rows mapped at once: bounds intermediate memory, large enough to amortise per-call costs
 REJECTED_COLUMNS = ["source", "entity", "source_id", "errors", "raw", "kind"]
+FIELD_COLUMNS = ["source", "entity", "source_id", "field", "value", "errors", "raw", "kind"]
+INT64_MAX = 2**63 - 1
+
+
+def _no_fields() -> pd.DataFrame:
+    return pd.DataFrame(columns=FIELD_COLUMNS)
 
 
 @dataclass
 class MapResult:
     mapped: pd.DataFrame
     rejected: pd.DataFrame
+    fields: pd.DataFrame = field(default_factory=_no_fields)  # kind 'field': one row per dropped value
 
 
 def context(org: OrgConfig) -> Context:
@@ -68,10 +86,127 @@ def _source_paths(spec: EntitySpec) -> set[str]:
     return paths
 
 
+_EPOCH_BOUND = 9.2e9  # seconds either side of 1970 that a pandas timestamp holds
+
+
 def _timestamps(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(values):
-        return pd.to_datetime(values, unit="s", utc=True, errors="coerce")
-    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    """ISO-8601 text or epoch seconds → aware UTC timestamps; anything else (a date pandas cannot hold, an
+    object, true/false) → NaT, never an exception."""
+    if values.dtype.kind in "iuf":
+        seconds = values.astype(float)
+        return pd.to_datetime(seconds.where(seconds.abs() <= _EPOCH_BOUND), unit="s", utc=True, errors="coerce")
+    if values.dtype.kind == "b":
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # the usual case, vectorised
+        return pd.to_datetime(values.astype(object), utc=True, errors="coerce", format="ISO8601")
+    items = values.to_numpy()
+    texts = pd.Series([v if isinstance(v, str) else None for v in items], index=values.index, dtype=object)
+    numbers = pd.Series([float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+                         for v in items], index=values.index, dtype=float)
+    out = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
+    if numbers.notna().any():
+        epoch = pd.to_datetime(numbers.where(numbers.abs() <= _EPOCH_BOUND), unit="s", utc=True, errors="coerce")
+        out = out.where(out.notna(), epoch)
+    return out
+
+
+def _id_text(value: Any) -> str | None:
+    """A source id as text; None when the value cannot be an id (the same reading as the raw write's
+    ``staging.writes.id_text``: whole numbers and trimmed text are ids; true/false, fractions, NaN,
+    blanks, objects and lists are not)."""
+    if value is None or isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return str(int(value)) if np.isfinite(value) and float(value).is_integer() else None
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+def id_texts(values: pd.Series) -> pd.Series:
+    """`_id_text` over a column (whole numbers or text only, the usual cases, in one vectorised step)."""
+    if values.dtype.kind == "i":
+        return values.astype(str).astype(object)
+    kind = pd.api.types.infer_dtype(values, skipna=True) if values.dtype.kind in "OU" else ""
+    if kind == "integer":  # ints with a null among them
+        try:
+            ints = values.astype("Int64")
+        except (OverflowError, TypeError, ValueError):
+            pass
+        else:
+            return ints.astype(str).astype(object).where(ints.notna(), None)
+    if kind == "string":
+        text = values.astype(object).where(values.notna(), None)
+        stripped = text.str.strip()
+        return stripped.where(stripped.notna() & stripped.ne(""), None).astype(object)
+    return pd.Series([_id_text(v) for v in values.to_numpy()], index=values.index, dtype=object)
+
+
+def _record_ids(records: list[dict[str, Any]] | pd.DataFrame, path: str) -> pd.Series:
+    if isinstance(records, pd.DataFrame):
+        column = extract_columns(records, [path])[path]
+        return pd.Series(column.to_numpy(), index=pd.RangeIndex(len(records)), dtype=column.dtype)
+    return pd.Series(extract(records, path), index=pd.RangeIndex(len(records)), dtype=object)
+
+
+def ids_are_clean(records: list[dict[str, Any]] | pd.DataFrame, path: str = "id") -> bool:
+    """True when every record has a whole-number id and no id repeats: the usual input, checked on the
+    numbers themselves (no id text built for a million records)."""
+    raw = _record_ids(records, path)
+    return raw.dtype.kind == "i" and not raw.duplicated().any()
+
+
+def id_problems(records: list[dict[str, Any]] | pd.DataFrame, path: str = "id") -> tuple[pd.Series, pd.Series]:
+    """Per record (by position): its id as text (None when it has none) and why it cannot be staged (None when
+    it can): `missing id`, or `duplicate id` for every record whose id occurs more than once in `records`."""
+    raw = _record_ids(records, path)
+    texts = id_texts(raw)
+    why = pd.Series(None, index=raw.index, dtype=object)
+    missing = texts.isna()
+    if missing.any():
+        why[missing] = [f"{path}: missing id" if v is None or (isinstance(v, float) and np.isnan(v))
+                        or (isinstance(v, str) and not v.strip())
+                        else f"{path}: missing id ({shown_value(v)} is not an id)" for v in raw[missing].to_numpy()]
+    repeated = texts.notna() & texts.duplicated(keep=False)
+    if repeated.any():
+        counts = texts[repeated].value_counts()
+        why[repeated] = [safe_text(f"{path}: duplicate id '{t}' ({counts[t]} records of this extract carry it; "
+                                   "none is staged)") for t in texts[repeated].to_numpy()]
+    return texts, why
+
+
+def _positive_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Stored Bloomerang ids (whole numbers > 0 within int64, or their digits) as Int64, and per row the
+    value that is no such id (None where fine or empty)."""
+    if values.dtype.kind == "i":
+        ok = values > 0
+        return values.where(ok).astype("Int64"), values.astype(object).where(~ok, None)
+    kind = pd.api.types.infer_dtype(values, skipna=True) if values.dtype.kind in "OU" else ""
+    if kind in ("integer", "empty"):  # stored ids with nulls among them: vectorised
+        try:
+            ints = values.astype("Int64")
+        except (OverflowError, TypeError, ValueError):
+            pass
+        else:
+            ok = ints.gt(0).fillna(False).astype(bool)
+            bad = ints.notna() & ~ok
+            return ints.where(ok, pd.NA), values.astype(object).where(bad.to_numpy(), None)
+
+    def one(value: Any) -> tuple[int | None, bool]:
+        if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str)
+                                                                              and not value.strip()):
+            return None, False
+        text = _id_text(value)
+        if text is not None and text.isdigit() and 0 < int(text) <= INT64_MAX:
+            return int(text), False
+        return None, True
+
+    results = [one(v) for v in values.to_numpy()]
+    ids = pd.array([r[0] for r in results], dtype="Int64")
+    bad = pd.Series([r[1] for r in results], index=values.index, dtype=bool)
+    return pd.Series(ids, index=values.index), values.astype(object).where(bad, None)
 
 
 def _encode_fields(ev: Evaluated, staged_only: set[str]) -> dict[str, tuple[Any, bool]]:
@@ -101,8 +236,10 @@ def _per_record(separator: str, texts: pd.Series, parent: pd.Series) -> pd.Serie
 
 
 def _designations(org: OrgConfig, entity: str, spec: EntitySpec, src: pd.DataFrame, records: Any,
-                  root: Evaluated, ids: pd.Series, ctx: Context) -> tuple[pd.Series, list[pd.Series], pd.Series]:
-    """(JSON arrays per row, errors per row, fund source ids per row) of the transaction designations."""
+                  root: Evaluated, ids: pd.Series, ctx: Context
+                  ) -> tuple[pd.Series, list[pd.Series], pd.Series, pd.DataFrame]:
+    """(JSON arrays per row, errors per row, fund source ids per row, dropped values) of the transaction
+    designations."""
     des = spec.designations
     assert des is not None
     d = element_frame(src, des)
@@ -140,24 +277,26 @@ def _designations(org: OrgConfig, entity: str, spec: EntitySpec, src: pd.DataFra
         quoted = pd.Series(np.array([json.dumps(str(u)) for u in uniques], dtype=object)[codes], index=kept.index)
         fund_ids = _per_record(", ", quoted, parent)
         fund_ids = ("[" + fund_ids + "]").reindex(src.index).fillna("[]")
-    return arrays, errors, fund_ids
+    return arrays, errors, fund_ids, dropped_rows(ev.dropped, owners=parent, prefix="Designations.")
 
 
 def _map_branch(org: OrgConfig, entity: str, spec: EntitySpec, branch: str | None, src: pd.DataFrame,
-                records: Any, ctx: Context) -> tuple[pd.DataFrame, pd.Series]:
+                records: Any, ctx: Context, ids: pd.Series) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """(mapped rows, record errors per row, dropped values) of the rows of one branch (`ids`: theirs)."""
     table = catalog.ENTITY_TARGET[entity]
     source = entity.split(".")[0]
-    ids = to_string(src[spec.id], ctx)[0]
     ev = evaluate(spec.branch_rules(branch), src, ctx)
     errors = list(ev.errors)
+    drops = [dropped_rows(ev.dropped)]
     fields = _encode_fields(ev, catalog.STAGED_ONLY_TARGETS)
     out = pd.DataFrame(index=src.index)
     if table == "constituents" and spec.correlation:
         fields["CustomValues"] = (_custom_value(org.custom_field("constituent", source), ids), True)
     if table == "transactions":
-        arrays, des_errors, fund_ids = _designations(org, entity, spec, src, records, ev, ids, ctx)
+        arrays, des_errors, fund_ids, des_drops = _designations(org, entity, spec, src, records, ev, ids, ctx)
         fields["Designations"] = (arrays, True)
         errors += des_errors
+        drops.append(des_drops)
         out["fund_source_ids"] = fund_ids
     payload, _ = jsonbuild.assemble(fields, src.index)
     out["source"] = source
@@ -173,7 +312,9 @@ def _map_branch(org: OrgConfig, entity: str, spec: EntitySpec, branch: str | Non
     if table == "transactions":
         out["is_refunded"] = ev.values.get("IsRefunded", pd.Series(False, index=src.index)).eq(True)
         out["amount"] = pd.to_numeric(out["amount"], errors="coerce").astype(float)
-    return out, collect_errors(errors, src.index)
+    found = [d for d in drops if len(d)]
+    return out, collect_errors(errors, src.index), (pd.concat(found, ignore_index=True) if found
+                                                    else dropped_rows([]))
 
 
 def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -206,7 +347,8 @@ def map_frame(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.Da
               parallel_min_rows: int = PARALLEL_MIN_ROWS) -> MapResult:
     """Map source records (as the API returns them, or a DataFrame of them) for `entity` ('wegive.donors').
 
-    Records are mapped `chunk_rows` at a time (default CHUNK_ROWS; parallel.CHUNK_ROWS on several cores):
+    Records without a usable id and every copy of a repeated id are rejected first (`id_problems`); the rest
+    are mapped `chunk_rows` at a time (default CHUNK_ROWS; parallel.CHUNK_ROWS on several cores):
     every rule is row-local, so the result is the same as in one piece, and the intermediate columns of a
     chunk bound the memory the mapping needs beyond its input and output. Inputs of at least
     `parallel_min_rows` records are mapped by `workers` processes (this one included; default: two where
@@ -214,6 +356,26 @@ def map_frame(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.Da
     this process."""
     if not isinstance(records, pd.DataFrame):
         records = list(records)
+    spec = org.entity(entity)
+    screened = None
+    ids, why = (None, None) if ids_are_clean(records, spec.id) else id_problems(records, spec.id)
+    if why is not None and why.notna().any():
+        bad = why.notna().to_numpy()
+        screened = pd.DataFrame({"source": entity.split(".")[0], "entity": entity,
+                                 "source_id": ids[bad].to_numpy(), "errors": [[w] for w in why[bad]],
+                                 "raw": raw_json(records, why.index[bad]), "kind": "invalid"},
+                                columns=REJECTED_COLUMNS)
+        keep = np.flatnonzero(~bad)
+        records = records.iloc[keep] if isinstance(records, pd.DataFrame) else [records[i] for i in keep]
+    result = _map_all(org, entity, records, chunk_rows, workers, parallel_min_rows)
+    if screened is not None:
+        rejected = pd.concat([r for r in (result.rejected, screened) if len(r)], ignore_index=True)
+        result = MapResult(mapped=result.mapped, rejected=rejected, fields=result.fields)
+    return result
+
+
+def _map_all(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.DataFrame, chunk_rows: int | None,
+             workers: int | None, parallel_min_rows: int) -> MapResult:
     count = (workers if workers is not None else parallel.default_workers()) if len(records) >= parallel_min_rows else 1
     size = max(1, chunk_rows or (parallel.CHUNK_ROWS if count > 1 else CHUNK_ROWS))
     if len(records) <= size:
@@ -226,8 +388,10 @@ def map_frame(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.Da
         parts = [_map_chunk(org, entity, chunk) for chunk in chunks]
     filled = [p.mapped for p in parts if len(p.mapped)] or [parts[0].mapped]
     bad = [p.rejected for p in parts if len(p.rejected)] or [parts[0].rejected]
+    dropped = [p.fields for p in parts if len(p.fields)] or [parts[0].fields]
     return MapResult(mapped=pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0],
-                     rejected=pd.concat(bad, ignore_index=True) if len(bad) > 1 else bad[0])
+                     rejected=pd.concat(bad, ignore_index=True) if len(bad) > 1 else bad[0],
+                     fields=pd.concat(dropped, ignore_index=True) if len(dropped) > 1 else dropped[0])
 
 
 def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.DataFrame) -> MapResult:
@@ -236,13 +400,14 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
     table = catalog.ENTITY_TARGET[entity]
     ctx = context(org)
     src = extract_columns(records, _source_paths(spec))
-    ids = to_string(src[spec.id], ctx)[0]
+    ids = id_texts(src[spec.id])
     rejected: list[pd.DataFrame] = []
     excluded = pd.Series(False, index=src.index)
     reasons = pd.Series(None, index=src.index, dtype=object)
     for rule in spec.exclude_when:
         hit = norm_column(src[rule.field]).isin([str(v).strip().lower() for v in rule.in_]) & ~excluded
-        reasons[hit] = rule.field + ": '" + src[rule.field][hit].astype(str) + "' excluded — " + rule.reason
+        reasons[hit] = [safe_text(f"{rule.field}: '{v}' excluded — {rule.reason}")
+                        for v in src[rule.field][hit].astype(str)]
         excluded |= hit
     if excluded.any():
         rows = src.index[excluded.to_numpy()]
@@ -251,6 +416,7 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
     live = src[~excluded.to_numpy()] if excluded.any() else src
     parts: list[pd.DataFrame] = []
     error_parts: list[pd.Series] = []
+    drop_parts: list[pd.DataFrame] = []
     if spec.branch_on:
         keys = norm_column(live[spec.branch_on])
         matched = pd.Series(False, index=live.index)
@@ -258,39 +424,87 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
             rows = keys.eq(str(branch).strip().lower())
             matched |= rows
             if rows.any():
-                part, errs = _map_branch(org, entity, spec, branch, live[rows.to_numpy()], records, ctx)
+                picked = live[rows.to_numpy()]
+                part, errs, drops = _map_branch(org, entity, spec, branch, picked, records, ctx, ids.loc[picked.index])
                 parts.append(part)
                 error_parts.append(errs)
+                drop_parts.append(drops)
         if (~matched).any():
             lost = live.index[(~matched).to_numpy()]
             shown = live[spec.branch_on].loc[lost].astype(str)
-            error_parts.append(pd.Series([[f"{spec.branch_on}: no mapping branch for '{v}'"] for v in shown],
+            error_parts.append(pd.Series([[safe_text(f"{spec.branch_on}: no mapping branch for '{v}'")] for v in shown],
                                          index=lost, dtype=object))
     elif len(live):
-        part, errs = _map_branch(org, entity, spec, None, live, records, ctx)
+        part, errs, drops = _map_branch(org, entity, spec, None, live, records, ctx, ids.loc[live.index])
         parts.append(part)
         error_parts.append(errs)
+        drop_parts.append(drops)
+    stamps = _timestamps(src[spec.updated_at]) if spec.updated_at else None
+    drop_parts += _key_drops(spec, src, excluded, stamps)
     errors = pd.concat(error_parts) if error_parts else pd.Series(dtype=object)
+    drops = pd.concat([d for d in drop_parts if len(d)], ignore_index=True) if any(len(d) for d in drop_parts) \
+        else dropped_rows([])
     mapped = _stack(parts) if parts else _empty_mapped(table)
     bad = errors.map(len).gt(0) if len(errors) else pd.Series(dtype=bool)
     if bad.any():
         rows = errors.index[bad.to_numpy()]
+        failing = set(rows)
+        if len(drops):  # a rejected record lists its dropped values among its reasons: one fix-up for everything
+            lost = drops[drops["row"].isin(failing)]
+            extra = lost.groupby("row", sort=False)["reason"].agg(list)
+            errors = errors.copy()
+            for i, more in extra.items():
+                errors.at[i] = [*errors.at[i], *more]
+            drops = drops[~drops["row"].isin(failing)]
         rejected.append(_rejected(records, src, rows, source, entity, ids, errors, "invalid"))
         mapped = mapped.drop(index=rows, errors="ignore")
     mapped = mapped.sort_index()
     mapped["payload_hash"] = jsonbuild.hash_column(mapped["payload"]) if len(mapped) else []
-    if spec.updated_at:
-        mapped["source_updated_at"] = _timestamps(src[spec.updated_at]).reindex(mapped.index)
+    if stamps is not None:
+        mapped["source_updated_at"] = stamps.reindex(mapped.index)
     else:
         mapped["source_updated_at"] = pd.Series(pd.NaT, index=mapped.index, dtype="datetime64[ns, UTC]")
     if spec.bloomerang_id:
-        mapped["bloomerang_id"] = pd.to_numeric(src[spec.bloomerang_id], errors="coerce").reindex(
-            mapped.index).astype("Int64")
+        mapped["bloomerang_id"] = _positive_ids(src[spec.bloomerang_id])[0].reindex(mapped.index).astype("Int64")
     else:
         mapped["bloomerang_id"] = pd.array([pd.NA] * len(mapped), dtype="Int64")
     order = ["source", "source_id", "payload", "payload_hash", "source_updated_at", *catalog.CANONICAL_COLUMNS[table]]
     mapped = mapped[order].reset_index(drop=True)
     rejected_frame = (pd.concat(rejected).sort_index().reset_index(drop=True) if rejected
                       else pd.DataFrame(columns=REJECTED_COLUMNS))
-    return MapResult(mapped=mapped, rejected=rejected_frame)
+    return MapResult(mapped=mapped, rejected=rejected_frame, fields=_field_rows(records, drops, source, entity, ids))
 
+
+def _key_drops(spec: EntitySpec, src: pd.DataFrame, excluded: pd.Series, stamps: pd.Series | None
+               ) -> list[pd.DataFrame]:
+    """Dropped values of the record's keys that are not field rules: a stored Bloomerang id that is no id
+    (it would link the record to the wrong constituent), a last-modified time that is no time."""
+    out = []
+    if spec.bloomerang_id:
+        _, bad = _positive_ids(src[spec.bloomerang_id])
+        bad = bad[bad.notna() & ~excluded]
+        if len(bad):
+            out.append(pd.DataFrame({
+                "row": bad.index, "field": "bloomerang_id", "value": [shown_value(v) for v in bad.to_numpy()],
+                "reason": [safe_text(f"bloomerang_id: {shown_value(v)!r} is not a Bloomerang id (a whole number "
+                                     f"above 0); left out (from {spec.bloomerang_id})") for v in bad.to_numpy()]}))
+    if spec.updated_at and stamps is not None and stamps.isna().any():
+        unread = stamps.isna().to_numpy() & ~excluded.to_numpy()
+        column = src[spec.updated_at][unread]
+        bad = column[present(column).to_numpy()]
+        if len(bad):
+            out.append(pd.DataFrame({
+                "row": bad.index, "field": "source_updated_at", "value": [shown_value(v) for v in bad.to_numpy()],
+                "reason": [safe_text(f"source_updated_at: {shown_value(v)!r} is not a time; left out "
+                                     f"(from {spec.updated_at})") for v in bad.to_numpy()]}))
+    return out
+
+
+def _field_rows(records: Any, drops: pd.DataFrame, source: str, entity: str, ids: pd.Series) -> pd.DataFrame:
+    if not len(drops):
+        return _no_fields()
+    rows = pd.Index(drops["row"].to_numpy())
+    return pd.DataFrame({"source": source, "entity": entity, "source_id": ids.loc[rows].to_numpy(),
+                         "field": drops["field"].to_numpy(), "value": drops["value"].to_numpy(),
+                         "errors": [[r] for r in drops["reason"]], "raw": raw_json(records, rows), "kind": "field"},
+                        columns=FIELD_COLUMNS)

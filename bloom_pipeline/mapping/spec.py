@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from bloom_pipeline.mapping.catalog import ENTITY_TARGET
@@ -52,6 +52,7 @@ class Case(Strict):
 
 
 TransformRef = str | dict[str, Any]
+OnInvalid = Literal["drop_field", "reject_record"]
 
 
 class FieldRule(Strict):
@@ -70,11 +71,29 @@ class FieldRule(Strict):
     fallback: Any = None
     fallback_note: str | None = None
     note: dict[str, str] | None = None
+    on_invalid: OnInvalid | None = None
 
     @field_validator("transform", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str | dict) else value
+
+    @model_validator(mode="after")
+    def _required_values_reject(self) -> FieldRule:
+        if self.required and self.on_invalid == "drop_field":
+            raise PydanticCustomError(
+                "on_invalid", "a required field cannot be dropped: 'on_invalid: drop_field' needs 'required: false' "
+                "(an invalid value of a required field rejects the record)")
+        return self
+
+    def invalid_policy(self, *, lookup: bool = False) -> OnInvalid:
+        """What an invalid value of this field does: `on_invalid` when set; else a required field rejects the
+        record and an optional one is left out (`drop_field`) — except a value missing from a `lookup` table,
+        which rejects the record: the table gives the value its meaning (a status → refunded or not), and a
+        meaning nobody mapped is not a contact detail to leave out."""
+        if self.on_invalid is not None:
+            return self.on_invalid
+        return "reject_record" if self.required or lookup else "drop_field"
 
     def sources(self) -> list[str]:
         found = [self.from_] if isinstance(self.from_, str) else list(self.from_ or [])

@@ -10,6 +10,8 @@ direction applies to turn a Bloomerang value back into the source's form.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,46 +139,209 @@ def phone_inverse(values: pd.Series, ctx: Context) -> pd.Series:
     return validators.phone_digits(_text(values), ctx.phone_region)
 
 
+# Amounts: whole cents from 1 to MAX_CENTS (either sign here; `positive` refuses the rest). Why this bound:
+# the staged column is DECIMAL(18,2) and Bloomerang's `currency` is a .NET decimal, but an amount travels as
+# a JSON number (an IEEE double) in the payload and as a float in the staged frame, which holds every cent
+# exactly only below 2**53 cents (~9.007e15). 10**15 - 1 cents ($9,999,999,999,999.99, thirteen digits of
+# dollars) is the round bound under that: every accepted amount is exact everywhere it goes.
+MAX_CENTS = 10**15 - 1
+# A number written as text: digits with an optional sign and decimal point, nothing else (no exponent, no
+# 'NaN' / 'Infinity', no thousands separators or currency signs). WeGive's OpenAPI types `amount` as a bare
+# string (contracts/wegive-handbid.md §1.5: untyped Scramble output) and Handbid sends decimal strings
+# ("250.00", §2.2), so such text is an amount; anything looser is not.
+_NUMBER_TEXT = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$")
+_EPOCH_BOUND = 9.2e9  # seconds either side of 1970 that a pandas timestamp holds (years 1677..2262)
+_INT64 = 2**63
+
+
+def _shown(value: Any) -> str:
+    """A value inside an error text: text quoted, anything else as JSON (true, {"a": 1}, 1e+300)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str):
+        return f"'{value}'"
+    try:
+        return json.dumps(value, default=str, allow_nan=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _quoted(value: Any) -> str:
+    """A scalar as the older error texts show it ('12.5', 'x'); other values as `_shown`."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return f"'{value}'"
+    return _shown(value)
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
+def _decimal(value: Any) -> Decimal | str | None:
+    """A finite number as an exact Decimal, None for a null, or the reason it is not a number."""
+    if _is_null(value):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return f"not a number: {_shown(bool(value))} is a true/false value"
+    if isinstance(value, int | np.integer):
+        return Decimal(int(value))
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return f"not a number: {_shown(float(value))}"
+        return Decimal(repr(float(value)))  # the shortest text that reads back as this float: 12.34, not 12.339…
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else f"not a number: {value}"
+    if isinstance(value, str) and _NUMBER_TEXT.match(value.strip()):
+        return Decimal(value.strip())
+    return f"not a number: {_shown(value)}"
+
+
+def _per_unique(values: pd.Series, fn: Callable[[Any], tuple[Any, str | None]]) -> tuple[pd.Series, pd.Series]:
+    """(results, error texts) of `fn` applied once per distinct value; objects and lists are handled too
+    (they cannot be hashed, so those rows go one by one)."""
+    out = pd.Series(None, index=values.index, dtype=object)
+    errs = pd.Series(None, index=values.index, dtype=object)
+    todo = values[values.notna().to_numpy()] if len(values) else values
+    if todo.empty:
+        return out, errs
+    if todo.dtype == object and pd.api.types.infer_dtype(todo, skipna=True).startswith("mixed"):
+        # True == 1 for a hash table, so true/false values are kept apart from numbers (one JSON `true` must
+        # never share the verdict of the amount 1)
+        flags = np.fromiter((isinstance(v, bool | np.bool_) for v in todo.to_numpy()), dtype=bool, count=len(todo))
+        if flags.any():
+            for part in (todo[flags], todo[~flags]):
+                if len(part):
+                    got, why = _unique_results(part, fn)
+                    out.loc[part.index], errs.loc[part.index] = got.to_numpy(), why.to_numpy()
+            return out, errs
+    got, why = _unique_results(todo, fn)
+    out.loc[todo.index], errs.loc[todo.index] = got.to_numpy(), why.to_numpy()
+    return out, errs
+
+
+def _unique_results(todo: pd.Series, fn: Callable[[Any], tuple[Any, str | None]]) -> tuple[pd.Series, pd.Series]:
+    try:
+        codes, uniques = pd.factorize(todo, use_na_sentinel=True)
+        results = [fn(u) for u in uniques]
+        picked = codes
+    except TypeError:  # an unhashable value (a dict, a list) somewhere in the column: one by one
+        results = [fn(v) for v in todo.to_numpy()]
+        picked = np.arange(len(results))
+    got = np.array([r[0] for r in results] + [None], dtype=object)[picked]
+    why = np.array([r[1] for r in results] + [None], dtype=object)[picked]
+    return pd.Series(got, index=todo.index, dtype=object), pd.Series(why, index=todo.index, dtype=object)
+
+
+def _plain_numbers(values: pd.Series) -> pd.Series | None:
+    """The column as integers or floats when every value in it is a number (nulls aside) and none is a
+    true/false value, for the vectorised paths; None otherwise (text, objects, booleans: value by value)."""
+    if values.dtype.kind in "iuf" or isinstance(values.dtype, pd.Int64Dtype):
+        return values
+    if values.dtype == object:
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind == "integer":
+            try:
+                return values.astype("Int64")
+            except (OverflowError, TypeError, ValueError):  # beyond int64: value by value
+                return None
+        if kind in ("floating", "mixed-integer-float"):
+            return pd.to_numeric(values, errors="coerce")
+    return None
+
+
 def _cents_of(values: pd.Series, scale: int) -> tuple[pd.Series, pd.Series]:
-    """Exact integer cents (Int64) from cents (`scale` 1) or dollars (`scale` 100), plus a bad-value mask."""
-    if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return values.astype("Int64") * scale, pd.Series(False, index=values.index)
-    numeric = pd.to_numeric(values, errors="coerce")
-    bad = values.notna() & numeric.isna()
-    if scale == 1:
-        whole = numeric.round(0)
-        bad |= numeric.notna() & (whole != numeric)
-        return whole.astype("Int64").where(~bad, pd.NA), bad
+    """Exact integer cents (Int64) from cents (`scale` 1) or dollars (`scale` 100), and per row the error
+    text of a value that is not such an amount (None where fine). Plain numbers of the usual shapes are
+    converted column-wise; every other value (text, true/false, out of range, a fraction, a third decimal to
+    round) goes through `one` once per distinct value."""
+    unit = "cents" if scale == 1 else "dollars"
+    data = np.zeros(len(values), dtype="int64")
+    missing = np.ones(len(values), dtype=bool)  # the Int64 mask: True = no amount
+    slow = values.notna().to_numpy()
+    numbers = _plain_numbers(values)
+    if numbers is not None and len(values):
+        if numbers.dtype.kind in "iu" or isinstance(numbers.dtype, pd.Int64Dtype):
+            limit = MAX_CENTS // scale
+            ok = (numbers.notna() & (numbers <= limit) & (numbers >= -limit)).fillna(False).to_numpy(dtype=bool)
+            data[ok] = numbers[ok].astype("int64").to_numpy() * scale
+        else:
+            f = numbers.astype(float).to_numpy()
+            with np.errstate(invalid="ignore", over="ignore"):
+                whole = np.round(f * scale)
+                ok = np.isfinite(f) & (np.abs(f) <= MAX_CENTS / scale) & (whole / scale == f)
+            data[ok] = whole[ok].astype("int64")
+        missing[ok] = False
+        slow &= ~ok
 
-    def decimal_cents(v: Any) -> Any:
+    def one(value: Any) -> tuple[Any, str | None]:
+        amount = _decimal(value)
+        if amount is None or isinstance(amount, str):
+            return None, amount
+        if scale == 1 and amount != amount.to_integral_value():
+            return None, f"{_quoted(value)} is not an amount in whole cents"
         try:
-            return int((Decimal(str(v)) * 100).quantize(Decimal(1)))
-        except (InvalidOperation, ValueError):
-            return None
+            whole = int((amount * scale).quantize(Decimal(1)))  # dollars: half-even to the cent
+        except InvalidOperation:  # more digits than a Decimal context holds
+            return None, _out_of_range(value, unit)
+        if abs(whole) > MAX_CENTS:
+            return None, _out_of_range(value, unit)
+        return whole, None
 
-    cents = map_unique(values.where(~bad, None), decimal_cents)
-    return pd.array(cents, dtype="Int64"), bad
+    errs = pd.Series(None, index=values.index, dtype=object)
+    if slow.any():
+        got, why = _per_unique(values[slow], one)
+        found = got.notna().to_numpy()
+        rows = np.flatnonzero(slow)
+        data[rows[found]] = got[found].astype("int64").to_numpy()
+        missing[rows[found]] = False
+        errs[slow] = why.to_numpy()
+    return pd.Series(pd.arrays.IntegerArray(data, missing), index=values.index), errs
 
 
-def _money(values: pd.Series, scale: int, unit: str) -> Result:
-    cents, bad = _cents_of(values, scale)
-    cents = pd.Series(cents, index=values.index, dtype="Int64")
-    dollars = (cents.astype("Float64") / 100).round(2).astype(object).where(cents.notna() & ~bad, None)
-    return dollars, _errors(values, bad, lambda v: f"'{v}' is not an amount in {unit}")
+def _out_of_range(value: Any, unit: str) -> str:
+    top = f"{MAX_CENTS / 100:,.2f}"
+    return f"amount out of range: {_shown(value)} {unit} is more than {top} dollars, the largest amount accepted"
+
+
+def _money(values: pd.Series, scale: int) -> Result:
+    cents, errs = _cents_of(values, scale)
+    dollars = (cents.astype("Float64") / 100).round(2).astype(object).where(cents.notna(), None)
+    return dollars, errs
 
 
 def cents_to_dollars(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
-    return _money(values, 1, "whole cents")
+    """Integer cents (numbers, or digits as text) → dollars with 2 places; a fraction of a cent, a true/false
+    value, a text that is not a plain number, or more than MAX_CENTS is an error, never an amount."""
+    return _money(values, 1)
 
 
 def dollars(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
-    return _money(values, 100, "dollars")
+    """Dollar amounts rounded half-even to the cent; the same refusals as `cents_to_dollars`."""
+    return _money(values, 100)
 
 
 def positive(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
-    numeric = pd.to_numeric(values, errors="coerce")
-    bad = numeric.notna() & (numeric <= 0)
-    return values.where(~bad, None), _errors(values, bad, lambda v: f"{v} must be a positive amount")
+    def one(value: Any) -> tuple[Any, str | None]:
+        amount = _decimal(value)
+        if isinstance(amount, str) and not isinstance(value, str):  # true/false, infinity, an object
+            return None, amount
+        if isinstance(amount, Decimal) and amount <= 0:
+            return None, f"{value} must be a positive amount"
+        return value, None
+
+    suspect = values.notna().to_numpy()
+    numbers = _plain_numbers(values)
+    if numbers is not None and len(values):  # the usual case: amounts from `cents_to_dollars`, column-wise
+        f = numbers.astype(float).to_numpy()
+        with np.errstate(invalid="ignore"):
+            suspect &= ~(np.isfinite(f) & (f > 0))
+    out = values.astype(object).where(values.notna(), None)
+    errs = pd.Series(None, index=values.index, dtype=object)
+    if suspect.any():
+        checked, why = _per_unique(values[suspect], one)
+        out[suspect] = checked.where(why.isna(), None).to_numpy()
+        errs[suspect] = why.to_numpy()
+    return out, errs
 
 
 def _to_local_date(moments: pd.Series, raw: pd.Series, ctx: Context) -> Result:
@@ -189,16 +354,29 @@ def _to_local_date(moments: pd.Series, raw: pd.Series, ctx: Context) -> Result:
 
 
 def to_date(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
-    """ISO-8601 timestamp (UTC when naive) → the calendar date in the org's time zone."""
+    """ISO-8601 timestamp (UTC when naive) → the calendar date in the org's time zone. Anything that is not
+    one — '31/02/2025', '2026-13-45', a number, a year outside 1677..2262 — is an error."""
     text = _text(values)
     moments = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    return _to_local_date(moments, values, ctx)
+    return _to_local_date(moments, text, ctx)
+
+
+def _epoch(value: Any) -> tuple[Any, str | None]:
+    number = _decimal(value)
+    if isinstance(number, Decimal) and abs(number) <= _EPOCH_BOUND:
+        return float(number), None
+    return None, "bad"
 
 
 def epoch_to_date(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
-    numeric = pd.to_numeric(values, errors="coerce")
+    """Epoch seconds (a number, or digits as text) → the calendar date in the org's time zone; a true/false
+    value or a time outside the years 1677..2262 is an error."""
+    if values.dtype.kind in "iuf":
+        numeric = values.astype(float).where(values.astype(float).abs() <= _EPOCH_BOUND)
+    else:
+        numeric = pd.to_numeric(_per_unique(values, _epoch)[0], errors="coerce")
     moments = pd.to_datetime(numeric, unit="s", utc=True, errors="coerce")
-    return _to_local_date(moments, values, ctx)
+    return _to_local_date(moments, _text(values), ctx)
 
 
 def ref(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
@@ -292,13 +470,18 @@ def digits_only(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
 
 
 def integer(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
-    values = strip(values, ctx)[0]
-    numeric = pd.to_numeric(values, errors="coerce")
-    bad = values.notna() & (numeric.isna() | (numeric.round(0) != numeric))
-    ok = numeric.notna() & ~bad
-    out = pd.Series(None, index=values.index, dtype=object)
-    out[ok] = numeric[ok].astype("int64").astype(object)
-    return _nulls(out), _errors(values, bad, lambda v: f"'{v}' is not a whole number")
+    """A whole number (a number, or digits as text) within int64; a true/false value, a fraction, infinity or
+    anything larger is an error (never a wrapped-around value)."""
+    values = strip(values, ctx)[0] if values.dtype == object else values
+
+    def one(value: Any) -> tuple[Any, str | None]:
+        number = _decimal(value)
+        if isinstance(number, Decimal) and number == number.to_integral_value() and abs(number) < _INT64:
+            return int(number), None
+        return None, f"{_quoted(value)} is not a whole number"
+
+    out, errs = _per_unique(values, one)
+    return _nulls(out), errs
 
 
 def _identity(values: pd.Series, ctx: Context) -> pd.Series:
@@ -351,9 +534,10 @@ REGISTRY: dict[str, Transform] = {
     "to_string": Transform(to_string, _identity, doc="ids as text"),
     "email": Transform(email, _identity, doc="validate (email-validator); invalid rejects the record"),
     "phone": Transform(phone, phone_inverse, doc="format for the org's phone_region; unparseable kept as given"),
-    "cents_to_dollars": Transform(cents_to_dollars, _cents_inverse, doc="integer cents → dollars, 2 places"),
+    "cents_to_dollars": Transform(cents_to_dollars, _cents_inverse,
+                                  doc="integer cents → dollars, 2 places; 1 cent to $9,999,999,999,999.99"),
     "dollars": Transform(dollars, _identity, doc="dollar amounts rounded half-even to 2 places"),
-    "positive": Transform(positive, _identity, doc="reject amounts ≤ 0"),
+    "positive": Transform(positive, _identity, doc="reject amounts ≤ 0 (and true/false values)"),
     "to_date": Transform(to_date, None, doc="ISO timestamp → YYYY-MM-DD in the org time zone"),
     "epoch_to_date": Transform(epoch_to_date, None, doc="epoch seconds → YYYY-MM-DD in the org time zone"),
     "ref": Transform(ref, ref_inverse, arg=(), doc="'ref:<source.entity>:<id>' for the sync to resolve"),

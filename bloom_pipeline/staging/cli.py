@@ -89,7 +89,9 @@ def _run_rows(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, d
         key = "succeeded" if action in ("created", "updated", "unchanged") else action
         bucket(run_id, label)[key] += int(n)
     for run_id, source, entity, n in con.execute(
-        f"SELECT run_id, source, entity, count(*) FROM quarantine WHERE run_id IN ({marks}) GROUP BY ALL",
+        # a 'field' row is a value left out of a record that was synced, not a quarantined record
+        f"SELECT run_id, source, entity, count(*) FROM quarantine WHERE run_id IN ({marks}) AND kind <> 'field' "
+        "GROUP BY ALL",
         run_ids,
     ).fetchall():
         bucket(run_id, stg_entity_of(source, entity))["quarantined"] += int(n)

@@ -1,26 +1,46 @@
 """Map extracted records with the org's YAML, stage them, quarantine rejects, validate the tables.
 
 Every extracted record ends in exactly one place: a staged row (``stg_*``) or a quarantine row with
-its reasons and the raw record. Then the pandera models check each staged table as a whole, and the
-org's reject threshold decides whether the load may run at all (a gate, not a warning).
+its reasons and the raw record, whatever it holds (record isolation — one bad record never stops the
+others). In order, per source entity:
+
+1. ids — a record without a usable id (quarantined under its raw key ``missing-id:<hash>``) and every copy
+   of an id that occurs twice in the extract (which copy is current cannot be known; none is staged, and a
+   donor's gifts wait for it) are set aside before any rule runs;
+2. mapping — ``map_frame``; should it raise on some record, the batch is halved until the record is found
+   and quarantined with the error (``_map_isolated``), unless so many fail that the fault is not the data's;
+3. the pandera model of the staged table, row by row: a row it refuses is quarantined with the reason, the
+   others are written (a failure that is not about a row still stops the table in ``validate_gates``);
+4. optional values the mapping left out (``on_invalid: drop_field``) are quarantine rows of kind 'field'.
+
+Then ``validate_gates`` checks each staged table as a whole, and the org's reject threshold decides whether
+the load may run at all (a gate, not a warning). A rejected record an earlier run quarantined already,
+unchanged (the same record for the same reasons, ``_repeated``), does not count toward the share again, and
+the share halts a load only once at least ``thresholds.min_rejects`` records of the entity were counted as
+rejected in the run, so a few bad records the source keeps sending cannot wedge every incremental run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from bloom_pipeline.mapping.compile import map_frame
+from bloom_pipeline.mapping.compile import MapResult, id_problems, ids_are_clean, map_frame
+from bloom_pipeline.mapping.engine import safe_text
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.schemas import validate_staged
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.ddl import WINDOW_COLUMN
 from bloom_pipeline.staging.store import StagingStore, Window
+from bloom_pipeline.staging.writes import missing_id_key, record_json, window_day
 from bloom_pipeline.sync.extract.records import Extracted
+
+log = logging.getLogger(__name__)
 
 # source.entity extracted -> staged entity, in load order
 STAGED_FROM: tuple[tuple[str, str], ...] = (
@@ -31,66 +51,110 @@ STAGED_FROM: tuple[tuple[str, str], ...] = (
     ("handbid.payments", "transactions"),
 )
 FULL_SCANS = frozenset({"wegive.donors", "wegive.funds"})
+# Records of one batch that may fail inside the mapping before the fault is taken for the code's, not the data's
+MAX_MAPPING_FAILURES = 20
 
 
 @dataclass
 class EntityGate:
-    """The validation verdict of one staged entity in one run."""
+    """The validation verdict of one staged entity in one run.
+
+    ``rejected`` counts every record quarantined as invalid in the run; ``repeated`` those of them an earlier
+    run quarantined already, unchanged, which the reject share leaves out (``counted_rejects``).
+    """
 
     entity: str
     staged: int = 0
     rejected: int = 0
     excluded: int = 0
     extracted: int = 0
+    repeated: int = 0
+    fields_dropped: int = 0
     schema_ok: bool = True
     failure_cases: pd.DataFrame | None = None
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    top_field_reasons: list[tuple[str, int]] = field(default_factory=list)  # why values were left out
     blocked_reason: str | None = None
 
     @property
+    def counted_rejects(self) -> int:
+        return self.rejected - self.repeated
+
+    @property
+    def considered(self) -> int:
+        return self.extracted - self.excluded - self.repeated
+
+    @property
     def reject_share(self) -> float:
-        considered = self.extracted - self.excluded
-        return self.rejected / considered if considered > 0 else 0.0
+        return self.counted_rejects / self.considered if self.considered > 0 else 0.0
 
     @property
     def passed(self) -> bool:
         return self.blocked_reason is None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _item_names(receipt: dict[str, Any]) -> list[str]:
+    items = receipt.get("lineItems")
+    names = []
+    for item in items if isinstance(items, list) else []:
+        item = _dict(item)
+        name = item.get("name") or _dict(item.get("item")).get("name")
+        if isinstance(name, str | int | float) and not isinstance(name, bool) and str(name).strip():
+            names.append(str(name))
+    return names
+
+
 def enrich_payments(payments: list[dict[str, Any]], receipts: list[dict[str, Any]],
                     auctions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add what a Handbid payment's Bloomerang transaction needs from its receipt and its event:
-    the event name, the receipt's item names, and whether the receipt was emailed."""
-    by_receipt = {r.get("id"): r for r in receipts}
-    by_auction = {a.get("id"): a for a in auctions}
-    enriched = []
+    the event name, the receipt's item names, and whether the receipt was emailed. A receipt or event that
+    is missing or malformed adds nothing (the mapping then judges the payment as it is); a payment that is
+    not an object is passed on untouched, to be quarantined."""
+    def key(value: Any) -> Any:
+        return value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+
+    by_receipt = {key(r.get("id")): r for r in receipts if isinstance(r, dict) and key(r.get("id")) is not None}
+    by_auction = {key(a.get("id")): a for a in auctions if isinstance(a, dict) and key(a.get("id")) is not None}
+    enriched: list[Any] = []
     for payment in payments:
-        receipt = by_receipt.get(payment.get("receiptId"), {})
-        auction = by_auction.get(payment.get("auctionId"), {})
-        items = [str(li.get("name") or (li.get("item") or {}).get("name") or "") for li in receipt.get("lineItems", [])]
+        if not isinstance(payment, dict):
+            enriched.append(payment)
+            continue
+        receipt = _dict(by_receipt.get(key(payment.get("receiptId"))))
+        auction = _dict(by_auction.get(key(payment.get("auctionId"))))
         enriched.append({
             **payment,
             "auctionName": auction.get("name"),
             "auctionStatus": auction.get("status"),
-            "itemNames": [name for name in items if name],
+            "itemNames": _item_names(receipt),
             "receiptEmailed": bool(receipt.get("emailed") or receipt.get("emailedAt")),
         })
     return enriched
 
 
-def _staging_scope(key: str, mapped: pd.DataFrame, records: list[dict[str, Any]],
+def _created_at(record: Any) -> Any:
+    return record.get("created_at") if isinstance(record, dict) else None
+
+
+def _staging_scope(key: str, mapped: pd.DataFrame, records: list[Any],
                    window: Window | None) -> tuple[Any, pd.DataFrame]:
     """Which staged rows this extract replaces, and the frame to write.
 
     A backfill window covers WeGive transactions by *created day (UTC)* — the extract's filter — which is
     not the staged ``date`` (the gift's day in the org time zone), so each row carries its created day as
-    the window date. Handbid payments are not read by window: they are upserted as in any run.
+    the window date (read as the raw write reads it: ``writes.window_day``). Handbid payments are not read by
+    window: they are upserted as in any run.
     """
     if key in FULL_SCANS:
         return "all", mapped
     if window is None or key != "wegive.transactions":
         return None, mapped
-    created = {str(r.get("id")): (str(r.get("created_at") or "")[:10] or None) for r in records}
+    ids, _ = id_problems(records)
+    created = {sid: window_day(r, _created_at, window) for sid, r in zip(ids, records, strict=True) if sid}
     return window, mapped.assign(**{WINDOW_COLUMN: mapped["source_id"].astype(str).map(created)})
 
 
@@ -103,10 +167,161 @@ def _rejected_rows(rejected: pd.DataFrame, source: str, entity: str) -> pd.DataF
     return rows
 
 
+@dataclass
+class Staged:
+    """One source entity's verdicts: the rows to stage, the records quarantined, the values dropped."""
+
+    mapped: pd.DataFrame
+    rejected: pd.DataFrame  # record level, kinds 'invalid' / 'excluded' (map_frame's columns)
+    fields: pd.DataFrame  # kind 'field'
+
+
+def _screen_ids(key: str, records: list[Any], id_path: str) -> tuple[list[int], pd.DataFrame]:
+    """(positions of the records with a usable, unique id; the quarantine rows of the others, each under the
+    key the raw write stored it with)."""
+    source = key.split(".")[0]
+    if ids_are_clean(records, id_path):
+        return list(range(len(records))), pd.DataFrame()
+    ids, why = id_problems(records, id_path)
+    bad = why.notna().to_numpy()
+    good = [i for i, b in enumerate(bad) if not b]
+    if not bad.any():
+        return good, pd.DataFrame()
+    positions = [i for i, b in enumerate(bad) if b]
+    rows = pd.DataFrame({
+        "source": source, "entity": key,
+        "source_id": [ids.iloc[i] if ids.iloc[i] is not None else missing_id_key(records[i]) for i in positions],
+        "errors": [[why.iloc[i]] for i in positions],
+        "raw": [record_json(records[i]) for i in positions],
+        "kind": "invalid",
+    })
+    return good, rows
+
+
+def _map_isolated(org: OrgConfig, key: str, records: list[Any]) -> tuple[MapResult | None, pd.DataFrame]:
+    """``map_frame`` over the records; when it raises, the batch is halved until each record that makes it
+    raise is found: those are quarantined with the error, the others mapped. More than
+    ``MAX_MAPPING_FAILURES`` such records means the fault is not in the data: the first error is raised."""
+    results: list[MapResult] = []
+    failed: list[tuple[int, str]] = []
+
+    def run(lo: int, hi: int) -> None:
+        try:
+            results.append(map_frame(org, key, records[lo:hi]))
+        except Exception as exc:  # noqa: BLE001 - isolation: a record the code cannot map is quarantined
+            if hi - lo > 1:
+                mid = (lo + hi) // 2
+                run(lo, mid)
+                run(mid, hi)
+                return
+            failed.append((lo, f"{type(exc).__name__}: {exc}"))
+            log.warning("%s record %d could not be mapped; quarantined", key, lo, exc_info=True)
+            if len(failed) > MAX_MAPPING_FAILURES:
+                raise
+
+    if records:
+        run(0, len(records))
+    crashed = pd.DataFrame()
+    if failed:
+        ids, _ = id_problems([records[i] for i, _ in failed])
+        crashed = pd.DataFrame({
+            "source": key.split(".")[0], "entity": key,
+            "source_id": [sid if sid is not None else missing_id_key(records[i])
+                          for sid, (i, _) in zip(ids, failed, strict=True)],
+            "errors": [[safe_text(f"could not be mapped ({why})")] for _, why in failed],
+            "raw": [record_json(records[i]) for i, _ in failed],
+            "kind": "invalid",
+        })
+    if not results:
+        return None, crashed
+    if len(results) == 1:
+        return results[0], crashed
+
+    def stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        kept = [f for f in frames if len(f)] or frames[:1]
+        return pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+
+    return MapResult(mapped=stacked([r.mapped for r in results]), rejected=stacked([r.rejected for r in results]),
+                     fields=stacked([r.fields for r in results])), crashed
+
+
+def _validated(entity: str, source_entity: str, result: MapResult, batch: list[Any], id_path: str
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows the pandera model accepts, quarantine rows of those it refuses row by row, with the records as
+    received). A failure that is not about a row (a missing column, a wrong dtype) quarantines nothing here:
+    ``validate_gates`` stops the table."""
+    mapped = result.mapped
+    if mapped.empty:
+        return mapped, pd.DataFrame()
+    report = validate_staged(entity, mapped.reset_index(drop=True))
+    if report.ok or report.schema_errors or not report.row_reasons:
+        return mapped, pd.DataFrame()
+    ids, _ = id_problems(batch, id_path)
+    raw_by_id = {sid: record_json(r) for sid, r in zip(ids, batch, strict=True) if sid is not None}
+    good, bad = report.split(mapped.reset_index(drop=True), entity=source_entity, raw_by_id=raw_by_id)
+    return good.reset_index(drop=True), bad.rename(columns={"reasons": "errors"})
+
+
+def _map_entity(org: OrgConfig, key: str, entity: str, records: list[Any], originals: list[Any]) -> Staged:
+    """Steps 1–4 of the module docstring for one source entity."""
+    source, source_entity = key.split(".")
+    spec = org.entity(key)
+    good, screened = _screen_ids(key, originals, spec.id)
+    batch = [records[i] for i in good]
+    result, crashed = _map_isolated(org, key, batch)
+    parts = [p for p in (screened, crashed) if len(p)]
+    if result is None:
+        empty = map_frame(org, key, [])
+        return Staged(empty.mapped, _stack_rows(parts), empty.fields)
+    mapped, refused = _validated(entity, source_entity, result, batch, spec.id)
+    fields = result.fields
+    if len(refused):
+        refused["source"], refused["entity"] = source, key
+        lost = set(refused["source_id"].astype(str))
+        if len(fields):  # a refused record lists its dropped values among its reasons, as map_frame does
+            more: dict[str, list[str]] = {}
+            for sid, errs in zip(fields["source_id"].astype(str), fields["errors"], strict=True):
+                if sid in lost:
+                    more.setdefault(sid, []).extend(_as_list(errs))
+            refused["errors"] = [[*_as_list(r), *more.get(str(sid), [])] for r, sid in
+                                 zip(refused["errors"], refused["source_id"], strict=True)]
+            fields = fields[~fields["source_id"].astype(str).isin(lost)]
+    rejected = _stack_rows([*parts, result.rejected, refused])
+    return Staged(mapped, rejected, fields)
+
+
+def _stack_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    kept = [f for f in frames if len(f)]
+    if not kept:
+        return pd.DataFrame(columns=["source", "entity", "source_id", "errors", "raw", "kind"])
+    return pd.concat(kept, ignore_index=True)
+
+
+def _repeated(store: StagingStore, run_id: str, source: str, entity: str, rows: pd.DataFrame) -> int:
+    """How many of the rejected rows an earlier run quarantined already, unchanged: the same record (source
+    id) for exactly the same reasons. The reasons name each offending field and its value, so a record that
+    still holds the same bad values is the same rejection, even when parts the verdict does not read changed
+    (the fund object WeGive embeds in every transaction gains its ``bloomerang_id`` once the fund is synced);
+    a record that now fails otherwise, or a new one, counts."""
+    if rows.empty:
+        return 0
+    ids = [str(s) for s in rows["source_id"]]
+    with store.connect() as con:
+        seen = {
+            (str(sid), tuple(reasons)) for sid, reasons in con.execute(
+                "SELECT DISTINCT source_id, reasons FROM quarantine WHERE source = ? AND entity = ? "
+                "AND kind = 'invalid' AND run_id <> ? AND list_contains(?, source_id)",
+                [source, entity, run_id, sorted(set(ids))],
+            ).fetchall()
+        }
+    return sum((sid, tuple(_as_list(errs))) in seen for sid, errs in zip(ids, rows["errors"], strict=True))
+
+
 def stage_all(org: OrgConfig, store: StagingStore, run_id: str, extracted: Extracted,
               window: Window | None = None) -> dict[str, EntityGate]:
     """Map every extracted source entity, write ``stg_*`` and ``quarantine``; returns per-entity gates."""
     gates = {entity: EntityGate(entity) for _, entity in STAGED_FROM}
+    originals = dict(extracted.records)
     records = dict(extracted.records)
     if "handbid.payments" in records:
         records["handbid.payments"] = enrich_payments(
@@ -116,19 +331,27 @@ def stage_all(org: OrgConfig, store: StagingStore, run_id: str, extracted: Extra
         if key not in records:
             continue
         source, source_entity = key.split(".")
-        result = map_frame(org, key, records[key])
+        staged = _map_entity(org, key, entity, list(records[key]), list(originals[key]))
         gate = gates[entity]
         gate.extracted += len(records[key])
-        scope, mapped = _staging_scope(key, result.mapped, records[key], window)
+        scope, mapped = _staging_scope(key, staged.mapped, list(records[key]), window)
         store.write_staged(entity, mapped, source=source, run_id=run_id, window=scope)
-        gate.staged += len(result.mapped)
-        if len(result.rejected):
-            rows = _rejected_rows(result.rejected, source, source_entity)
-            store.write_quarantine(rows, run_id=run_id)
-            kinds = rows["kind"].fillna("invalid")
+        gate.staged += len(mapped)
+        rows = _rejected_rows(staged.rejected, source, source_entity) if len(staged.rejected) else staged.rejected
+        fields = _rejected_rows(staged.fields, source, source_entity) if len(staged.fields) else staged.fields
+        kinds = rows["kind"].fillna("invalid") if len(rows) else pd.Series(dtype=object)
+        invalid = rows[kinds != "excluded"] if len(rows) else rows
+        gate.repeated += _repeated(store, run_id, source, source_entity, invalid)
+        if len(rows) or len(fields):
+            store.write_quarantine(_stack_rows([rows, fields]), run_id=run_id)
+        gate.fields_dropped += len(fields)
+        if len(fields):
+            dropped = Counter(str(e) for errs in fields["errors"] for e in _as_list(errs))
+            gate.top_field_reasons = (Counter(dict(gate.top_field_reasons)) + dropped).most_common(5)
+        if len(rows):
             gate.excluded += int((kinds == "excluded").sum())
-            gate.rejected += int((kinds != "excluded").sum())
-            reasons = Counter(str(e) for errs in rows.loc[kinds != "excluded", "errors"] for e in _as_list(errs))
+            gate.rejected += len(invalid)
+            reasons = Counter(str(e) for errs in invalid["errors"] for e in _as_list(errs))
             gate.top_reasons = (Counter(dict(gate.top_reasons)) + reasons).most_common(5)
             with store.write() as con:
                 ledgers.append_log(con, run_id, [
@@ -184,18 +407,23 @@ def sourced_values(org: OrgConfig, people: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate_gates(org: OrgConfig, store: StagingStore, run_id: str, gates: dict[str, EntityGate]) -> None:
-    """pandera over each staged table of the run, then the org's reject threshold; fills the gates."""
-    limit = org.thresholds.max_reject_share
+    """pandera over each staged table of the run, then the org's reject threshold; fills the gates.
+
+    The share (``EntityGate.reject_share``: new rejects among the records judged anew) halts a load only when
+    it is over ``thresholds.max_reject_share`` *and* at least ``thresholds.min_rejects`` records were counted
+    as rejected."""
+    limit, floor = org.thresholds.max_reject_share, org.thresholds.min_rejects
     for entity, gate in gates.items():
         report = validate_staged(entity, staged_frame(store, entity, run_id))
         gate.schema_ok = bool(report.ok)
         gate.failure_cases = getattr(report, "failure_cases", None)
         if not report.ok:
             gate.blocked_reason = f"stg_{entity} failed schema validation ({_describe(report)})"
-        elif gate.reject_share > limit:
+        elif gate.reject_share > limit and gate.counted_rejects >= floor:
+            again = (f"; {gate.repeated} more were quarantined unchanged by an earlier run" if gate.repeated else "")
             gate.blocked_reason = (
-                f"{gate.rejected} of {gate.extracted - gate.excluded} {entity} records were rejected "
-                f"({gate.reject_share:.1%}), over the org's limit of {limit:.1%}"
+                f"{gate.counted_rejects} of {gate.considered} {entity} records were rejected "
+                f"({gate.reject_share:.1%}), over the org's limit of {limit:.1%}{again}"
             )
 
 

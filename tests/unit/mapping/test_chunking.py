@@ -12,20 +12,21 @@ from .conftest import DONOR, TRANSACTION, record
 def assert_same(a: Any, b: Any) -> None:
     pd.testing.assert_frame_equal(a.mapped, b.mapped)
     pd.testing.assert_frame_equal(a.rejected, b.rejected)
+    pd.testing.assert_frame_equal(a.fields, b.fields)
 
 
 def donors() -> list[dict[str, Any]]:
     rows = [record(DONOR, id=i, email_1="broken@@x" if i % 4 == 0 else f"d{i}@example.org",
                    type="company" if i % 5 == 0 else "individual", first_name=" Ada " if i % 3 else None)
             for i in range(1, 40)]
-    rows += [record(DONOR, id=100 + i, email_1="broken@@x") for i in range(6)]  # a chunk of rejects only
+    rows += [record(DONOR, id=100 + i, type="robot") for i in range(6)]  # a chunk of rejects only
     return rows
 
 
 def test_donors_in_chunks_equal_one_piece(org: Any) -> None:
     rows = donors()
     whole = map_frame(org, "wegive.donors", rows)
-    assert len(whole.mapped) and len(whole.rejected)
+    assert len(whole.mapped) and len(whole.rejected) and len(whole.fields)
     for size in (1, 6, 7, 1000):
         assert_same(map_frame(org, "wegive.donors", rows, chunk_rows=size), whole)
 
@@ -47,9 +48,10 @@ def test_transactions_in_chunks_equal_one_piece(org: Any) -> None:
 
 
 def test_all_rows_rejected_in_chunks(org: Any) -> None:
-    rows = [record(DONOR, id=i, email_1="broken@@x") for i in range(10)]
+    rows = [record(DONOR, id=i, type="robot", email_1="broken@@x") for i in range(10)]
     whole = map_frame(org, "wegive.donors", rows)
     chunked = map_frame(org, "wegive.donors", rows, chunk_rows=3)
     assert len(chunked.mapped) == 0 and len(chunked.rejected) == 10
     pd.testing.assert_frame_equal(chunked.rejected, whole.rejected)
+    assert chunked.fields.empty, "a rejected record's reasons are on its one quarantine row"
     assert list(chunked.mapped.columns) == list(whole.mapped.columns)

@@ -25,7 +25,8 @@ def donors(n: int = ROWS) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         out.append(record(
-            DONOR, id=i + 1, type="company" if i % 9 == 0 else "individual", name=f"Acme {i} Foundation",
+            DONOR, id=i + 1, type="household" if i % 97 == 0 else "company" if i % 9 == 0 else "individual",
+            name=f"Acme {i} Foundation",
             first_name=[" Ada ", None, "", "José", "Grace"][i % 5], last_name=None if i % 13 == 0 else "Lovelace",
             middle_name=None if i % 2 else "King",
             email_1=[f"d{i}@example.org", "broken@@x", None, f"  d{i}@Example.ORG "][i % 4 if i % 7 else 1],
@@ -56,16 +57,19 @@ def transactions(n: int = ROWS) -> list[dict[str, Any]]:
 def assert_same(a: Any, b: Any) -> None:
     pd.testing.assert_frame_equal(a.mapped, b.mapped)
     pd.testing.assert_frame_equal(a.rejected, b.rejected)
+    pd.testing.assert_frame_equal(a.fields, b.fields)
 
 
 def test_parallel_equals_serial_for_donors_transactions_and_contacts(org: Any, caplog: Any) -> None:
     caplog.set_level(logging.DEBUG, logger="bloom_pipeline.mapping.parallel")
-    contacts = [record(CONTACT, id=i, email=[f"c{i}@example.org", None, "broken@@x"][i % 3],
+    contacts = [record(CONTACT, id=None if i % 101 == 0 else i, email=[f"c{i}@example.org", None, "broken@@x"][i % 3],
                        firstName="" if i % 4 == 0 else "Ada") for i in range(ROWS)]
     for entity, rows in (("wegive.donors", donors()), ("wegive.transactions", transactions()),
                          ("handbid.contacts", contacts)):
         serial = map_frame(org, entity, rows, chunk_rows=1_000, workers=1)
         assert len(serial.mapped) and len(serial.rejected), entity  # the sample exercises both outcomes
+        if entity != "wegive.transactions":
+            assert len(serial.fields), entity  # and values left out of mapped records
         assert_same(map_frame(org, entity, rows, **PARALLEL), serial)
         assert re.search(rf"chunks of {entity}: [1-9]\d* by worker processes", caplog.text), entity  # really spread
 
@@ -75,7 +79,8 @@ def test_parallel_equals_serial_for_a_frame_with_label_index(org: Any) -> None:
     serial = map_frame(org, "wegive.donors", frame, chunk_rows=1_000, workers=1)
     parallel = map_frame(org, "wegive.donors", frame, **PARALLEL)
     assert_same(parallel, serial)
-    assert parallel.rejected["raw"].str.contains('"email_1": "broken@@x"').any()
+    assert parallel.fields["raw"].str.contains('"email_1": "broken@@x"').any()
+    assert parallel.rejected["raw"].str.contains('"type": "household"').any()
 
 
 def test_small_inputs_stay_serial_by_default(org: Any) -> None:

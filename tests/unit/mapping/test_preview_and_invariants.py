@@ -22,8 +22,12 @@ def preview(tmp_path, entity, records, jsonl=False):
     return json.loads(result.output)
 
 
-def test_preview_prints_mapped_and_rejected(tmp_path):
-    out = preview(tmp_path, "wegive.donors", [DONOR, record(DONOR, id=7, email_1="nope")])
+def test_preview_prints_mapped_rejected_and_dropped(tmp_path):
+    out = preview(tmp_path, "wegive.donors", [DONOR, record(DONOR, id=7, type="household"),
+                                              record(DONOR, id=8, email_1="nope")])
+    assert [m["source_id"] for m in out["mapped"]] == ["1012", "8"]
+    assert "PrimaryEmail" not in out["mapped"][1]["payload"]
+    out["mapped"] = out["mapped"][:1]
     assert out == {
         "mapped": [{"source_id": "1012", "payload": {
             "Type": "Individual", "FirstName": "Ada", "MiddleName": "King", "LastName": "Lovelace",
@@ -32,8 +36,9 @@ def test_preview_prints_mapped_and_rejected(tmp_path):
             "PrimaryAddress": {"Type": "Home", "Street": "1 Main St", "City": "Denver", "State": "CO",
                                "PostalCode": "80202", "Country": "US", "IsPrimary": True},
             "CustomValues": [{"FieldId": 901, "Value": "1012"}]}}],
-        "rejected": [{"source_id": "7", "errors": [
-            "PrimaryEmail.Value: 'nope' is not a valid email address (from email_1)"]}],
+        "rejected": [{"source_id": "7", "errors": ["type: no mapping branch for 'household'"]}],
+        "dropped": [{"source_id": "8", "field": "PrimaryEmail.Value",
+                     "errors": ["PrimaryEmail.Value: 'nope' is not a valid email address (from email_1)"]}],
     }
 
 

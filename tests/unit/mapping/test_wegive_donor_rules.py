@@ -68,11 +68,12 @@ def test_company_without_name_is_rejected_naming_the_field(org):
     assert result.mapped.empty
 
 
-def test_invalid_email_rejects_with_field_and_value(org):
+def test_invalid_email_is_dropped_with_field_and_value(org):
     result = map_frame(org, "wegive.donors", [record(DONOR, email_1="ada@@example")])
-    assert errors(result) == {"1012": ["PrimaryEmail.Value: 'ada@@example' is not a valid email address "
-                                       "(from email_1)"]}
-    assert result.rejected["kind"].tolist() == ["invalid"]
+    assert result.rejected.empty and result.mapped["source_id"].tolist() == ["1012"]
+    assert dict(zip(result.fields["source_id"], result.fields["errors"], strict=True)) == {
+        "1012": ["PrimaryEmail.Value: 'ada@@example' is not a valid email address (from email_1)"]}
+    assert result.fields["kind"].tolist() == ["field"]
 
 
 def test_unknown_donor_type_is_rejected(org):
