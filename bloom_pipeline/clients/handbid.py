@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bloom_pipeline.clients.http import ApiClient, build_session
+from bloom_pipeline.clients.http import ApiClient, PageRepeats, build_session
 
 Record = dict[str, Any]
 
@@ -73,16 +73,13 @@ class HandbidClient(ApiClient):
     def iter_pages(self, path: str, key: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:
         """Every row under ``key``, ``limit=100`` at a time, until ``offset >= totalCount`` or a short page."""
         query = dict(params or {})
-        offset, seen = 0, set()
+        offset, seen = 0, PageRepeats()
         while True:
             page = self.http.get(path, {**query, "limit": self.PAGE_SIZE, "offset": offset}) or {}
             rows = page.get(key) or []
             for row in rows:
-                rid = row.get("id") if isinstance(row, dict) else None
-                if rid is not None and rid in seen:
-                    continue
-                seen.add(rid)
-                yield row
+                if not seen.is_repeat(row):
+                    yield row
             offset += len(rows)
             total = page.get("totalCount")
             if not rows or len(rows) < self.PAGE_SIZE or (total is not None and offset >= int(total)):

@@ -141,6 +141,33 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: Callable[[], float
     return rng() * min(cap, base * (2 ** max(0, attempt - 1)))
 
 
+class PageRepeats:
+    """Drops a row a paged list serves again *unchanged* (offset paging shifts when records are inserted
+    between two page reads, so the same row reappears on the next page), and nothing else.
+
+    A second row with the same id but other content is not a repeat: it is a conflicting record and is
+    passed on, so the mapping step quarantines both copies as ``duplicate id`` instead of one of them
+    vanishing unseen. Rows without a usable id are always passed on (the mapping quarantines them).
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[str, set[str]] = {}
+        self.skipped = 0
+
+    def is_repeat(self, row: Any) -> bool:
+        rid = row.get("id") if isinstance(row, dict) else None
+        if rid is None or isinstance(rid, (dict, list)):
+            return False
+        content = jsonlib.dumps(row, sort_keys=True, default=str)
+        copies = self._seen.setdefault(jsonlib.dumps(rid, default=str), set())
+        if content in copies:
+            self.skipped += 1
+            logger.info("a row with id %s was served again unchanged by the next page; read once", rid)
+            return True
+        copies.add(content)
+        return False
+
+
 def _is_connect_failure(exc: requests.RequestException) -> bool:
     """True when the request certainly never reached the server (no TCP connection was made)."""
     if isinstance(exc, requests.ConnectTimeout):

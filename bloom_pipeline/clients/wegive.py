@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from bloom_pipeline.clients.http import ApiClient, build_session, utc_iso
+from bloom_pipeline.clients.http import ApiClient, PageRepeats, build_session, utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +86,13 @@ class WeGiveClient(ApiClient):
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:
         """Every row of a list, ``count=200`` per page, until ``current_page >= last_page``."""
         query = dict(params or {})
-        page_no, seen = 1, set()
+        page_no, seen = 1, PageRepeats()
         while True:
             page = self.http.get(path, {**query, "page": page_no, "count": self.PAGE_SIZE}) or {}
             rows = page.get("data") or []
             for row in rows:
-                rid = row.get("id") if isinstance(row, dict) else None
-                if rid is not None and rid in seen:
-                    continue
-                seen.add(rid)
-                yield row
+                if not seen.is_repeat(row):
+                    yield row
             meta = page.get("meta") or {}
             current = int(meta.get("current_page", page_no))
             last = int(meta.get("last_page", current))

@@ -57,6 +57,18 @@ def extract_wegive(
     out.records["wegive.transactions"] = transactions
 
 
+def _donor_id(row: Any) -> int | None:
+    """The donor id a detail can be read by, or None (missing, not a whole number, a JSON true)."""
+    value = row.get("id") if isinstance(row, dict) else None
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number > 0 and str(number) == str(value).strip() else None
+
+
 def extract_donors(client: Any, store: StagingStore, run_id: str,
                    bloomerang_constituents: list[Record] | None = None) -> list[Record]:
     """Every listed donor's detail: fetched for the donors that need it, the stored one for the others.
@@ -67,29 +79,35 @@ def extract_donors(client: Any, store: StagingStore, run_id: str,
     run's own donor writes to the stored details (``on_donor_detail``), so the write-back and the merge
     leave them current.
     """
-    rows = list(client.iter_donors())
+    listed = list(client.iter_donors())
+    # a row without a usable id has no detail to read: it goes on as listed, and the mapping quarantines it
+    rows = [row for row in listed if _donor_id(row) is not None]
     with store.connect() as con:
         stored = donor_details.load_stored(con)
         wanted = set(donor_details.needs_detail(con, rows, stored, bloomerang_constituents))
     fetched: dict[str, tuple[str, Record]] = {}
-    details: list[Record] = []
+    details: list[Record] = [row for row in listed if _donor_id(row) is None]
     for row in rows:
         sid = str(row["id"])
         if sid in wanted:
             try:
-                detail = client.get_donor(int(row["id"]))
+                detail = client.get_donor(_donor_id(row))
             except ApiError as exc:
                 if exc.status != 404:
                     raise
                 log.warning("WeGive donor %s is listed but its detail is gone (deleted meanwhile?); "
                             "left out of this run", sid)
                 continue
+            if not isinstance(detail, dict) or str(detail.get("id")) != sid:
+                log.warning("WeGive answered donor %s's detail with another record; the list row is used", sid)
+                detail = row
             fetched[sid] = (donor_details.row_hash(row), detail)
         else:
             detail = stored[sid].detail
         details.append(detail)
     with store.connect() as con:
-        donor_details.save(con, fetched, [str(d["id"]) for d in details], run_id=run_id)
+        donor_details.save(con, fetched, [str(d["id"]) for d in details if _donor_id(d) is not None],
+                           run_id=run_id)
     if hasattr(client, "on_donor_detail"):
         client.on_donor_detail = donor_details.DetailRecorder(store, run_id)
     return details
