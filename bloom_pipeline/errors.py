@@ -19,6 +19,21 @@ class ConfigurationError(BloomPipelineError):
     """The configuration (org YAML, environment, data folder) cannot be used: exit status 2."""
 
 
+class UnusableFileError(ConfigurationError):
+    """A file or folder of the data folder cannot be used (corrupt, another kind of file, not writable).
+
+    Its text is one line naming the file. The staging file, the journal and the rate-budget files are caches
+    and crash records: moving a corrupt one aside is safe, because what was synced is found again in
+    Bloomerang and the sources."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {problem}")
+
+
+MOVE_ASIDE = "move it aside and run again (what was synced is found again in Bloomerang and the sources)"
+
+
 class ApiError(BloomPipelineError):
     """An API answered with an error (or could not be reached). Never holds a key or token."""
 

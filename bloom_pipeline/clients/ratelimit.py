@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bloom_pipeline import settings
-from bloom_pipeline.errors import BloomPipelineError
+from bloom_pipeline.errors import MOVE_ASIDE, BloomPipelineError, UnusableFileError
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS hits (ts REAL NOT NULL)"
 _INDEX = "CREATE INDEX IF NOT EXISTS hits_ts ON hits (ts)"
@@ -86,11 +86,16 @@ class SharedRateBudget:
         self.path = directory / f"{api}-{self.key_id}.sqlite"
         self._clock = clock
         self._sleep = sleep
-        directory.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(_SCHEMA)
-            conn.execute(_INDEX)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(_SCHEMA)
+                conn.execute(_INDEX)
+        except OSError as exc:
+            raise UnusableFileError(directory, f"cannot hold the rate budget: {exc.strerror or exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise UnusableFileError(self.path, f"not a usable rate budget ({exc}); {MOVE_ASIDE}") from None
 
     def __repr__(self) -> str:
         return (f"SharedRateBudget(api={self.api!r}, limit={self.limit}, period={self.period:g}, "

@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from bloom_pipeline import settings
-from bloom_pipeline.errors import DataError
+from bloom_pipeline.errors import MOVE_ASIDE, DataError, UnusableFileError
 from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.writes import (
     Window,
@@ -36,6 +36,7 @@ from bloom_pipeline.staging.writes import (
 )
 
 DEFAULT_DATA_DIR = "./data"
+_NO_EXTENSION_AUTOLOAD = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -49,6 +50,23 @@ def _file_lock(path: Path) -> threading.RLock:
     key = str(path.resolve())
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(key, threading.RLock())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def usable_folder(path: Path) -> Path:
+    """Create the data folder (or a folder in it) if needed; a path that cannot be one is a configuration
+    error naming it, raised before any API call."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UnusableFileError(path, f"cannot be used as a data folder: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UnusableFileError(path, "cannot be used as a data folder: not writable")
+    return path
 
 
 class StoreBusyError(DataError):
@@ -87,16 +105,22 @@ class StagingStore:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                # never fetch an extension: a file that is not DuckDB's (a SQLite file, say) is refused, not
+                # opened through an extension downloaded at run time
+                return duckdb.connect(str(self.path), read_only=read_only, config=_NO_EXTENSION_AUTOLOAD)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                    if "lock" in str(exc).lower():
-                        raise StoreBusyError(
-                            f"{self.path} is held by another process (a running sync?); gave up after "
-                            f"{self.lock_timeout:.0f}s"
-                        ) from exc
-                    raise
+                if "lock" not in str(exc).lower():
+                    raise UnusableFileError(self.path, f"not a usable DuckDB database ({_first_line(exc)}); "
+                                            + MOVE_ASIDE) from None
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"{self.path} is held by another process (a running sync?); gave up after "
+                        f"{self.lock_timeout:.0f}s"
+                    ) from exc
                 time.sleep(delay)
+            except (duckdb.SerializationException, duckdb.InternalException, duckdb.InvalidInputException) as exc:
+                raise UnusableFileError(self.path, f"not a usable DuckDB database ({_first_line(exc)}); "
+                                        + MOVE_ASIDE) from None
                 delay = min(delay * 2, 1.0)
 
     @contextlib.contextmanager
@@ -122,7 +146,7 @@ class StagingStore:
                 f"{self.path} is busy in this process; gave up after {self.lock_timeout:.0f}s"
             )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            usable_folder(self.path.parent)
             con = self.open_connection(read_only=False)
             try:
                 con.execute("SET TimeZone = 'UTC'")

@@ -17,6 +17,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from bloom_pipeline.errors import MOVE_ASIDE, UnusableFileError
+from bloom_pipeline.staging.store import usable_folder
+
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS pending (entity TEXT, source TEXT, source_id TEXT, run_id TEXT, "
     "PRIMARY KEY (entity, source, source_id))",
@@ -29,12 +32,16 @@ class Journal:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process; no fsync per write
-        for statement in SCHEMA:
-            self._con.execute(statement)
+        usable_folder(self.path.parent)
+        try:
+            self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process; no fsync per write
+            for statement in SCHEMA:
+                self._con.execute(statement)
+            self._con.execute("SELECT count(*) FROM pending").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise UnusableFileError(self.path, f"not a usable write journal ({exc}); {MOVE_ASIDE}") from None
 
     @classmethod
     def beside(cls, staging_path: str | Path) -> Journal:
