@@ -72,15 +72,38 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
-    yield
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """After a test's teardown, validate the answers it produced; a nonconforming answer fails the test (its
+    teardown report), so the failure reaches the terminal from any worker process (pytest-xdist)."""
+    outcome = yield
+    if call.when != "teardown":
+        return
+    before = len(_problems)
     _drain(item.nodeid)
+    new = _problems[before:]
+    report = outcome.get_result()
+    if new and report.outcome == "passed":
+        report.outcome = "failed"
+        report.longrepr = "sandbox answers that do not conform to the OpenAPI documents:\n" + "\n".join(
+            problem for _, problem in new[:20])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _drain("session teardown")
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the figures to the controller
+        workeroutput["contract_checked"] = _checked["count"]
+        workeroutput["contract_problems"] = [list(p) for p in _problems]
     if _problems and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """The xdist controller collects each worker's figures for the terminal summary."""
+    output = getattr(node, "workeroutput", None) or {}
+    _checked["count"] += int(output.get("contract_checked", 0))
+    _problems.extend((str(where), str(problem)) for where, problem in output.get("contract_problems", []))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
