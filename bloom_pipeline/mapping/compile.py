@@ -478,31 +478,41 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
 def _key_drops(spec: EntitySpec, src: pd.DataFrame, excluded: pd.Series, stamps: pd.Series | None
                ) -> list[pd.DataFrame]:
     """Dropped values of the record's keys that are not field rules: a stored Bloomerang id that is no id
-    (it would link the record to the wrong constituent), a last-modified time that is no time."""
+    (it would link the record to the wrong constituent), a last-modified time that is no time.
+
+    The values are shown as Python objects (``tolist``): a numpy integer — what a column of whole numbers
+    holds, e.g. Handbid epoch seconds of year 9999 with no other type among them — is no JSON type, and
+    ``shown_value`` would show it as the quoted text ``"253402214400"`` instead of the number the API sent."""
     out = []
     if spec.bloomerang_id:
         _, bad = _positive_ids(src[spec.bloomerang_id])
         bad = bad[bad.notna() & ~excluded]
         if len(bad):
+            values = bad.tolist()
             out.append(pd.DataFrame({
-                "row": bad.index, "field": "bloomerang_id", "value": [shown_value(v) for v in bad.to_numpy()],
+                "row": bad.index, "field": "bloomerang_id", "value": [shown_value(v) for v in values],
                 "reason": [safe_text(f"bloomerang_id: {shown_value(v)!r} is not a Bloomerang id (a whole number "
-                                     f"above 0); left out (from {spec.bloomerang_id})") for v in bad.to_numpy()]}))
+                                     f"above 0); left out (from {spec.bloomerang_id})") for v in values]}))
     if spec.updated_at and stamps is not None and stamps.isna().any():
         unread = stamps.isna().to_numpy() & ~excluded.to_numpy()
         column = src[spec.updated_at][unread]
         bad = column[present(column).to_numpy()]
         if len(bad):
+            values = bad.tolist()
             out.append(pd.DataFrame({
-                "row": bad.index, "field": "source_updated_at", "value": [shown_value(v) for v in bad.to_numpy()],
+                "row": bad.index, "field": "source_updated_at", "value": [shown_value(v) for v in values],
                 "reason": [safe_text(f"source_updated_at: {shown_value(v)!r} is not a time; left out "
-                                     f"(from {spec.updated_at})") for v in bad.to_numpy()]}))
+                                     f"(from {spec.updated_at})") for v in values]}))
     return out
 
 
 def _field_rows(records: Any, drops: pd.DataFrame, source: str, entity: str, ids: pd.Series) -> pd.DataFrame:
     if not len(drops):
         return _no_fields()
+    # in input order (each record's values in rule order), whatever branch or step dropped them: the same
+    # rows in the same order however the input was chunked
+    position = ids.index.get_indexer(pd.Index(drops["row"].to_numpy()))
+    drops = drops.iloc[np.argsort(position, kind="stable")]
     rows = pd.Index(drops["row"].to_numpy())
     return pd.DataFrame({"source": source, "entity": entity, "source_id": ids.loc[rows].to_numpy(),
                          "field": drops["field"].to_numpy(), "value": drops["value"].to_numpy(),

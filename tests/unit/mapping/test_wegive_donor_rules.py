@@ -90,3 +90,19 @@ def test_canonical_columns(org):
             row["country"]) == ("ada@example.org", "(303) 555-1212", "1 Main St", "Denver", "CO", "80202", "US")
     assert row["bloomerang_id"] == 77
     assert str(row["source_updated_at"]) == "2025-03-04 09:00:00+00:00"
+
+
+def test_an_organization_donor_keeps_its_email_and_phone_both_ways(org):
+    from bloom_pipeline.mapping.reverse import to_source_payload
+
+    company = record(DONOR, type="company", name="Acme Foundation", first_name=None, middle_name=None,
+                     last_name=None, email_1="info@acme.org", mobile_phone=None, office_phone="3035550100")
+    result = map_frame(org, "wegive.donors", [company])
+    payload = payloads(result)["1012"]
+    assert payload["PrimaryEmail"] == {"Type": "Work", "Value": "info@acme.org", "IsPrimary": True}
+    assert payload["PrimaryPhone"]["Type"] == "Work" and payload["PrimaryPhone"]["IsPrimary"] is True
+    assert "".join(ch for ch in payload["PrimaryPhone"]["Number"] if ch.isdigit()) == "3035550100"
+    back = to_source_payload("wegive", {"constituent_type": "Organization", "full_name": "Acme Foundation",
+                                        "email": "grants@acme.org", "phone": "(720) 555-0199"}, org)
+    assert back["type"] == "company" and back["email_1"] == "grants@acme.org"
+    assert "".join(ch for ch in back["mobile_phone"] if ch.isdigit()) == "7205550199", "the field WeGive's PUT takes"
