@@ -39,6 +39,9 @@ def _share(ctx: click.Context, param: click.Parameter, value: float) -> float:
 @click.option("--drop-after-commit", type=float, default=0.0, callback=_share,
               help="Share of writes applied, then answered by a closed connection.")
 @click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, help="Added latency per request.")
+@click.option("--messy", is_flag=True, default=False,
+              help="Plant the hostile records real APIs hold (null and duplicate ids, impossible dates and amounts, "
+                   "timestamps of year 9999) into WeGive and Handbid; see docs/sandbox.md.")
 def sandbox_command(
     host: str,
     bloomerang_port: int,
@@ -50,6 +53,7 @@ def sandbox_command(
     fault_rate: float,
     drop_after_commit: float,
     latency_ms: float,
+    messy: bool,
 ) -> None:
     """Run the Bloomerang, WeGive and Handbid simulators until Ctrl-C."""
     from bloom_pipeline.sandbox.server import Sandbox
@@ -66,7 +70,7 @@ def sandbox_command(
     ports = {"bloomerang": bloomerang_port, "wegive": wegive_port, "handbid": handbid_port}
     stop = threading.Event()
     try:
-        sandbox = Sandbox(donors=donors, seed=seed, knobs=knobs, host=host, ports=ports).start()
+        sandbox = Sandbox(donors=donors, seed=seed, knobs=knobs, host=host, ports=ports, messy=messy).start()
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot start the sandbox: {exc}") from exc
     click.echo(f"Bloomerang v2 URL: {sandbox.urls['bloomerang']}")
@@ -81,6 +85,10 @@ def sandbox_command(
         f"Knobs: rate limit {limit_text}; fault rate {fault_rate:g}; "
         f"drop-after-commit {drop_after_commit:g}; latency {latency_ms:g} ms"
     )
+    if messy:
+        from bloom_pipeline.sandbox.data.messy import summary
+
+        click.echo(summary(sandbox.messy_manifest))
     click.echo("Serving until Ctrl-C ...", err=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -9,6 +9,10 @@ Each simulator is a package (``sandbox/bloomerang``, ``sandbox/wegive``, ``sandb
 ``app`` module (``create_app(store, knobs, log, key)``) and a ``store`` module; both are imported only
 when a Sandbox starts, so importing this module stays cheap. The keys are the public sandbox constants
 of ``bloom_pipeline.settings``: they only open the simulators, never a real API.
+
+``messy=True`` plants the hostile records of ``sandbox/data/messy.py`` into the WeGive and Handbid stores
+before they serve (a null id, a duplicate id, impossible dates and amounts, timestamps of year 9999); what
+was planted is ``messy_manifest``. Off (the default), the stores are exactly the world's.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class Sandbox:
         ports: dict[str, int] | None = None,
         capture_bodies: bool = False,
         world: Any = None,
+        messy: bool = False,
     ) -> None:
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise ValueError("the sandbox only serves on loopback addresses")
@@ -84,6 +89,8 @@ class Sandbox:
         self.request_log = RequestLog(capture_bodies=capture_bodies)
         self.keys = dict(SANDBOX_KEYS)
         self._world = world
+        self.messy = messy
+        self.messy_manifest: list[dict[str, Any]] = []  # sandbox/data/messy.py: one entry per hostile record
         self.stores: dict[str, Any] = {}
         self._served: dict[str, _Served] = {}
 
@@ -97,10 +104,8 @@ class Sandbox:
             callback(self)
         try:
             for api in APIS:
-                package, store_name = _SIMULATORS[api]
-                store_class = getattr(importlib.import_module(f"{package}.store"), store_name)
-                store = store_class.from_world(self._world)
-                self.stores[api] = store
+                package = _SIMULATORS[api][0]
+                store = self.build_store(api)
                 app = importlib.import_module(f"{package}.app").create_app(
                     store, self.knobs[api], self.request_log, self.keys[api])
                 self._served[api] = self._serve(app, self._ports[api])
@@ -108,6 +113,24 @@ class Sandbox:
             self.stop()
             raise
         return self
+
+    def build_store(self, api: str) -> Any:
+        """Seed ``api``'s store from the world (generated on first use), with the messy records planted when
+        ``messy`` is on; kept in ``stores``. ``start`` serves what this builds; a test may call it alone."""
+        if self._world is None:
+            from bloom_pipeline.sandbox.data.world import generate_world
+
+            self._world = generate_world(donors=self.donors, seed=self.seed)
+        package, store_name = _SIMULATORS[api]
+        store_class = getattr(importlib.import_module(f"{package}.store"), store_name)
+        store = store_class.from_world(self._world)
+        if self.messy:
+            from bloom_pipeline.sandbox.data import messy
+
+            self.messy_manifest = [e for e in self.messy_manifest if e["api"] != api]
+            self.messy_manifest += messy.plant(api, store, self._world, int(getattr(self._world, "seed", self.seed)))
+        self.stores[api] = store
+        return store
 
     def _serve(self, app: Any, port: int) -> _Served:
         sock = _bind(self.host, port)

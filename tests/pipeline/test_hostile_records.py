@@ -254,7 +254,9 @@ def test_the_row_accounts_are_exact_in_both_runs(world: World) -> None:
         for name, c in stored.items():
             assert c["extracted"] == c["staged"] + c["quarantined"], (report.run_id, name, c)
             assert c["staged"] == sum(c[k] for k in ("created", "updated", "unchanged", "skipped", "failed")), c
-        assert stored["constituents"]["fields_dropped"] == 1
+        dropped = [r for r in world.quarantine(report.run_id) if r["kind"] == "field"
+                   and r["entity"] in ("donors", "contacts")]
+        assert stored["constituents"]["fields_dropped"] == len(dropped) >= 1  # the planted email, the world's own
         assert stored["transactions"]["quarantined"] >= 8
     last = world.reports[-1].run_id  # the raw rows of an upserted list are the latest copies: the last run's
     with world.store.connect() as con:
@@ -277,6 +279,6 @@ def test_status_failures_lists_the_dropped_email_and_the_quarantined_records(wor
     result = CliRunner().invoke(cli, ["status", "--org", "demo", "--runs", "1", "--failures"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    email = [line for line in lines if "field dropped: PrimaryEmail.Value" in line]
-    assert len(email) == 1 and str(BAD_EMAIL_DONOR) in email[0] and "brett.ware@@givers.example" in email[0]
+    email = [line for line in lines if "field dropped: PrimaryEmail.Value" in line and str(BAD_EMAIL_DONOR) in line]
+    assert len(email) == 1 and "brett.ware@@givers.example" in email[0]
     assert any("quarantined (invalid)" in line and "99104" in line for line in lines)

@@ -5,7 +5,8 @@
   400, ``not_found`` 404, ``rate_limited`` 429 + ``Retry-After``, ``server_error`` 5xx).
 * Lists take ``limit`` (default 20, 0..100; 0 = counts only; > 100 → 400 ``validation_error``) and
   ``offset`` (≥ 0; past the end → empty list) and return ``{"<things>": [...], "totalCount": n}``,
-  ordered by id (stable pages).
+  ordered by id (stable pages); the rows ``store.served_as_is`` holds follow the table's own, in the order
+  given (``sandbox/data/messy.py``).
 * ``GET /v3/manager/organizations/{orgId}/auctions?status=a,b`` — status filter (unknown status → 400).
 * ``GET /v3/manager/organizations/{orgId}/contacts?updatedSince=<epoch>`` — ``dateUpdated`` strictly
   greater. Times are epoch *seconds*: a client keeping a cursor should re-ask from cursor − 1 and dedupe.
@@ -27,7 +28,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
-from bloom_pipeline.sandbox.handbid.store import AUCTION_STATUSES, HandbidError, HandbidStore, invalid, not_found
+from bloom_pipeline.sandbox.handbid.store import (
+    AUCTION_STATUSES,
+    HandbidError,
+    HandbidStore,
+    invalid,
+    not_found,
+    updated_after,
+)
 
 __all__ = ["HandbidStore", "create_app"]
 
@@ -48,12 +56,15 @@ def _int_param(request: Request, name: str, default: int) -> int:
     return value
 
 
-def _page(request: Request, key: str, rows: list[dict[str, Any]]) -> JSONResponse:
+def _page(request: Request, key: str, rows: list[dict[str, Any]],
+          as_is: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """One ``limit``/``offset`` page of ``rows`` (by id), then of ``as_is`` (rows served as given, after the
+    sorted ones so every page of the table's rows stays where it is without them)."""
     limit = _int_param(request, "limit", DEFAULT_LIMIT)
     if limit > MAX_LIMIT:
         raise invalid(f"limit must be between 0 and {MAX_LIMIT}")
     offset = _int_param(request, "offset", 0)
-    rows = sorted(rows, key=lambda r: int(r["id"]))
+    rows = sorted(rows, key=lambda r: int(r["id"])) + list(as_is or [])
     return JSONResponse({key: rows[offset:offset + limit], "totalCount": len(rows)})
 
 
@@ -86,8 +97,9 @@ def create_app(store: HandbidStore, knobs: Knobs, request_log: RequestLog, token
         floor = _int_param(request, "updatedSince", 0) if since not in (None, "") else None
         with store.lock:
             rows = [store.contact(cid) for cid, c in store.contacts.items()
-                    if floor is None or int(c["dateUpdated"]) > floor]
-        return _page(request, "contacts", rows)
+                    if floor is None or updated_after(c["dateUpdated"], floor)]
+            as_is = store.served_contacts(floor)
+        return _page(request, "contacts", rows, as_is)
 
     async def show_contact(request: Request) -> JSONResponse:
         return JSONResponse({"contact": store.contact(_path_id(request, "contact_id", "Contact"))})
@@ -104,7 +116,8 @@ def create_app(store: HandbidStore, knobs: Knobs, request_log: RequestLog, token
     def auction_list(table: str):
         async def endpoint(request: Request) -> JSONResponse:
             auction_id = _path_id(request, "auction_id", "Auction")
-            return _page(request, table, store.of_auction(table, auction_id))
+            return _page(request, table, store.of_auction(table, auction_id),
+                         store.served_of_auction(table, auction_id))
 
         return endpoint
 

@@ -7,6 +7,11 @@ Public surface for tests ("edit as a manager would"):
   is the same thing for a test acting as a manager editing a contact in Handbid's UI.
 * ``set_auction_status(id, status)`` — e.g. an auction becomes ``reconciled`` (sets ``reconciledAt``).
 * ``mark_receipt_emailed(id)``; ``add_payment(receipt_id, amount_cents, method=...)``.
+* ``served_as_is`` — per table (``"contacts"``, ``"receipts"``, ``"payments"``, ``"items"``), rows the lists
+  serve exactly as given after the table's own (empty unless ``sandbox/data/messy.py`` planted some): what a
+  dict keyed by id cannot hold, such as one payment id listed under two events. The detail of such an id
+  is the table's record (or 404), one database row per id.
+* ``updated_after(value, floor)`` — the ``updatedSince`` comparison, for a ``dateUpdated`` of any type.
 
 Payments and receipts of an auction are served whatever its status: gating on ``reconciled`` is the
 sync's job (Handbid only releases transactions of finalized + reconciled events).
@@ -44,6 +49,26 @@ def invalid(message: str) -> HandbidError:
     return HandbidError(400, "validation_error", message)
 
 
+def updated_after(value: Any, floor: int) -> bool:
+    """``dateUpdated > floor`` for the ``updatedSince`` filter, for a stored value of any type.
+
+    Epoch seconds (an int, or a numeric string) compare as numbers. Anything else compares the way PHP 8
+    compares a number with a non-numeric string: as text, against the number's decimal digits — so
+    ``"0000-00-00 00:00:00"`` (a zero date leaking from MySQL) is before every cursor and ``"soon"`` after
+    every one. A null or a true/false is never after anything (SQL's NULL comparison; a flag is no time).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value > floor
+    if isinstance(value, float):
+        return value > floor
+    if isinstance(value, str):
+        try:
+            return float(value.strip()) > floor
+        except ValueError:
+            return value > str(floor)
+    return False
+
+
 class HandbidStore:
     """One organization's Handbid data (see module docstring)."""
 
@@ -56,6 +81,8 @@ class HandbidStore:
         self.receipts: dict[int, dict[str, Any]] = {}
         self.payments: dict[int, dict[str, Any]] = {}
         self.items: dict[int, dict[str, Any]] = {}
+        self.served_as_is: dict[str, list[dict[str, Any]]] = {"contacts": [], "receipts": [], "payments": [],
+                                                               "items": []}
 
     @classmethod
     def from_world(cls, world: Any) -> HandbidStore:
@@ -86,6 +113,18 @@ class HandbidStore:
         with self.lock:
             self.auction(auction_id)
             return [copy.deepcopy(r) for r in getattr(self, table).values() if r["auctionId"] == auction_id]
+
+    def served_of_auction(self, table: str, auction_id: int) -> list[dict[str, Any]]:
+        """The rows ``served_as_is`` lists under ``auction_id``, in the order given."""
+        with self.lock:
+            self.auction(auction_id)
+            return [copy.deepcopy(r) for r in self.served_as_is.get(table, []) if r.get("auctionId") == auction_id]
+
+    def served_contacts(self, floor: int | None) -> list[dict[str, Any]]:
+        """The contact rows ``served_as_is`` holds that an ``updatedSince=floor`` read lists."""
+        with self.lock:
+            return [copy.deepcopy(r) for r in self.served_as_is.get("contacts", [])
+                    if floor is None or updated_after(r.get("dateUpdated"), floor)]
 
     # -- writes ----------------------------------------------------------------------------------
     def update_contact(self, contact_id: int, body: Any) -> dict[str, Any]:

@@ -16,6 +16,10 @@ Behaviour a client must cope with, and the choices we made where the spec is sil
   ``created`` (on ``created_at``), ``succeeded_at``, ``refunded_at``, ``failed_at``. Donors have **no**
   updated filter (the client scans and diffs).
 * Amounts are integer cents unless ``store.amount_units == "dollars"``.
+* Rows ``store.served_as_is`` holds (a null or repeated id; ``sandbox/data/messy.py``) come after every row of
+  the table, in the order given, whatever ``sort`` asks (the table's rows page exactly as without them); the
+  list's filters apply to them as to the table's rows (``_in_ranges``: text order, so a value that is no
+  timestamp compares by its characters).
 * Shapes (``resources``): a donor list row is a ``DonorTableResource`` (``first_name`` and ``name``, the
   address as ``mailing_address_object`` and the ``mailingAddress`` string, no last or middle name); the
   detail ``GET /donors/{id}`` and every donor write answer a ``DonorViewResource``.
@@ -23,6 +27,7 @@ Behaviour a client must cope with, and the choices we made where the spec is sil
 
 from __future__ import annotations
 
+import copy
 import hmac
 import json
 import math
@@ -84,6 +89,10 @@ def _ranges(request: Request, mapping: dict[str, str]) -> list[tuple[str, str | 
 
 
 def _in_ranges(record: dict[str, Any], ranges: list[tuple[str, str | None, str | None]]) -> bool:
+    """Whether the record's stored text lies in every range. The comparison is of text, as the bounds are
+    normalised to the stored form: a stored value that is no timestamp (``"soon"``, ``"31/02/2025"``) is
+    compared by its characters, as a database comparing the column as text would (``"soon"`` is after every
+    ``"2…"`` start and after every end)."""
     for key, start, end in ranges:
         value = record.get(key)
         if value is None or (start and value < start) or (end and value > end):
@@ -92,8 +101,13 @@ def _in_ranges(record: dict[str, Any], ranges: list[tuple[str, str | None, str |
 
 
 def _page(request: Request, rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], dict[str, Any]],
-          sort_keys: dict[str, Callable[[dict[str, Any]], Any]]) -> JSONResponse:
-    """Sort, paginate and wrap ``rows`` in WeGive's list envelope."""
+          sort_keys: dict[str, Callable[[dict[str, Any]], Any]],
+          as_is: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """Sort, paginate and wrap ``rows`` in WeGive's list envelope.
+
+    ``as_is``: rows already in answer shape (``store.served_as_is``, filtered), served after the sorted
+    ``rows`` unsorted and unrendered: they may lack the id the sort and the renderers need, and putting them
+    last keeps every page of the table's rows where it is without them."""
     params = request.query_params
     try:
         page = max(1, int(params.get("page", "1")))
@@ -114,12 +128,14 @@ def _page(request: Request, rows: list[dict[str, Any]], render: Callable[[dict[s
             raise Invalid({f"sort.{key}": ["The selected sort direction is invalid."]})
         rows.sort(key=lambda r, f=sort_keys[key]: (f(r) is None, f(r) if f(r) is not None else 0),
                   reverse=direction.lower() == "desc")
-    total = len(rows)
+    extra = as_is or []
+    total = len(rows) + len(extra)
     start = (page - 1) * count
-    chunk = rows[start:start + count]
+    chunk = [render(r) for r in rows[start:start + count]]
+    chunk += copy.deepcopy(extra[max(0, start - len(rows)):max(0, start + count - len(rows))])
     meta = {"total": str(total), "current_page": page, "last_page": max(1, math.ceil(total / count)),
             "per_page": count, "from": start + 1 if chunk else 0, "to": start + len(chunk) if chunk else 0}
-    return JSONResponse({"data": [render(r) for r in chunk], "search_mode": False, "pagination": True,
+    return JSONResponse({"data": chunk, "search_mode": False, "pagination": True,
                          "sort": bool(sorts), "meta": meta})
 
 
@@ -148,6 +164,12 @@ def _any_of(value: Any, wanted: str) -> bool:
     return value is not None and str(value).lower() in {w.strip().lower() for w in wanted.split(",")}
 
 
+def _donor_of(txn: dict[str, Any]) -> Any:
+    """The donor a transaction filter compares: the table's ``donor_id``, or the owner of a row served as is
+    (a list row carries no ``donor_id``)."""
+    return txn["donor_id"] if "donor_id" in txn else (txn.get("owner") or {}).get("id")
+
+
 def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token: str) -> Any:
     """The WeGive app wrapped in the fault middleware (auth is checked there, first)."""
 
@@ -156,15 +178,20 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
         donor_type = q.get("type")
         if donor_type and donor_type not in ("individual", "company", "recurring", "both"):
             raise Invalid({"type": ["The selected type is invalid."]})
-        with store.lock:
-            rows = [d for d in store.donors.values()
-                    if (not q.get("email_1") or _eq(d.get("email_1"), q["email_1"]))
+        ranges = _ranges(request, {"created_at": "created_at"})
+
+        def wanted(d: dict[str, Any]) -> bool:
+            return ((not q.get("email_1") or _eq(d.get("email_1"), q["email_1"]))
                     and (not q.get("bloomerang_id") or _eq(d.get("bloomerang_id"), q["bloomerang_id"]))
                     and (donor_type not in ("individual", "company") or d.get("type") == donor_type)
-                    and _in_ranges(d, _ranges(request, {"created_at": "created_at"}))]
+                    and _in_ranges(d, ranges))
+
+        with store.lock:
+            rows = [d for d in store.donors.values() if wanted(d)]
             return _page(request, rows, lambda d: store.render_donor_row(int(d["id"])),
                          {"id": lambda d: d["id"], "created_at": lambda d: d["created_at"],
-                          "name": lambda d: (d.get("name") or "").lower()})
+                          "name": lambda d: (d.get("name") or "").lower()},
+                         [d for d in store.served_as_is.get("donors", []) if wanted(d)])
 
     async def show_donor(request: Request) -> JSONResponse:
         return JSONResponse({"data": store.render_donor(_id(request, "donor"))})
@@ -181,18 +208,22 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
         ranges = _ranges(request, {"updated_at": "updated_at", "created": "created_at",
                                    "succeeded_at": "succeeded_at", "refunded_at": "refunded_at",
                                    "failed_at": "failed_at"})
-        with store.lock:
-            rows = [t for t in store.transactions.values()
-                    if _in_ranges(t, ranges)
+
+        def wanted(t: dict[str, Any]) -> bool:
+            return (_in_ranges(t, ranges)
                     and (not q.get("status") or _any_of(t.get("status"), q["status"]))
                     and (not q.get("source_type") or _any_of(t.get("source_type"), q["source_type"]))
-                    and (not q.get("donor_id") or _eq(t.get("donor_id"), q["donor_id"]))
+                    and (not q.get("donor_id") or _eq(_donor_of(t), q["donor_id"]))
                     and (not q.get("bloomerang_id") or _eq(t.get("bloomerang_id"), q["bloomerang_id"]))
-                    and (not q.get("fund") or any(_eq(a["fund"]["id"], q["fund"]) for a in t["fund_allocations"]))]
+                    and (not q.get("fund") or any(_eq(a["fund"]["id"], q["fund"]) for a in t["fund_allocations"])))
+
+        with store.lock:
+            rows = [t for t in store.transactions.values() if wanted(t)]
             return _page(request, rows, lambda t: store.render_transaction_row(int(t["id"])),
                          {"id": lambda t: t["id"], "created": lambda t: t["created_at"],
                           "updated_at": lambda t: t["updated_at"], "amount": lambda t: t["amount"],
-                          "donor": lambda t: t["donor_id"]})
+                          "donor": lambda t: t["donor_id"]},
+                         [t for t in store.served_as_is.get("transactions", []) if wanted(t)])
 
     async def show_transaction(request: Request) -> JSONResponse:
         return JSONResponse({"data": store.render_transaction(_id(request, "transaction"))})

@@ -14,6 +14,11 @@ Public surface for tests and demos ("edit as a user would"):
   ``add_transaction(donor_id, amount_cents, ...)`` — a new gift as a donor would make one.
 * ``render_donor(id)`` (the detail), ``render_donor_row(id)`` (a list row), ``render_transaction(id)``,
   ``render_fund(id)`` — exact GET bodies.
+* ``served_as_is`` — ``{"donors": [...], "transactions": [...]}``: list rows the list endpoints serve exactly
+  as given, after the rows of the tables above (empty unless ``sandbox/data/messy.py`` planted some). They
+  are what a dict keyed by id cannot hold — a row whose ``id`` is null, a second row under an id already
+  taken — and so have no detail of their own: ``GET …/{id}`` answers the table's record or 404, as WeGive's
+  detail would (one database row per id, however the list repeats it).
 
 Records hold everything WeGive's database has (``sandbox/data/wegive.py``); ``resources`` renders each
 answer with the properties its documented resource names, and nested owner/fund objects in transactions
@@ -96,6 +101,7 @@ class WeGiveStore:
         self.funds: dict[int, dict[str, Any]] = {}
         self.fund_allocations: dict[int, dict[str, Any]] = {}
         self.campaigns: dict[int, dict[str, Any]] = {}
+        self.served_as_is: dict[str, list[dict[str, Any]]] = {"donors": [], "transactions": []}
         self._rng = random.Random(0)
 
     @classmethod
@@ -167,7 +173,13 @@ class WeGiveStore:
         with self.lock:
             if txn_id not in self.transactions:
                 raise NotFound("No query results for model [App\\Models\\Transaction].")
-            txn = copy.deepcopy(self.transactions[txn_id])
+            return self.render_transaction_record(self.transactions[txn_id])
+
+    def render_transaction_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A stored-shape transaction with its owner, fund and allocations rendered as they are now (the
+        rows ``served_as_is`` are built with it from records the table does not hold)."""
+        with self.lock:
+            txn = copy.deepcopy(record)
             donor = self.donors.get(int(txn["donor_id"]))
             if donor is not None:
                 txn["owner"] = txn["donor"] = resources.donor_simple(donor)
