@@ -3,7 +3,7 @@
 | variable | meaning | default |
 |---|---|---|
 | ``BLOOM_DATA_DIR`` | the org DuckDB files, journals and the shared rate budgets | ``./data`` |
-| ``BLOOM_MAPPINGS_DIR`` | the mapping YAML root (``defaults/``, ``orgs/``) | ``./mappings`` |
+| ``BLOOM_MAPPINGS_DIR`` | the mapping YAML root (``defaults/``, ``orgs/``) | ``./mappings``, else the packaged copy |
 | ``BLOOMERANG_API_URL`` / ``WEGIVE_API_URL`` / ``HANDBID_API_URL`` | base URL override for every org | the org YAML |
 | the variables an org YAML names | API keys and tokens, alert webhooks | unset |
 
@@ -19,6 +19,10 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_MAPPINGS_DIR = "mappings"
+# The default mappings and the demo org, shipped inside the package (package data) so ``bloom-pipeline demo``
+# works from any folder. In the repository it is a symlink to the top-level ``mappings/`` (one source, no copy
+# to drift); a built wheel holds the files themselves.
+PACKAGED_MAPPINGS_DIR = Path(__file__).resolve().parent / "mappings_default"
 URL_ENV = {"bloomerang": "BLOOMERANG_API_URL", "wegive": "WEGIVE_API_URL", "handbid": "HANDBID_API_URL"}
 
 BLOOMERANG_SANDBOX_KEY = "sbx-bloomerang-6d1f0c9e2b7a4c55"  # noqa: S105 - public sandbox constant
@@ -41,8 +45,19 @@ def data_dir(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, s
 
 
 def mappings_dir(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """``--mappings-dir``, else ``$BLOOM_MAPPINGS_DIR``, else ``./mappings``."""
-    return Path(explicit or environ(env).get("BLOOM_MAPPINGS_DIR") or DEFAULT_MAPPINGS_DIR)
+    """``--mappings-dir``, else ``$BLOOM_MAPPINGS_DIR``, else ``./mappings`` when the current folder has one, else
+    the packaged copy.
+
+    Why the fallback: a fresh install run from any folder (``bloom-pipeline demo`` in a home directory) must find
+    the demo org; an explicit folder is never replaced by the packaged one, so a typo still fails loudly.
+    """
+    chosen = explicit or environ(env).get("BLOOM_MAPPINGS_DIR")
+    if chosen:
+        return Path(chosen)
+    local = Path(DEFAULT_MAPPINGS_DIR)
+    if local.is_dir() or not PACKAGED_MAPPINGS_DIR.is_dir():
+        return local
+    return PACKAGED_MAPPINGS_DIR
 
 
 def api_url_override(api: str, env: Mapping[str, str] | None = None) -> str | None:

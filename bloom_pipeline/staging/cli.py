@@ -48,18 +48,31 @@ def _short(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _store(org: str) -> StagingStore:
+DATA_DIR_HELP = "The DuckDB files. Default $BLOOM_DATA_DIR, else ./data."
+
+
+def data_dir_option(command: Any) -> Any:
+    """``--data-dir DIR`` as ``sync`` has it; None means ``$BLOOM_DATA_DIR``, else ``./data`` (``settings``)."""
+    return click.option("--data-dir", "data_dir", default=None, metavar="DIR", help=DATA_DIR_HELP)(command)
+
+
+def _store(org: str, data_dir: str | None = None) -> StagingStore:
     try:
-        return StagingStore.for_org(org, lock_timeout=3.0)
+        return StagingStore.for_org(org, data_dir=data_dir, lock_timeout=3.0)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--org") from exc
 
 
-def _open_for_reading(store: StagingStore) -> tuple[duckdb.DuckDBPyConnection, str]:
-    """A read-only connection to the staging file, or to the snapshot when a sync holds the file."""
+def _open_for_reading(store: StagingStore, *, sync_running: bool = False) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """A read-only connection to the staging file, or to the snapshot when a sync holds the file.
+
+    ``sync_running``: a live sync published its progress; then the staging file is not opened at all, so a
+    reader never makes the sync wait for the file (DuckDB allows one process a file while it writes)."""
     if not store.path.exists() and not store.snapshot_path.exists():
         raise click.ClickException(f"no sync history for org {store.org!r}: {store.path} does not exist")
-    if store.path.exists():
+    if sync_running and not store.snapshot_path.exists():
+        raise click.ClickException(f"{store.path} is busy (a sync is running); try again")
+    if store.path.exists() and not sync_running:
         try:
             con = store.open_connection(read_only=True)
             return con, f"{store.path}"
@@ -104,9 +117,22 @@ def _run_rows(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, d
     "--runs", "runs", default=10, show_default=True, type=click.IntRange(min=1), help="How many runs."
 )
 @click.option("--failures", is_flag=True, help="Also list the failed and quarantined records with reasons.")
-def status_command(org: str, runs: int, failures: bool) -> None:
-    """Show the sync history of an org: per run and entity, succeeded / failed / quarantined."""
-    con, where = _open_for_reading(_store(org))
+@data_dir_option
+def status_command(org: str, runs: int, failures: bool, data_dir: str | None) -> None:
+    """Show the sync history of an org: per run and entity, succeeded / failed / quarantined; and the progress
+    of a sync running now."""
+    store = _store(org, data_dir)
+    running = _running_lines(store)
+    try:
+        con, where = _open_for_reading(store, sync_running=bool(running))
+    except click.ClickException:
+        if not running:
+            raise
+        # the first run of the org: it holds the staging file and has published no snapshot yet
+        click.echo(f"Sync history of org {org} — no finished run yet ({store.path} is held by the running sync)")
+        for line in running:
+            click.echo(line)
+        return
     try:
         con.execute("SET TimeZone = 'UTC'")
         history = con.execute(
@@ -115,6 +141,8 @@ def status_command(org: str, runs: int, failures: bool) -> None:
             [runs],
         ).fetchall()
         click.echo(f"Sync history of org {org} — {where}")
+        for line in running:
+            click.echo(line)
         if not history:
             click.echo("No runs recorded yet.")
             return
@@ -164,6 +192,15 @@ def status_command(org: str, runs: int, failures: bool) -> None:
         con.close()
 
 
+def _running_lines(store: StagingStore) -> list[str]:
+    """The live progress of a sync of this org, from the file the running sync publishes (``sync/progress.py``):
+    read without touching the staging file, which the sync may hold for hours. Empty when none runs."""
+    from bloom_pipeline.sync.progress import read_state, state_lines
+
+    state = read_state(store.path.parent, store.org)
+    return [] if state is None else state_lines(state)
+
+
 def _echo_failures(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> None:
     marks = ", ".join("?" for _ in run_ids)
     failed = con.execute(
@@ -207,10 +244,11 @@ def review_group() -> None:
 @review_group.command("list")
 @click.option("--org", required=True, help="Org name.")
 @click.option("--all", "show_all", is_flag=True, help="Also show resolved and applied items.")
-def review_list(org: str, show_all: bool) -> None:
+@data_dir_option
+def review_list(org: str, show_all: bool, data_dir: str | None) -> None:
     """List open review items: id, record, field, both values, both timestamps, reason; then, for each
     identity item, the staged record, its candidates and what each --take will do."""
-    con, _ = _open_for_reading(_store(org))
+    con, _ = _open_for_reading(_store(org, data_dir))
     try:
         items = review.list_reviews(con, None if show_all else "open")
     finally:
@@ -327,9 +365,10 @@ def _check_take(_: click.Context, __: click.Parameter, value: str) -> str:
     callback=_check_take,
     help="source | bloomerang | value:TEXT; identity items: source (create) | bloomerang | bloomerang:ID (link)",
 )
-def review_resolve(org: str, item_id: int, take: str) -> None:
+@data_dir_option
+def review_resolve(org: str, item_id: int, take: str, data_dir: str | None) -> None:
     """Record a decision; the next sync run applies it and logs it."""
-    store = _store(org)
+    store = _store(org, data_dir)
     if not store.path.exists():
         raise click.ClickException(f"no staging database for org {org!r} at {store.path}")
     try:

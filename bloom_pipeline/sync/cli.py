@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,8 +31,12 @@ def _config_error(message: str) -> None:
 
 def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | None, mappings_dir: str | None,
             data_dir: str | None, urls: dict[str, str] | None = None, quiet: bool = False,
-            overrides: dict[str, int] | None = None):
-    """Load the org, resolve its endpoints, run the sync; configuration problems exit 2."""
+            overrides: dict[str, int] | None = None, progress: Any = None):
+    """Load the org, resolve its endpoints, run the sync; configuration problems exit 2.
+
+    ``progress``: a ``sync.progress.Progress`` showing the run as it goes (None: silent). It always publishes
+    its state beside the org's files for ``bloom-pipeline status``, which cannot open the staging file while
+    the sync holds it."""
     from bloom_pipeline.errors import ConfigurationError
     from bloom_pipeline.mapping.loader import MappingError, load_org
     from bloom_pipeline.staging.store import StagingStore, data_dir_from_env
@@ -55,8 +60,13 @@ def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | N
     root = data_dir_from_env(data_dir)
     store = StagingStore.for_org(org.name, data_dir=root)
     clients = build_clients(org, endpoints, budget_dir=Path(root) / "ratelimit")
+    if progress is not None and not dry_run:
+        from bloom_pipeline.sync.progress import state_path
+
+        progress.state_file = state_path(root, org.name)
     try:
-        report = run_sync(org, store, clients, RunOptions(direction=direction, dry_run=dry_run, since=since))
+        report = run_sync(org, store, clients, RunOptions(direction=direction, dry_run=dry_run, since=since),
+                          progress=progress)
         report.requests = clients.bloomerang.request_counts
     except ConfigurationError as exc:  # e.g. a correlation custom field Bloomerang lacks
         _config_error(str(exc))
@@ -75,20 +85,25 @@ def run_org(org_name: str, *, direction: str, dry_run: bool, since: datetime | N
 @click.option("--direction", type=click.Choice(["push", "pull", "both"]), default="both", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing anywhere, cursors included.")
 @click.option("--since", callback=_since, help="Re-read changes since this date instead of the stored cursors.")
-@click.option("--mappings-dir", envvar="BLOOM_MAPPINGS_DIR", default=None, help="Default ./mappings.")
-@click.option("--data-dir", envvar="BLOOM_DATA_DIR", default=None, help="Default ./data.")
+@click.option("--mappings-dir", default=None, metavar="DIR",
+              help="Default $BLOOM_MAPPINGS_DIR, else ./mappings, else the mappings shipped in the package.")
+@click.option("--data-dir", default=None, metavar="DIR", help="Default $BLOOM_DATA_DIR, else ./data.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show progress on stderr: a live line on a terminal, a line every 30 s / 10 % otherwise.")
 def sync_command(org_name: str, direction: str, dry_run: bool, since: datetime | None, mappings_dir: str | None,
-                 data_dir: str | None) -> None:
+                 data_dir: str | None, progress: bool) -> None:
     """Sync one org in-process against its configured endpoints."""
+    from bloom_pipeline.sync.progress import Progress
+
     report = run_org(org_name, direction=direction, dry_run=dry_run, since=since, mappings_dir=mappings_dir,
-                     data_dir=data_dir)
+                     data_dir=data_dir, progress=Progress(click.get_text_stream("stderr"), quiet=not progress))
     sys.exit(report.exit_code)
 
 
 @click.command("demo")
 @click.option("--donors", type=click.IntRange(min=10), default=2000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--data-dir", envvar="BLOOM_DATA_DIR", default=None, help="Default ./data.")
+@click.option("--data-dir", default=None, metavar="DIR", help="Default $BLOOM_DATA_DIR, else ./data.")
 def demo_command(donors: int, seed: int, data_dir: str | None) -> None:
     """Start the sandbox APIs with generated data and run the demo org's full bidirectional sync."""
     from bloom_pipeline.sync.demo import run_demo

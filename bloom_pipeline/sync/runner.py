@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bloom_pipeline.errors import ConfigurationError
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import accounting, ledgers
 from bloom_pipeline.staging.snapshot import publish_snapshot
@@ -40,6 +41,7 @@ from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.plan.push_plan import plan_run
+from bloom_pipeline.sync.progress import Progress, budget_of, current, planned_writes, reporting
 from bloom_pipeline.sync.run_lock import run_lock
 from bloom_pipeline.sync.stage import EntityGate, stage_all, staged_frame, validate_gates
 
@@ -233,23 +235,49 @@ class OrgSync:
 
 
 def run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: RunOptions,
-             run_id: str | None = None) -> RunReport:
-    """Run every step; a dry run works on a temporary copy of the staging file and stops at the plan."""
+             run_id: str | None = None, progress: Progress | None = None) -> RunReport:
+    """Run every step; a dry run works on a temporary copy of the staging file and stops at the plan.
+
+    ``progress`` (``sync/progress.py``) shows each step and entity as it goes; None: silent."""
+    with reporting(progress):
+        return _run_sync(org, store, clients, options, run_id, progress)
+
+
+def _run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: RunOptions,
+              run_id: str | None, progress: Progress | None) -> RunReport:
     if options.dry_run:
         with tempfile.TemporaryDirectory(prefix="bloom-dry-run-") as scratch:
             copy = StagingStore(Path(scratch) / store.path.name, org=org.name)
             if store.path.exists():
                 shutil.copy2(store.path, copy.path)
             sync = OrgSync(org, copy, clients, options, run_id)
+            _attach(progress, sync)
             sync.start()
-            sync.extract()
-            sync.stage()
-            sync.plan()
+            with _phase("extract"):
+                sync.extract()
+            with _phase("stage"):
+                sync.stage()
+            with _phase("plan"):
+                sync.plan()
             report = sync.finish()
             report.database = store.path
             return report
     with run_lock(store.path, org.name):
-        return _run(OrgSync(org, store, clients, options, run_id))
+        sync = OrgSync(org, store, clients, options, run_id)
+        _attach(progress, sync)
+        return _run(sync)
+
+
+def _attach(progress: Progress | None, sync: OrgSync) -> None:
+    if progress is not None:
+        bloomerang = sync.clients.bloomerang
+        progress.attach(run_id=sync.run_id, org=sync.org.name, budget=budget_of(bloomerang),
+                        requests=lambda: sum(bloomerang.request_counts.values()))
+
+
+def _phase(name: str):
+    """A step shown by the run's progress reporter (silent when none is installed)."""
+    return current().phase(name)
 
 
 def _run(sync: OrgSync) -> RunReport:
@@ -257,17 +285,25 @@ def _run(sync: OrgSync) -> RunReport:
     sync.start()
     try:
         recovered = sync.recover()
-        sync.extract()
-        gates = sync.stage()
+        with _phase("extract"):
+            sync.extract()
+        with _phase("stage"):
+            gates = sync.stage()
         if all(g.passed for g in gates.values()):
-            sync.plan()
-            sync.apply()
+            with _phase("plan"):
+                sync.plan()
+            current().planned(planned_writes(sync.report.plan))
+            with _phase("apply"):
+                sync.apply()
         for result in recovered:
             sync.report.counts.setdefault(result.entity, {}).setdefault("recovered", 0)
             sync.report.counts[result.entity]["recovered"] += int(result.action == "created")
         return sync.finish()
     except Exception as exc:
-        log.exception("sync of %s failed", org.name)
+        if isinstance(exc, ConfigurationError):  # expected and self-explaining: one line, no traceback
+            log.error("sync of %s failed: %s", org.name, exc)
+        else:
+            log.exception("sync of %s failed", org.name)
         sync.report.message = f"{type(exc).__name__}: {exc}"
         try:
             sync.finish(status="failed")

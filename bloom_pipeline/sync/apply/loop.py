@@ -26,6 +26,7 @@ from bloom_pipeline.clients.http import OutcomeUnknownError
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.sync.apply.refs import RefResolver, UnresolvedRefError
 from bloom_pipeline.sync.fields import present
+from bloom_pipeline.sync.progress import current as current_progress
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,10 @@ def apply_plan(
     """Carry out every row of ``plan`` (columns: source, source_id, bloomerang_id, action, payload,
     diff, payload_hash, reason). Returns one RecordResult per row, in plan order."""
     results: list[RecordResult] = []
-    for row in plan.to_dict("records"):
+    rows = plan.to_dict("records")
+    progress = current_progress()  # records done / total, writes, failures, ETA (silent outside a CLI sync)
+    progress.start_entity(writer.entity, len(rows), sum(r["action"] in ("create", "update") for r in rows))
+    for row in rows:
         result = RecordResult(
             entity=writer.entity,
             source=str(row["source"]),
@@ -154,6 +158,8 @@ def apply_plan(
         if result.bloomerang_id is not None and result.action != "failed" and on_written is not None:
             on_written(result, written or {})
         results.append(result)
+        progress.record(result.action, attempted_write=action in ("create", "update"))
+    progress.end_entity()
     return results
 
 
