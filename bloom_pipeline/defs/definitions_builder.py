@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from bloom_pipeline import settings
-from bloom_pipeline.defs import checks, partitions
+from bloom_pipeline.defs import checks, partitions, reconciliation_check
 from bloom_pipeline.defs.assets import backfill, extract, load, plan, staging
 from bloom_pipeline.defs.jobs import Job, build_jobs
 from bloom_pipeline.defs.metadata import markdown_table
@@ -30,7 +30,8 @@ def build_assets(orgs: list[str]) -> list[dg.AssetsDefinition | dg.AssetChecksDe
     """Every asset and check of the code location, for the org partitions ``orgs``."""
     org_parts = partitions.org_partitions(orgs)
     return [*extract.build(org_parts), *staging.build(org_parts), *plan.build(org_parts), *load.build(org_parts),
-            *checks.build(org_parts), *backfill.build(partitions.org_day_partitions(orgs))]
+            *checks.build(org_parts), *reconciliation_check.build(org_parts),
+            *backfill.build(partitions.org_day_partitions(orgs))]
 
 
 def build_automation(

@@ -239,7 +239,7 @@ CREATE TABLE IF NOT EXISTS review_queue (
 
 def all_ddl() -> list[str]:
     """Every statement needed to create an empty staging database (raw tables come on demand)."""
-    return [_staged_ddl(e) for e in STAGED_ENTITIES] + list(LEDGER_DDL)
+    return [_staged_ddl(e) for e in STAGED_ENTITIES] + list(LEDGER_DDL) + list(RECONCILIATION_DDL)
 
 
 def _quarantine_ddl(table: str) -> str:
@@ -270,3 +270,52 @@ def upgrade(con: Any) -> None:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+# Reconciliation (``bloom_pipeline/reconcile``): the latest reconciliation of each day and fund, and the records
+# explaining its differences. Created when ``bloom-pipeline reconcile`` (or the Dagster check) first writes, not
+# by ``all_ddl``: an org that never reconciled has no such tables. A rerun over a window replaces its days.
+RECONCILIATION_STATUSES: tuple[str, ...] = ("match", "differs")
+RECONCILIATION_REASONS: tuple[str, ...] = (
+    "not_synced", "quarantined", "failed", "deleted_in_bloomerang", "amount_differs", "fund_differs",
+    "date_differs", "refund_differs", "duplicate_in_bloomerang", "bloomerang_only",
+)
+RECONCILIATION_DDL: tuple[str, ...] = (
+    f"""
+CREATE TABLE IF NOT EXISTS reconciliation (
+    day                DATE NOT NULL,
+    fund_key           VARCHAR NOT NULL,
+    fund_id            BIGINT,
+    fund               VARCHAR NOT NULL,
+    source_amount      DECIMAL(18, 2) NOT NULL,
+    source_refunds     DECIMAL(18, 2) NOT NULL,
+    staged_amount      DECIMAL(18, 2) NOT NULL,
+    staged_refunds     DECIMAL(18, 2) NOT NULL,
+    bloomerang_amount  DECIMAL(18, 2) NOT NULL,
+    bloomerang_refunds DECIMAL(18, 2) NOT NULL,
+    difference         DECIMAL(18, 2) NOT NULL,
+    refund_difference  DECIMAL(18, 2) NOT NULL,
+    records            INTEGER NOT NULL,
+    status             VARCHAR NOT NULL CHECK (status IN {RECONCILIATION_STATUSES!r}),
+    reconcile_id       VARCHAR NOT NULL,
+    reconciled_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (day, fund_key)
+)""",
+    f"""
+CREATE TABLE IF NOT EXISTS reconciliation_records (
+    day               DATE NOT NULL,
+    fund_key          VARCHAR NOT NULL,
+    fund_id           BIGINT,
+    fund              VARCHAR NOT NULL,
+    source            VARCHAR NOT NULL,
+    source_id         VARCHAR NOT NULL,
+    bloomerang_id     BIGINT,
+    reason            VARCHAR NOT NULL CHECK (reason IN {RECONCILIATION_REASONS!r}),
+    detail            VARCHAR NOT NULL,
+    source_amount     DECIMAL(18, 2),
+    staged_amount     DECIMAL(18, 2),
+    bloomerang_amount DECIMAL(18, 2),
+    reconcile_id      VARCHAR NOT NULL,
+    reconciled_at     TIMESTAMPTZ NOT NULL
+)""",
+)

@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 
 from bloom_pipeline.sandbox.process import SandboxProcess
-from bloom_pipeline.settings import BLOOMERANG_SANDBOX_KEY, WEGIVE_SANDBOX_TOKEN
+from bloom_pipeline.settings import BLOOMERANG_SANDBOX_KEY, DEFAULT_DATA_DIR, WEGIVE_SANDBOX_TOKEN
 
 DEMO_ORG = "demo"
 # The demo lifts the sandbox's 1000/hour so 2,000 donors sync in about a minute; demo.yaml's client budget
@@ -77,6 +79,57 @@ def _show_edits(apis: Apis, pulled: tuple[int, int], pushed: tuple[int, int]) ->
     click.echo(f"push: Bloomerang constituent {pushed[1]} last name is now {last!r} (edited in WeGive)")
 
 
+def _progress() -> Any:
+    """On a terminal, a live progress line erased as each step ends (the printed story stays as documented);
+    elsewhere nothing on stderr — but always the state file ``bloom-pipeline status`` reads."""
+    import sys
+
+    from bloom_pipeline.sync.progress import Progress
+
+    tty = sys.stderr.isatty()
+    return Progress(sys.stderr, live=tty, transient=True, quiet=not tty)
+
+
+def query_command(snapshot: Path, org: str = DEMO_ORG) -> str:
+    """The ``bloom-pipeline query`` line that reads ``snapshot``: it works right after ``pip install`` (no
+    ``duckdb`` CLI needed); ``--data-dir`` only when the snapshot is not in the default ``./data``."""
+    folder = snapshot.parent
+    where = "" if folder == Path(DEFAULT_DATA_DIR) else f" --data-dir {shlex.quote(str(folder))}"
+    return f'bloom-pipeline query --org {org}{where} "SELECT action, count(*) FROM sync_log GROUP BY 1"'
+
+
+RECONCILE_DAYS = 150  # the generated gifts span the last ~120 days
+
+
+def _reconcile(database: Path, urls: dict[str, str], overrides: dict[str, Any]) -> str:
+    """Reconcile the demo org's totals per day and fund over the generated gifts (source, staged, read back
+    from Bloomerang), keep them in the `reconciliation` tables of the snapshot, and say how they compare."""
+    from datetime import timedelta
+
+    from bloom_pipeline.mapping.loader import load_org
+    from bloom_pipeline.reconcile.render import summary
+    from bloom_pipeline.reconcile.run import default_window, reconcile_org
+    from bloom_pipeline.reconcile.table import write_reconciliation
+    from bloom_pipeline.reconcile.totals import DayWindow
+    from bloom_pipeline.staging.snapshot import publish_snapshot
+    from bloom_pipeline.staging.store import StagingStore
+    from bloom_pipeline.sync.endpoints import build_clients, resolve_endpoints
+
+    org = load_org(DEMO_ORG)
+    store = StagingStore(database, org=org.name)
+    until = default_window(org.timezone).until
+    endpoints = resolve_endpoints(org, urls=urls, handbid_org_id=overrides.get("handbid_org_id"))
+    clients = build_clients(org, endpoints, budget_dir=database.parent / "ratelimit")
+    try:
+        result = reconcile_org(org, store, clients.bloomerang,
+                               DayWindow(until - timedelta(days=RECONCILE_DAYS - 1), until))
+    finally:
+        clients.close()
+    write_reconciliation(store, result)
+    publish_snapshot(store)
+    return summary(result)
+
+
 def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) -> int:
     from bloom_pipeline.sync.cli import run_org
 
@@ -89,7 +142,7 @@ def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) ->
         overrides = {"handbid_org_id": sandbox.handbid_org_id}
         click.echo("\n== Run 1: first bidirectional sync of the demo org ==")
         first = run_org(DEMO_ORG, direction="both", dry_run=False, since=None, mappings_dir=None,
-                        data_dir=data_dir, urls=sandbox.urls, overrides=overrides)
+                        data_dir=data_dir, urls=sandbox.urls, overrides=overrides, progress=_progress())
         picked = _linked_wegive_donors(first, 3)
         if len(picked) < 3:
             click.echo("not enough linked donors to demonstrate the merge with", err=True)
@@ -102,14 +155,15 @@ def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) ->
         _make_conflict(apis, donor_id, constituent_id)
         click.echo("\n== Run 2: the nightly sync ==")
         second = run_org(DEMO_ORG, direction="both", dry_run=False, since=None, mappings_dir=None,
-                         data_dir=data_dir, urls=sandbox.urls, overrides=overrides)
+                         data_dir=data_dir, urls=sandbox.urls, overrides=overrides, progress=_progress())
         _show_edits(apis, pulled, pushed)
         _show_review_queue(second)
+        click.echo(f"reconciliation: {_reconcile(Path(second.database), sandbox.urls, overrides)}")
         apis.close()
     requests = first.requests + second.requests
     click.echo(f"\nBloomerang requests of the two syncs: {sum(requests.values())}; "
                f"demo finished in {time.monotonic() - started:.0f} s")
-    click.echo(f"Query the results: duckdb {first.snapshot}  (e.g. SELECT action, count(*) FROM sync_log GROUP BY 1)")
+    click.echo(f"Query the results: {query_command(Path(first.snapshot))}")
     ok = first.status == "succeeded" and second.status == "succeeded"
     return 0 if ok else 1
 

@@ -38,6 +38,8 @@ def test_demo_syncs_both_ways_and_shows_a_conflict_queued_for_review(tmp_path: P
     item = re.search(r"#(\d+) wegive (\d+) phone: source=\"([^\"]+)\" bloomerang=\"([^\"]+)\" \(within_skew\)", out)
     assert item, out
     assert "bloom-pipeline review resolve --org demo --id" in out
+    # the totals agree in the three systems, day by day and fund by fund
+    assert re.search(r"^reconciliation: demo \S+: every day and fund matches \([1-9]\d* day/fund rows", out, re.M), out
 
     # where the DuckDB files are, and that they hold what the output says
     database = tmp_path / "demo_staging.duckdb"
@@ -53,5 +55,6 @@ def test_demo_syncs_both_ways_and_shows_a_conflict_queued_for_review(tmp_path: P
         pulled = con.execute("SELECT count(*) FROM conflicts WHERE field = 'phone' AND winner = 'review' "
                              "AND source_id = ?", [item.group(2)]).fetchone()[0]
         assert pulled == 1
+        assert con.execute("SELECT count(*) FROM reconciliation WHERE status = 'differs'").fetchone()[0] == 0
     finally:
         con.close()
