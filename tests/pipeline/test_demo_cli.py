@@ -1,8 +1,11 @@
-"""``bloom-pipeline demo``: the whole product on a fresh machine — sandbox, both directions, a queued conflict."""
+"""``bloom-pipeline demo``: the whole product on a fresh machine — sandbox, both directions, a queued conflict —
+run from a folder that is not the repository (the packaged mappings and demo org are found), ending with a
+command that works right after the install."""
 
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import duckdb
@@ -14,10 +17,24 @@ from bloom_pipeline.cli import cli
 pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
 
-def test_demo_syncs_both_ways_and_shows_a_conflict_queued_for_review(tmp_path: Path) -> None:
+def test_demo_syncs_both_ways_and_shows_a_conflict_queued_for_review(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "elsewhere"  # no mappings/ here: the packaged copy is used
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("BLOOM_MAPPINGS_DIR", raising=False)
     result = CliRunner().invoke(cli, ["demo", "--donors", "60", "--seed", "5", "--data-dir", str(tmp_path)])
     out = result.output
     assert result.exit_code == 0, out
+    assert "no mapping file" not in out
+
+    # the last line is a command that works on a fresh install
+    prefix = "Query the results: "
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(prefix + "bloom-pipeline query --org demo "), last
+    query = CliRunner().invoke(cli, shlex.split(last[len(prefix):])[1:])
+    assert query.exit_code == 0, query.output
+    assert query.output.splitlines()[0].split() == ["action", "count_star()"] and "created" in query.output
 
     # the per-entity summary of each run
     for entity in ("funds", "constituents", "transactions"):

@@ -25,9 +25,8 @@ def one_line_naming(exc: pytest.ExceptionInfo[UnusableFileError], path: Path) ->
 def test_a_corrupt_staging_file(tmp_path, content, read_only):
     path = tmp_path / "demo_staging.duckdb"
     path.write_bytes(content)
-    with pytest.raises(UnusableFileError) as exc:
-        with StagingStore(path, org="demo").connect(read_only=read_only):
-            pass
+    with pytest.raises(UnusableFileError) as exc, StagingStore(path, org="demo").connect(read_only=read_only):
+        pass
     assert "move it aside" in one_line_naming(exc, path)
 
 
@@ -45,9 +44,8 @@ def test_a_data_folder_that_is_a_file(tmp_path):
     with pytest.raises(UnusableFileError) as exc:
         usable_folder(path)
     assert "cannot be used as a data folder" in one_line_naming(exc, path)
-    with pytest.raises(UnusableFileError):
-        with StagingStore(path / "demo_staging.duckdb", org="demo").connect():
-            pass
+    with pytest.raises(UnusableFileError), StagingStore(path / "demo_staging.duckdb", org="demo").connect():
+        pass
     with pytest.raises(UnusableFileError) as exc:
         SharedRateBudget("key", 10, 60, api="bloomerang", budget_dir=path / "ratelimit")
     assert "cannot hold the rate budget" in str(exc.value)
