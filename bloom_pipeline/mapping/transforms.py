@@ -131,12 +131,25 @@ def email(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
 
 
 def phone(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """The source's own text, trimmed: the reference's "Phone numbers: Flexible formatting, stored as
+    provided". Extensions and the punctuation a person typed stay; comparisons are by digits
+    (``sync.fields.same``), so the same number in another format is never a change either way."""
+    text, _ = strip(values, ctx)
+    return text, None
+
+
+def phone_formatted(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """For an org that asks for it: valid numbers formatted for its phone_region ('(303) 555-1212'),
+    international otherwise; numbers phonenumbers cannot validate kept as provided."""
     text, _ = strip(values, ctx)
     return validators.format_phones(text, ctx.phone_region), None
 
 
 def phone_inverse(values: pd.Series, ctx: Context) -> pd.Series:
-    return validators.phone_digits(_text(values), ctx.phone_region)
+    """The pull direction: what Bloomerang holds, as it holds it (a pull of the same number in another format
+    is no change, and a new number is written as the person typed it there)."""
+    text, _ = strip(values, ctx)
+    return text
 
 
 # Amounts: whole cents from 1 to MAX_CENTS (either sign here; `positive` refuses the rest). Why this bound:
@@ -533,7 +546,9 @@ REGISTRY: dict[str, Transform] = {
     "lower": Transform(lower, _identity, doc="trim and lower-case"),
     "to_string": Transform(to_string, _identity, doc="ids as text"),
     "email": Transform(email, _identity, doc="validate (email-validator); invalid rejects the record"),
-    "phone": Transform(phone, phone_inverse, doc="format for the org's phone_region; unparseable kept as given"),
+    "phone": Transform(phone, phone_inverse, doc="as provided (trimmed; extensions kept), compared by digits"),
+    "phone_formatted": Transform(phone_formatted, phone_inverse,
+                                 doc="valid numbers formatted for the org's phone_region; others as provided"),
     "cents_to_dollars": Transform(cents_to_dollars, _cents_inverse,
                                   doc="integer cents → dollars, 2 places; 1 cent to $9,999,999,999,999.99"),
     "dollars": Transform(dollars, _identity, doc="dollar amounts rounded half-even to 2 places"),

@@ -1,7 +1,7 @@
 """Echo suppression, run directions and review resolution over the real sandboxes (issue 6).
 
 A value we write must not come back as a change: not on the next pull, not the night after — whatever
-formatting each system applies (phones as digits, multi-line streets split into address lines, case).
+formatting each system applies (phones in another format, multi-line streets split into address lines, case).
 A push-only run leaves Bloomerang's changes pending for the next run that may pull, and vice versa.
 """
 
@@ -59,7 +59,7 @@ def test_values_we_write_are_not_seen_as_changes_over_three_runs(bidir_world: Bi
     assert (mailing["address_1"], mailing["address_2"], mailing["city"]) == ("12 Elm St", "Unit 4", "Golden")
     address = world.contact(contact)["addresses"][0]
     assert (address["street1"], address["street2"]) == ("400 Pine Rd", "Suite 9")
-    assert world.contact(contact)["userCellPhone"] == "3035550199"
+    assert world.contact(contact)["userCellPhone"] == "+1 303-555-0199"  # as typed in Bloomerang
     assert world.donor(company)["name"] == "Acme Foundation of Denver"
     assert world.constituent(renamed_constituent)["FullName"] == "Front Range Rotary Club"
     person = world.constituent(pushed_constituent)
@@ -91,7 +91,7 @@ def test_pull_only_and_push_only_runs_each_leave_the_other_direction_pending(bid
 
     pulled = world.sync("pull")
     assert world.writes() == {WEGIVE_PUT: 1}, "a pull run never writes to Bloomerang"
-    assert world.donor(pull_me)["mobile_phone"] == "7205550101"
+    assert world.donor(pull_me)["mobile_phone"] == "(720) 555-0101"
     assert world.constituent(push_constituent)["LastName"] != "Vasquez-Lind"
     (log,) = world.log(pulled.run_id, "wegive", newcomer)
     assert (log["action"], log["error"]) == ("skipped", "pull-only run: the planned create is left for a push run")
@@ -100,7 +100,7 @@ def test_pull_only_and_push_only_runs_each_leave_the_other_direction_pending(bid
     assert world.writes() == {BLOOMERANG_PUT: 1, ("bloomerang", "POST", "/v2/constituent"): 1,
                               WEGIVE_PUT: 1}, "the update, the new donor, and its Bloomerang id kept in WeGive"
     assert world.constituent(push_constituent)["LastName"] == "Vasquez-Lind"
-    assert world.donor(pull_me)["mobile_phone"] == "7205550101"
+    assert world.donor(pull_me)["mobile_phone"] == "(720) 555-0101"
     assert world.donor(newcomer)["bloomerang_id"] == world.log(pushed.run_id, "wegive", newcomer)[0]["bloomerang_id"]
 
     world.sync("both")
@@ -122,7 +122,7 @@ def test_review_list_and_resolve_with_a_typed_value(bidir_world: BidirWorld, pic
     assert listed.exit_code == 0, listed.output
     (item,) = world.reviews(donor)
     line = next(line for line in listed.output.splitlines() if line.split() and line.split()[0] == str(item["id"]))
-    assert donor in line and "phone" in line and "(303) 555-0101" in line and "(720) 555-0102" in line
+    assert donor in line and "phone" in line and "3035550101" in line and "(720) 555-0102" in line
     resolved = runner.invoke(cli, ["review", "resolve", "--org", ORG, "--id", str(item["id"]),
                                    "--take", "value:(720) 555-0123"], env=env)
     assert resolved.exit_code == 0, resolved.output
@@ -131,7 +131,7 @@ def test_review_list_and_resolve_with_a_typed_value(bidir_world: BidirWorld, pic
 
     applied = world.sync()
     assert world.writes() == {WEGIVE_PUT: 1, BLOOMERANG_PUT: 1}, "a typed value is written to both sides"
-    assert world.donor(donor)["mobile_phone"] == "7205550123"
+    assert world.donor(donor)["mobile_phone"] == "(720) 555-0123"
     assert world.constituent(constituent)["PrimaryPhone"]["Number"] == "(720) 555-0123"
     (item,) = world.reviews(donor)
     assert (item["status"], item["decision"], json.loads(item["decided_value"]), item["applied_run_id"]) == (

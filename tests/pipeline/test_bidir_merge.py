@@ -156,7 +156,7 @@ def test_a_change_on_one_side_takes_that_sides_value(week: Week) -> None:
     pushed = world.constituent(who["pushed"][1])
     assert pushed["PrimaryAddress"]["City"] == "Boulder"
     assert pushed["PrimaryAddress"]["Street"] == week.before["street"], "the rest of the address is kept"
-    assert world.donor(who["pulled"][0])["mobile_phone"] == "7205550142", "WeGive keeps phones as digits"
+    assert world.donor(who["pulled"][0])["mobile_phone"] == "(720) 555-0142", "the phone as typed in Bloomerang"
     contact = world.contact(who["contact"][0])
     assert (contact["firstName"], contact["lastName"]) == ("Roberta", "Okafor-Reyes")
     merged = world.constituent(who["contact"][1])
@@ -172,23 +172,23 @@ def test_a_change_on_one_side_takes_that_sides_value(week: Week) -> None:
 def test_one_person_in_both_sources_converges(week: Week) -> None:
     world = week.world
     (donor, constituent), contact = week.who["shared_donor"], week.who["shared_contact"][0]
-    assert world.donor(donor)["mobile_phone"] == "7205550177"
-    assert world.contact(contact)["userCellPhone"] == "7205550177"
+    assert world.donor(donor)["mobile_phone"] == "(720) 555-0177"
+    assert world.contact(contact)["userCellPhone"] == "(720) 555-0177"
     assert world.constituent(constituent)["LastName"] == "Quill"
     assert world.donor(donor)["last_name"] == "Quill"
 
 
 def test_both_changed_the_later_side_wins_and_is_recorded(week: Week) -> None:
     world, who = week.world, week.who
-    assert world.donor(who["bloomerang_later"][0])["mobile_phone"] == "7205550122"
+    assert world.donor(who["bloomerang_later"][0])["mobile_phone"] == "(720) 555-0122"
     assert world.constituent(who["bloomerang_later"][1])["PrimaryPhone"]["Number"] == "(720) 555-0122"
-    assert world.constituent(who["source_later"][1])["PrimaryPhone"]["Number"] == "(303) 555-0144"
+    assert world.constituent(who["source_later"][1])["PrimaryPhone"]["Number"] == "3035550144"
     assert world.donor(who["source_later"][0])["mobile_phone"] == "3035550144"
 
     (row,) = world.conflicts(week.runs[1], who["bloomerang_later"][0])
     assert (row["field"], row["rule"], row["winner"]) == ("phone", "later_wins", "bloomerang")
     assert (json.loads(row["source_value"]), json.loads(row["bloomerang_value"])) == (
-        "(303) 555-0111", "(720) 555-0122")
+        "3035550111", "(720) 555-0122")
     assert (row["source_modified_at"], row["bloomerang_modified_at"]) == (week.at["day1"], week.at["later"])
     assert (row["bloomerang_id"], row["source"], row["entity"]) == (who["bloomerang_later"][1], "wegive",
                                                                    "constituents")
@@ -207,7 +207,7 @@ def test_both_changed_inside_the_tolerance_goes_to_review_and_neither_side_is_wr
     assert (item["field"], item["reason"], item["status"], item["bloomerang_id"]) == (
         "phone", "within_skew", "open", constituent)
     assert (json.loads(item["source_value"]), json.loads(item["bloomerang_value"])) == (
-        "(303) 555-0155", "(720) 555-0166")
+        "3035550155", "(720) 555-0166")
     assert item["bloomerang_modified_at"] - item["source_modified_at"] == timedelta(minutes=3)
     (row,) = world.conflicts(week.runs[1], donor)
     assert (row["rule"], row["winner"], row["bloomerang_id"]) == ("within_skew", "review", constituent)
@@ -241,7 +241,7 @@ def test_a_cleared_value_never_erases_the_other_side(week: Week) -> None:
     assert (row["field"], row["rule"], row["winner"]) == ("phone", "blank_protected", "bloomerang")
     assert json.loads(row["bloomerang_value"]) == week.before["cleared"]
     assert not world.log(week.runs[1], "wegive", donor)[0]["field_diff"], "nothing was written for it"
-    assert world.donor(donor)["mobile_phone"] == "7205550188", "a later real value refills it"
+    assert world.donor(donor)["mobile_phone"] == "(720) 555-0188", "a later real value refills it"
     assert world.constituent(constituent)["PrimaryPhone"]["Number"] == "(720) 555-0188"
 
 
@@ -250,7 +250,7 @@ def test_a_review_decision_applies_on_the_next_run_and_is_logged(week: Week) -> 
     assert week.before["resolve"].exit_code == 0, week.before["resolve"].output
     (item,) = world.reviews(donor)
     assert (item["status"], item["decision"], item["applied_run_id"]) == ("applied", "bloomerang", week.runs[2])
-    assert world.donor(donor)["mobile_phone"] == "7205550167"
+    assert world.donor(donor)["mobile_phone"] == "(720) 555-0167"
     assert world.constituent(constituent)["PrimaryPhone"]["Number"] == "(720) 555-0167"
     (log,) = world.log(week.runs[2], "wegive", donor)
     assert (log["action"], json.loads(log["field_diff"])["to_source"]) == ("updated", {"phone": "(720) 555-0167"})

@@ -41,7 +41,8 @@ GRAPH = {
     "wegive_transactions_daily": ("backfill", set()),
 }
 CHECKS = {("stg_funds", "valid"): True, ("stg_constituents", "valid"): True, ("stg_transactions", "valid"): True,
-          ("bloomerang_transactions", "row_accounting"): False}  # -> blocking
+          ("bloomerang_transactions", "row_accounting"): False,
+          ("bloomerang_transactions", "reconciliation"): False}  # -> blocking
 ORG_SYNC_ASSETS = {name for name, (group, _) in GRAPH.items() if group != "backfill"}
 
 ACME_YAML = """\

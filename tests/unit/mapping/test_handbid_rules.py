@@ -12,7 +12,7 @@ def test_contact_becomes_individual(org):
     assert payloads(map_frame(org, "handbid.contacts", [CONTACT]))["501"] == {
         "Type": "Individual", "FirstName": "Ada", "LastName": "Lovelace",
         "PrimaryEmail": {"Type": "Home", "Value": "ada@example.org", "IsPrimary": True},
-        "PrimaryPhone": {"Type": "Mobile", "Number": "(303) 555-1212", "IsPrimary": True},
+        "PrimaryPhone": {"Type": "Mobile", "Number": "3035551212", "IsPrimary": True},
         "PrimaryAddress": {"Type": "Home", "Street": "1 Main St", "City": "Denver", "State": "CO",
                            "PostalCode": "80202", "Country": "US", "IsPrimary": True},
         "CustomValues": [{"FieldId": 902, "Value": "501"}],
@@ -23,7 +23,7 @@ def test_contact_becomes_individual(org):
     ({"firstName": ""}, {"FirstName": "FNU"}),
     ({"lastName": None}, {"LastName": "LNU"}),
     ({"userCellPhone": None, "userPhone": "720-555-0101"},
-     {"PrimaryPhone": {"Type": "Mobile", "Number": "(720) 555-0101", "IsPrimary": True}}),
+     {"PrimaryPhone": {"Type": "Mobile", "Number": "720-555-0101", "IsPrimary": True}}),
     ({"addresses": []}, {"PrimaryAddress": None}),
 ])
 def test_contact_rules(org, changes, expected):

@@ -32,7 +32,7 @@ def test_preview_prints_mapped_rejected_and_dropped(tmp_path):
         "mapped": [{"source_id": "1012", "payload": {
             "Type": "Individual", "FirstName": "Ada", "MiddleName": "King", "LastName": "Lovelace",
             "PrimaryEmail": {"Type": "Home", "Value": "ada@example.org", "IsPrimary": True},
-            "PrimaryPhone": {"Type": "Mobile", "Number": "(303) 555-1212", "IsPrimary": True},
+            "PrimaryPhone": {"Type": "Mobile", "Number": "3035551212", "IsPrimary": True},
             "PrimaryAddress": {"Type": "Home", "Street": "1 Main St", "City": "Denver", "State": "CO",
                                "PostalCode": "80202", "Country": "US", "IsPrimary": True},
             "CustomValues": [{"FieldId": 901, "Value": "1012"}]}}],

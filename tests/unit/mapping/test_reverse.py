@@ -50,11 +50,11 @@ def test_to_source_payload_for_wegive_and_handbid(org):
                  "city": "Denver", "state": "CO", "postal_code": "80202", "country": "US", "bloomerang_id": 77}
     assert to_source_payload("wegive", canonical, org) == {
         "type": "individual", "first_name": "Ada", "middle_name": None, "last_name": "Lovelace",
-        "email_1": "ada@example.org", "mobile_phone": "3035551212", "bloomerang_id": 77,
+        "email_1": "ada@example.org", "mobile_phone": "(303) 555-1212", "bloomerang_id": 77,
         "mailing_address": {"address_1": "1 Main St", "address_2": "Apt 4", "city": "Denver", "state": "CO",
                             "zip": "80202", "country": "US"}}
     assert to_source_payload("handbid", canonical, org) == {
-        "firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.org", "userCellPhone": "3035551212",
+        "firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.org", "userCellPhone": "(303) 555-1212",
         "addresses": [{"street1": "1 Main St", "street2": "Apt 4", "city": "Denver", "province": "CO",
                        "postalCode": "80202", "country": "US"}]}
 

@@ -114,3 +114,15 @@ def test_phone_format_and_pull_digits(raw, region, formatted, digits):
 
 def test_registry_is_closed():
     assert "eval" not in t.REGISTRY and all(callable(spec.fn) for spec in t.REGISTRY.values())
+
+
+@pytest.mark.parametrize("raw", ["3035551212", "(303) 555-1212 ext. 4", "+44 20 7946 0958", "303.555.1212 x12", "555"])
+def test_phone_is_sent_and_pulled_as_provided(raw):
+    sent, errors = t.REGISTRY["phone"].fn(pd.Series([f"  {raw} "]), CTX)
+    assert sent.tolist() == [raw] and errors is None
+    assert t.REGISTRY["phone"].inverse(pd.Series([raw]), CTX).tolist() == [raw], "what Bloomerang holds, as held"
+
+
+def test_phone_formatted_formats_for_the_region_when_an_org_asks():
+    got, _ = t.REGISTRY["phone_formatted"].fn(pd.Series(["3035551212", "+44 20 7946 0958", "not a phone"]), CTX)
+    assert got.tolist() == ["(303) 555-1212", "+44 20 7946 0958", "not a phone"]

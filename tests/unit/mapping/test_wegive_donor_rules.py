@@ -20,10 +20,10 @@ INDIVIDUAL_CASES = [
     ("blank last_name → LNU", record(DONOR, last_name=""), {"LastName": "LNU"}),
     ("email_1 → PrimaryEmail.Value", record(DONOR, email_1=" ada@example.org "),
      {"PrimaryEmail": {"Type": "Home", "Value": "ada@example.org", "IsPrimary": True}}),
-    ("mobile_phone formatted", record(DONOR, mobile_phone="303.555.1212"),
-     {"PrimaryPhone": {"Type": "Mobile", "Number": "(303) 555-1212", "IsPrimary": True}}),
-    ("+1 phone formatted", record(DONOR, mobile_phone="+1 303-555-1212"),
-     {"PrimaryPhone": {"Type": "Mobile", "Number": "(303) 555-1212", "IsPrimary": True}}),
+    ("mobile_phone as provided", record(DONOR, mobile_phone="303.555.1212"),
+     {"PrimaryPhone": {"Type": "Mobile", "Number": "303.555.1212", "IsPrimary": True}}),
+    ("an extension kept", record(DONOR, mobile_phone=" +1 303-555-1212 ext. 4 "),
+     {"PrimaryPhone": {"Type": "Mobile", "Number": "+1 303-555-1212 ext. 4", "IsPrimary": True}}),
     ("foreign phone international", record(DONOR, mobile_phone="+44 20 7946 0958"),
      {"PrimaryPhone": {"Type": "Mobile", "Number": "+44 20 7946 0958", "IsPrimary": True}}),
     ("unparseable phone kept as provided", record(DONOR, mobile_phone="ext. 12"),
@@ -87,7 +87,7 @@ def test_canonical_columns(org):
     assert (row["constituent_type"], row["first_name"], row["middle_name"], row["last_name"]) == (
         "Individual", "Ada", "King", "Lovelace")
     assert (row["email"], row["phone"], row["street"], row["city"], row["state"], row["postal_code"],
-            row["country"]) == ("ada@example.org", "(303) 555-1212", "1 Main St", "Denver", "CO", "80202", "US")
+            row["country"]) == ("ada@example.org", "3035551212", "1 Main St", "Denver", "CO", "80202", "US")
     assert row["bloomerang_id"] == 77
     assert str(row["source_updated_at"]) == "2025-03-04 09:00:00+00:00"
 
