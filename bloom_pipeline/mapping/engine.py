@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bloom_pipeline.mapping.limits import CONTROL, text_limit
 from bloom_pipeline.mapping.spec import FieldRule
 from bloom_pipeline.mapping.transforms import REGISTRY, Context, map_unique, present
 
-TRIMMING = {"strip", "lower", "email", "phone"}  # transforms that begin by trimming (blank → empty)
+TRIMMING = {"strip", "lower", "email", "phone", "phone_formatted"}  # transforms that begin by trimming (blank → empty)
 MAX_MESSAGE = 300  # characters of one error text
 MAX_VALUE = 80  # characters of a value shown in `quarantine.value`
 
@@ -112,6 +113,31 @@ def _split_ref(ref: Any) -> tuple[str, Any]:
     return (ref, None) if isinstance(ref, str) else next(iter(ref.items()))
 
 
+def _sendable_text(target: str, values: pd.Series) -> tuple[pd.Series, pd.Series | None]:
+    """Text as Bloomerang can take it (``limits``): control characters removed, and an error for a text over
+    the field's bound."""
+    if values.dtype != object or not len(values):
+        return values, None
+    try:
+        lengths = values.str.len()  # NaN for what is not text
+    except AttributeError:  # no text at all (numbers, booleans, references)
+        return values, None
+    if not lengths.notna().any():
+        return values, None
+    dirty = values.str.contains(CONTROL, na=False)
+    if dirty.any():
+        values = values.copy()
+        values[dirty] = values[dirty].str.replace(CONTROL, "", regex=True)
+        lengths = values.str.len()
+    limit = text_limit(target)
+    over = lengths > limit
+    if not over.any():
+        return values, None
+    err = pd.Series(None, index=values.index, dtype=object)
+    err[over] = lengths[over].astype(int).map(lambda n: f"{n:,} characters, more than Bloomerang's {limit:,}")
+    return values, err
+
+
 def evaluate_rule(target: str, rule: FieldRule, src: pd.DataFrame, ctx: Context
                   ) -> tuple[pd.Series, pd.Series | None, list[Tagged], pd.Series]:
     """Values, the canonical (pre-`ref`) values, the prefixed error Series each tagged with what it does
@@ -166,6 +192,10 @@ def evaluate_rule(target: str, rule: FieldRule, src: pd.DataFrame, ctx: Context
             err = pd.Series(None, index=index, dtype=object)
             err[missing] = "no rule for '" + shown + "'"
             errors.append((_prefix(target, rule, err), on_lookup))
+    if rule.const is None:
+        values, too_long = _sendable_text(target, values)
+        if too_long is not None:
+            errors.append((_prefix(target, rule, too_long), on_transform))
     errors = [(e, policy) for e, policy in errors if e is not None]
     for err, policy in errors:
         if policy == "drop_field":  # left out: empty, so the default applies and `requires` sees it missing
