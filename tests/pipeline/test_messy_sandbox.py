@@ -51,6 +51,8 @@ REASONS = {
     "amount 2^63 cents": "amount out of range: 9223372036854775808 cents",
     "amount true": "not a number: true is a true/false value",
     "invalid email": "is not a valid email address",
+    "a fraction of a cent": "'4200.5' is not an amount in whole cents",
+    "10 KB last name": "LastName: 10,000 characters, more than Bloomerang's 255",
 }
 CURSORS = ("wegive.transactions.updated_at", "handbid.contacts.dateUpdated")
 

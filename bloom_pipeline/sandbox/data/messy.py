@@ -20,10 +20,11 @@ Deterministic: the records picked to be spoiled come from ``random.Random(f"mess
 sorted candidates, and every timestamp planted is relative to ``world.anchor``, so one seed gives one
 manifest and byte-identical stores. Nothing is planted in Bloomerang.
 
-Few on purpose: at most 9 record-level rejects per staged entity (``constituents``: 3, ``transactions``:
+Few on purpose: at most 9 record-level rejects per staged entity (``constituents``: 4, ``transactions``:
 9), so the demo org's reject gate (``thresholds.min_rejects: 10``) never halts a load whatever the world's
-size. That is why one WeGive transaction carries two problems (``created_at`` ``2026-13-45`` *and* amount
-``true``; the pipeline names both, so each is its own manifest entry).
+size. That is why two WeGive transactions carry two problems each (``created_at`` ``2026-13-45`` *and* amount
+``true``; ``31/02/2025`` *and* a fraction of a cent; the pipeline names both, so each is its own manifest
+entry).
 
 How the records are served, and our reading of what the real APIs would do with them:
 
@@ -159,6 +160,17 @@ def _plant_wegive(store: Any, world: Any, rng: random.Random) -> list[dict[str, 
         store.served_as_is["donors"].append(resources.donor_row(other))
         out.append(_entry(api, "donors", new_id, new_id, "duplicate id", "quarantined"))
 
+        # what exports carry in names: a NUL and an escape code (removed on the way), a right-to-left mark (kept)
+        marked = pick.take(alone)
+        name = str(store.donors[marked].get("first_name") or "Ana")
+        store.donors[marked]["first_name"] = f"\u200f{name}\x00\x1b"
+        out.append(_entry(api, "donors", marked, marked, "control characters in a name", "lands"))
+
+        huge = new_id + 2
+        store.donors[huge] = wegive_donor(huge, _person(rng, huge, "long."), created, created)
+        store.donors[huge]["last_name"] = "L" * 10_000
+        out.append(_entry(api, "donors", huge, huge, "10 KB last name", "quarantined"))
+
         ghost = resources.donor_row(wegive_donor(new_id + 1, _person(rng, new_id + 1, "noid."), created, created))
         ghost["id"] = None
         store.served_as_is["donors"].append(ghost)
@@ -185,8 +197,11 @@ def _plant_wegive(store: Any, world: Any, rng: random.Random) -> list[dict[str, 
             store.fund_allocations[alloc_id] = copy.deepcopy(alloc)
             return txn_id
 
-        tid = new_gift(4200, 1, created_at="31/02/2025")
+        tid = new_gift(4200.5, 1, created_at="31/02/2025")
         out.append(_entry(api, "transactions", tid, tid, "invalid date 31/02/2025", "quarantined"))
+        out.append(_entry(api, "transactions", tid, tid, "a fraction of a cent", "quarantined"))
+        tid = new_gift("5000", 4)  # a number written as text, as WeGive's untyped amount may be: accepted
+        out.append(_entry(api, "transactions", tid, tid, "amount as a string", "lands"))
         tid = new_gift(True, 2, created_at="2026-13-45")
         out.append(_entry(api, "transactions", tid, tid, "invalid date 2026-13-45", "quarantined"))
         out.append(_entry(api, "transactions", tid, tid, "amount true", "quarantined"))

@@ -139,6 +139,14 @@ def _page(request: Request, rows: list[dict[str, Any]], render: Callable[[dict[s
                          "sort": bool(sorts), "meta": meta})
 
 
+def _numeric(value: Any) -> float | None:
+    """The number a database column would sort by: a JSON true is 1, a numeric text its value, else None."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _id(request: Request, name: str) -> int:
     value = request.path_params[name]
     if not value.isdigit():
@@ -221,7 +229,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
             rows = [t for t in store.transactions.values() if wanted(t)]
             return _page(request, rows, lambda t: store.render_transaction_row(int(t["id"])),
                          {"id": lambda t: t["id"], "created": lambda t: t["created_at"],
-                          "updated_at": lambda t: t["updated_at"], "amount": lambda t: t["amount"],
+                          "updated_at": lambda t: t["updated_at"], "amount": lambda t: _numeric(t["amount"]),
                           "donor": lambda t: t["donor_id"]},
                          [t for t in store.served_as_is.get("transactions", []) if wanted(t)])
 

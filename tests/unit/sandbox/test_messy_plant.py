@@ -75,7 +75,7 @@ def test_the_manifest_stays_under_the_reject_gate(planted: Sandbox) -> None:
             staged = "constituents" if e["entity"] in ("donors", "contacts") else "transactions"
             copies = 2 if e["what"].startswith("duplicate id") else 1
             rejects[staged] |= {(e["api"], e["entity"], e["id"], n) for n in range(copies)}
-    assert {k: len(v) for k, v in rejects.items()} == {"constituents": 3, "transactions": 9}
+    assert {k: len(v) for k, v in rejects.items()} == {"constituents": 4, "transactions": 9}
     for e in manifest:
         if e["expected"] == "field dropped":
             assert e["field"] and e["value"] is not None, e
