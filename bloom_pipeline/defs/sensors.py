@@ -10,6 +10,7 @@
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import dagster as dg
 
@@ -58,8 +59,9 @@ def newly_reconciled(seen: Mapping[str, int | None], current: Mapping[str, int |
     return sorted(new, key=lambda a: (len(a), a))
 
 
-def list_reconciled(org: OrgConfig) -> dict[str, int | None]:
-    """``{auction id: reconciledAt}`` of the org's reconciled auctions, read from Handbid now."""
+def list_reconciled(org: OrgConfig, names: dict[str, Any] | None = None) -> dict[str, int | None]:
+    """``{auction id: reconciledAt}`` of the org's reconciled auctions, read from Handbid now (``names``, when
+    given, is filled with each one's name: the org YAML may configure an event by name)."""
     from bloom_pipeline.clients.handbid import HandbidClient
 
     endpoints = resolve_endpoints(org)
@@ -70,11 +72,13 @@ def list_reconciled(org: OrgConfig) -> dict[str, int | None]:
         token_env=endpoints.handbid.key_env, timeout=(5.0, 20.0), max_attempts=3, max_wait=30.0,
     )
     try:
-        return {
-            str(a["id"]): a.get("reconciledAt")
-            for a in client.iter_auctions(status="reconciled")
-            if a.get("status", "reconciled") == "reconciled"
-        }
+        found = {}
+        for a in client.iter_auctions(status="reconciled"):
+            if a.get("status", "reconciled") == "reconciled":
+                found[str(a["id"])] = a.get("reconciledAt")
+                if names is not None:
+                    names[str(a["id"])] = a.get("name")
+        return found
     finally:
         client.close()
 
@@ -86,12 +90,15 @@ def reconciled_sensor(org: OrgConfig, job: Job, *, running: bool | None = None) 
 
     def handbid_reconciled(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         seen = read_seen(context.cursor)
+        names: dict[str, Any] = {}
         try:
-            current = list_reconciled(org)
+            current = list_reconciled(org, names)
         except (ApiError, ConfigurationError, ValueError) as exc:
             text = Redactor(alerts.org_secrets(org))(str(exc))
             return dg.SensorResult(skip_reason=f"could not list Handbid auctions of org {name}: {text}")
-        new = newly_reconciled(seen, current)
+        # an event the org YAML sends none of (`send: none`) starts no run; it stays in the cursor, so setting
+        # it back to `send: all` later is picked up when the auction is reconciled again
+        new = [aid for aid in newly_reconciled(seen, current) if org.handbid_sends_event(aid, names.get(aid))]
         cursor = json.dumps({"reconciled": dict(sorted(current.items()))}, sort_keys=True)
         if not new:
             return dg.SensorResult(skip_reason=f"no newly reconciled Handbid auctions for org {name}", cursor=cursor)

@@ -84,6 +84,8 @@ HANDBID_PAYMENT_FIELDS = {
     "reference", "dateInserted", "dateUpdated",
     # receipt context joined by the caller (see mappings/README.md, "Handbid payments")
     "auctionName", "itemNames", "receiptEmailed",
+    # the org YAML's choice for the payment (`handbid.events`: send / exclude_payments), joined by the caller
+    "crmSelection",
 }
 
 SOURCE_FIELDS: dict[str, set[str]] = {
@@ -104,6 +106,7 @@ SOURCE_ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("handbid.payments", "method"): ("handbid_card", "external_card", "cash", "check", "credit"),
     ("handbid.payments", "status"): ("succeeded", "refunded", "voided"),
     ("handbid.payments", "receiptEmailed"): ("true", "false"),
+    ("handbid.payments", "crmSelection"): ("send", "event_held", "payment_held"),
 }
 
 ENTITY_TARGET = {
@@ -125,12 +128,17 @@ CONSTITUENT_TARGETS = {
 # reference table lives in the YAML, and it fills the staged `is_refunded` column, never the payload.
 STAGED_ONLY_TARGETS = {"IsRefunded"}
 
+# The refund a refunded gift posts (POST /refund): not a field of the transaction, so the writer takes it out
+# of the payload before the transaction is written and sends it as the refund's body (`Date` is the one field
+# of that body the source can give: WeGive `refunded_at`). Staged in the payload so its hash follows the date.
+REFUND_TARGETS = {"Refund.Date"}
+
 TRANSACTION_TARGETS = {
     "AccountId", "Date", "Amount", "FeeAmount", "Method", "IntegrationUrl", "CheckNumber", "CheckDate",
     "InKindDescription", "InKindType", "InKindMarketValue", "CreditCardType", "CreditCardLastFourDigits",
     "CreditCardExpMonth", "CreditCardExpYear", "EftAccountType", "EftLastFourDigits", "EftRoutingNumber",
     "WalletItemId",
-} | STAGED_ONLY_TARGETS
+} | STAGED_ONLY_TARGETS | REFUND_TARGETS
 
 DESIGNATION_TARGETS = {
     "Type", "Amount", "Note", "FundId", "CampaignId", "AppealId", "TributeId", "QuickbooksAccountId",

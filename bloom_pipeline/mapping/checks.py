@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bloom_pipeline.mapping import catalog
-from bloom_pipeline.mapping.spec import ENV_NAME, IDENTIFIER, EntitySpec, FieldRule, MappingDocument
+from bloom_pipeline.mapping.spec import ENV_NAME, IDENTIFIER, NAMED_TARGETS, EntitySpec, FieldRule, MappingDocument
 from bloom_pipeline.mapping.transforms import REGISTRY
 
 Found = Iterator[tuple[tuple[Any, ...], str]]
@@ -123,6 +123,11 @@ def check_entity(entity: str, spec: EntitySpec, path: tuple[Any, ...]) -> Found:
     for i, rule in enumerate(spec.exclude_when):
         if not catalog.source_field_known(entity, rule.field):
             yield (*path, "exclude_when", i, "field"), f"unknown source field '{rule.field}' for {entity}"
+        enum = catalog.SOURCE_ENUMS.get((entity, rule.field))
+        for value in rule.in_ if enum else ():
+            if _norm(value) not in {_norm(v) for v in enum}:
+                yield (*path, "exclude_when", i, "in"), (f"'{value}' is not a value of {rule.field} "
+                                                         f"(known: {', '.join(enum)})")
     branches: list[str | None] = list(spec.branches) or [None]
     enum = catalog.SOURCE_ENUMS.get((entity, spec.branch_on or ""))
     for value in enum or ():
@@ -167,9 +172,30 @@ def _designations(entity: str, spec: EntitySpec, path: tuple[Any, ...]) -> Found
             yield (*dpath, "fallback", key), f"unknown source field '{src}' for {entity}"
     yield from _rules(entity, des.fields, (*dpath, "fields"), catalog.DESIGNATION_TARGETS, des.list,
                       set(des.fields))
+    for target, plural in NAMED_TARGETS.items():
+        rule = des.fields.get(target)
+        if rule is not None:
+            yield from _named_values(rule, plural, (*dpath, "fields", target))
     for target in catalog.REQUIRED_DESIGNATION:
         if target not in des.fields:
             yield (*dpath, "fields"), f"required Bloomerang field '{target}' has no rule"
+
+
+def _named_values(rule: FieldRule, plural: str, path: tuple[Any, ...]) -> Found:
+    """A fund / campaign / appeal a rule names by `lookup`, `default` or `const` is a Bloomerang name (text)
+    or id (a whole number above 0): anything else could only fail at apply time, gift by gift."""
+    def bad(value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            return value is not None
+        return isinstance(value, int) and value <= 0 or isinstance(value, str) and not value.strip()
+
+    kind = plural[:-1]
+    for key, value in (rule.lookup or {}).items():
+        if bad(value):
+            yield (*path, "lookup", key), f"'{value}' is not a Bloomerang {kind} name or id"
+    for key in ("default", "const"):
+        if bad(getattr(rule, key)):
+            yield (*path, key), f"'{getattr(rule, key)}' is not a Bloomerang {kind} name or id"
 
 
 def check_document(doc: MappingDocument, org_file: bool) -> Found:

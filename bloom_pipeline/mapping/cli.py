@@ -76,6 +76,8 @@ def validate(paths: tuple[Path, ...], mappings_dir: Path | None) -> None:
 def preview(org: str, entity: str, input_path: Path, mappings_dir: Path | None) -> None:
     """Print {"mapped": [{source_id, payload}], "rejected": [{source_id, errors}], "dropped": [{source_id, field,
     errors}]} — no network calls. `dropped` lists the optional values left out of a mapped record's payload.
+    A refunded gift also shows "refund": the POST /refund body the sync sends after creating it, dated by the
+    source's refund (WeGive refunded_at), else by the gift.
 
     References to other records are shown by source id ("ref:wegive.donors:1012").
     """
@@ -95,9 +97,12 @@ def preview(org: str, entity: str, input_path: Path, mappings_dir: Path | None) 
     except (ValueError, UnicodeDecodeError) as exc:
         _fail([f"{input_path}: cannot read records: {exc}"])
     result = map_frame(config, entity, records)
+    refunded = (result.mapped["is_refunded"].fillna(False).astype(bool).tolist() if "is_refunded" in result.mapped
+                else [False] * len(result.mapped))
     output = {
-        "mapped": [{"source_id": sid, "payload": json.loads(payload)}
-                   for sid, payload in zip(result.mapped["source_id"], result.mapped["payload"], strict=True)],
+        "mapped": [_previewed(entity, sid, json.loads(payload), refund)
+                   for sid, payload, refund in zip(result.mapped["source_id"], result.mapped["payload"], refunded,
+                                                   strict=True)],
         "rejected": [{"source_id": sid, "errors": list(errors)}
                      for sid, errors in zip(result.rejected["source_id"], result.rejected["errors"], strict=True)],
         "dropped": [{"source_id": sid, "field": name, "errors": list(errors)}
@@ -105,6 +110,20 @@ def preview(org: str, entity: str, input_path: Path, mappings_dir: Path | None) 
                                                  result.fields["errors"], strict=True)],
     }
     click.echo(json.dumps(output, indent=2, ensure_ascii=False))
+
+
+def _previewed(entity: str, source_id: str, payload: dict[str, Any], refunded: bool) -> dict[str, Any]:
+    """One mapped record as the sync writes it: the transaction payload without the planned refund, and beside
+    it the refund (`writers.refund_body`, the same body the writer posts) when the source refunded the gift."""
+    from bloom_pipeline.sync.apply.writers import refund_body
+
+    planned = payload.pop("Refund", None)
+    out: dict[str, Any] = {"source_id": source_id, "payload": payload}
+    if refunded:
+        date = planned.get("Date") if isinstance(planned, dict) else None
+        source = entity.split(".")[0]
+        out["refund"] = refund_body(f"ref:{entity}:{source_id}", date or payload.get("Date"), source, source_id)
+    return out
 
 
 def register(cli: click.Group) -> None:

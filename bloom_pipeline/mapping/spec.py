@@ -108,6 +108,18 @@ class Exclusion(Strict):
     reason: str
 
 
+# Designation targets that name a Bloomerang fund / campaign / appeal: a text value a rule gives them (its
+# `lookup` values, `default`, `const`) is a Bloomerang *name*, as in `handbid.events`, and becomes
+# 'ref:bloomerang.<plural>:name=…' for the sync to resolve; an integer is a Bloomerang id.
+NAMED_TARGETS = {"FundId": "funds", "CampaignId": "campaigns", "AppealId": "appeals"}
+
+
+def _named(value: Any, plural: str) -> Any:
+    if isinstance(value, str) and value.strip() and not value.startswith("ref:"):
+        return f"ref:bloomerang.{plural}:name={value.strip()}"
+    return value
+
+
 class DesignationSpec(Strict):
     """Designations: one per element of `list` (else one per record); `fallback` builds the element
     from the record's own fields when the list is empty."""
@@ -115,6 +127,24 @@ class DesignationSpec(Strict):
     list: str | None = None
     fallback: dict[str, str] = Field(default_factory=dict)
     fields: dict[str, FieldRule] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_to_refs(self) -> DesignationSpec:
+        """Why here: the mapping runs with no network, so an org's campaign map (WeGive campaign → Bloomerang
+        campaign name) can only carry the name; the engine passes values through, the sync resolves them."""
+        for target, plural in NAMED_TARGETS.items():
+            rule = self.fields.get(target)
+            if rule is None:
+                continue
+            update: dict[str, Any] = {}
+            if rule.lookup is not None:
+                update["lookup"] = {k: _named(v, plural) for k, v in rule.lookup.items()}
+            for key in ("default", "const"):
+                if getattr(rule, key) is not None:
+                    update[key] = _named(getattr(rule, key), plural)
+            if update:
+                self.fields[target] = rule.model_copy(update=update)
+        return self
 
 
 class EntitySpec(Strict):
@@ -142,11 +172,24 @@ class FieldPolicy(Strict):
 
 
 class EventChoice(Strict):
-    """Bloomerang fund / appeal / campaign for Handbid gifts: an int id or a name (resolved by the sync)."""
+    """Bloomerang fund / appeal / campaign for Handbid gifts: an int id or a name (resolved by the sync);
+    and which payments of the event go to Bloomerang at all — Handbid staff choose ("Send to CRM"), so the
+    org YAML says it: `send: all | none` (unset: the default's, else all) and `exclude_payments` (payment
+    ids held back). Held payments are quarantined as 'excluded' with the reason, never silently dropped."""
 
     fund: int | str | None = None
     appeal: int | str | None = None
     campaign: int | str | None = None
+    send: Literal["all", "none"] | None = None
+    exclude_payments: list[int | str] = Field(default_factory=list)
+
+    @field_validator("exclude_payments")
+    @classmethod
+    def _payment_ids(cls, value: list[int | str]) -> list[int | str]:
+        for item in value:
+            if isinstance(item, bool) or not str(item).strip().isdigit():
+                raise PydanticCustomError("payment_id", f"'{item}' is not a Handbid payment id (a whole number)")
+        return value
 
 
 class CustomFieldNames(Strict):
@@ -212,6 +255,49 @@ class Thresholds(Strict):
                     "number >= 0 (YAML `thresholds: {min_rejects: 10}`); default 10.")
 
 
+class ReviewSettings(Strict):
+    max_age_days: int = Field(
+        default=7, ge=1, strict=True,
+        description="Days an open review item may wait for a person before the Dagster check `review_age` on "
+                    "the `review_queue` asset warns. A whole number >= 1 (YAML `review: {max_age_days: 7}`); "
+                    "default 7.")
+
+
+CommunicationMark = Literal["DoNotCall", "DoNotMail", "DoNotSolicit", "OptedOut"]
+
+
+class CommunicationSettings(Strict):
+    """WeGive ``do_not_contact`` <-> Bloomerang communication restrictions and email interest (mappings/README.md,
+    "Communication preferences"). The defaults live here and not in a defaults YAML: an org that extends no
+    default file, or overrides one, must still never have an opt-out left unsynced (it is a legal matter)."""
+
+    direction: Literal["push", "pull", "both", "off"] = "both"
+    restrictions: list[Literal["DoNotCall", "DoNotMail", "DoNotSolicit"]] = Field(
+        default_factory=lambda: ["DoNotCall", "DoNotMail", "DoNotSolicit"])
+    email_opt_out: bool = True
+    pull_when: list[CommunicationMark] = Field(default_factory=lambda: ["DoNotSolicit", "OptedOut"])
+    update_reason: str = Field(default="Donor asked not to be contacted (WeGive do_not_contact, synced by "
+                                       "bloom-pipeline)", min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _something_to_sync(self) -> CommunicationSettings:
+        if not self.update_reason.strip():
+            raise PydanticCustomError("update_reason", "update_reason cannot be blank: Bloomerang requires a reason")
+        if self.direction in ("push", "both") and not self.restrictions and not self.email_opt_out:
+            raise PydanticCustomError(
+                "communication", "a push of do_not_contact needs 'restrictions' or 'email_opt_out: true' (else "
+                "nothing would reach Bloomerang; say 'direction: pull' or 'off' instead)")
+        if self.direction in ("pull", "both") and not self.pull_when:
+            raise PydanticCustomError(
+                "communication", "a pull needs 'pull_when' (the Bloomerang marks that set do_not_contact)")
+        return self
+
+    @property
+    def push_marks(self) -> frozenset[str]:
+        """What WeGive's ``do_not_contact: true`` must make Bloomerang hold."""
+        return frozenset(self.restrictions) | ({"OptedOut"} if self.email_opt_out else set())
+
+
 def _duration(value: Any) -> Any:
     if isinstance(value, str) and (match := _DURATION.match(value)):
         unit = {"s": 1, "m": 60, "h": 3600}[match[2] or "s"]
@@ -233,6 +319,8 @@ class MappingDocument(Strict):
     schedule: Schedule | None = None
     alerts: Alerts | None = None
     thresholds: Thresholds | None = None
+    review: ReviewSettings | None = None
+    communication: CommunicationSettings | None = None
     bloomerang: BloomerangSettings | None = None
     wegive: WeGiveSettings | None = None
     handbid: HandbidSettings | None = None
@@ -266,6 +354,8 @@ class OrgConfig(Strict):
     schedule: Schedule = Schedule()
     alerts: Alerts = Alerts()
     thresholds: Thresholds = Thresholds()
+    review: ReviewSettings = ReviewSettings()
+    communication: CommunicationSettings = CommunicationSettings()
     bloomerang: BloomerangSettings = BloomerangSettings()
     wegive: WeGiveSettings = WeGiveSettings()
     handbid: HandbidSettings = HandbidSettings()
@@ -328,3 +418,22 @@ class OrgConfig(Strict):
                 if value is not None:
                     return value
         return getattr(self.handbid.default, setting)
+
+    def handbid_selection(self, auction_id: Any, auction_name: Any, payment_id: Any) -> str:
+        """'send', 'event_held' (the event — or, unset there, `handbid.default` — says `send: none`) or
+        'payment_held' (the payment id is in the event's or the default's `exclude_payments`): what the
+        mapping's `exclude_when` on `crmSelection` turns into an 'excluded' quarantine row."""
+        send = self.event_choice(auction_id, auction_name, "send")
+        if send == "none":
+            return "event_held"
+        held = list(self.handbid.default.exclude_payments)
+        for key in dict.fromkeys((auction_id, auction_name)):
+            if key is not None and str(key) in self.handbid.events:
+                held += self.handbid.events[str(key)].exclude_payments
+        if payment_id is not None and str(payment_id).strip() in {str(p).strip() for p in held}:
+            return "payment_held"
+        return "send"
+
+    def handbid_sends_event(self, auction_id: Any, auction_name: Any = None) -> bool:
+        """False when the org YAML sends none of the event's payments (the reconciled-auction sensor skips it)."""
+        return self.event_choice(auction_id, auction_name, "send") != "none"

@@ -109,11 +109,15 @@ def _item_names(receipt: dict[str, Any]) -> list[str]:
 
 
 def enrich_payments(payments: list[dict[str, Any]], receipts: list[dict[str, Any]],
-                    auctions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                    auctions: list[dict[str, Any]], org: OrgConfig | None = None) -> list[dict[str, Any]]:
     """Add what a Handbid payment's Bloomerang transaction needs from its receipt and its event:
     the event name, the receipt's item names, and whether the receipt was emailed. A receipt or event that
     is missing or malformed adds nothing (the mapping then judges the payment as it is); a payment that is
-    not an object is passed on untouched, to be quarantined."""
+    not an object is passed on untouched, to be quarantined.
+
+    With ``org``, also ``crmSelection`` — the org YAML's "Send to CRM" choice for the payment
+    (``OrgConfig.handbid_selection``: send / event_held / payment_held), which the mapping's ``exclude_when``
+    turns into an 'excluded' quarantine row with its reason: a held payment is accounted for, not dropped."""
     def key(value: Any) -> Any:
         return value if isinstance(value, str | int | float) and not isinstance(value, bool) else None
 
@@ -132,6 +136,8 @@ def enrich_payments(payments: list[dict[str, Any]], receipts: list[dict[str, Any
             "auctionStatus": auction.get("status"),
             "itemNames": _item_names(receipt),
             "receiptEmailed": bool(receipt.get("emailed") or receipt.get("emailedAt")),
+            **({"crmSelection": org.handbid_selection(key(payment.get("auctionId")), auction.get("name"),
+                                                      key(payment.get("id")))} if org is not None else {}),
         })
     return enriched
 
@@ -325,7 +331,8 @@ def stage_all(org: OrgConfig, store: StagingStore, run_id: str, extracted: Extra
     records = dict(extracted.records)
     if "handbid.payments" in records:
         records["handbid.payments"] = enrich_payments(
-            records["handbid.payments"], records.get("handbid.receipts", []), records.get("handbid.auctions", [])
+            records["handbid.payments"], records.get("handbid.receipts", []), records.get("handbid.auctions", []),
+            org,
         )
     for key, entity in STAGED_FROM:
         if key not in records:

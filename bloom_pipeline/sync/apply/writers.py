@@ -57,6 +57,23 @@ class ConstituentWriter:
         return found[0] if found else None
 
 
+def refund_body(transaction_id: Any, date: Any, source: str = "", source_id: str = "") -> Record:
+    """The POST /refund body of a gift: ``RunProcessorRefund`` false (the gift was processed outside Bloomerang)
+    and ``Date`` the refund's own date (the planned payload's ``Refund.Date``: WeGive ``refunded_at``) — the
+    gift's date only when the source has none (Handbid), since Bloomerang requires one. Shared with
+    ``mapping preview``, so what the preview shows is what is posted."""
+    return {
+        "TransactionId": transaction_id,
+        "RunProcessorRefund": False,
+        "Date": date,
+        "Note": f"Refunded in {source or 'source'} {source_id}".strip(),
+    }
+
+
+def _refund_date(refund: Any) -> Any:
+    return refund.get("Date") if isinstance(refund, dict) else None
+
+
 class TransactionWriter:
     """Transactions with designation-level correlation ids; refunds follow the create."""
 
@@ -66,40 +83,36 @@ class TransactionWriter:
         self.client = client
         self.field_ids = field_ids  # source -> Transaction custom field id
 
-    def _body(self, source: str, source_id: str, payload: Record) -> tuple[Record, bool]:
+    def _body(self, source: str, source_id: str, payload: Record) -> tuple[Record, bool, Any]:
         body = copy.deepcopy(payload)
         refunded = bool(body.pop("IsRefunded", False))
+        refund_date = _refund_date(body.pop("Refund", None))  # the refund's body, never the transaction's
         field_id = self.field_ids.get(source)
         if field_id is not None:
             for designation in body.get("Designations", []):
                 designation["CustomValues"] = with_custom_value(designation.get("CustomValues"), field_id, source_id)
-        return body, refunded
+        return body, refunded, refund_date
 
     def create(self, source: str, source_id: str, payload: Record) -> Record:
-        body, refunded = self._body(source, source_id, payload)
+        body, refunded, refund_date = self._body(source, source_id, payload)
         created = self.client.create_transaction(body)
         if refunded:
-            created = self.refund(created, source, source_id)
+            created = self.refund(created, source, source_id, date=refund_date)
         return created
 
     def update(self, bloomerang_id: int, payload: Record) -> Record:
         refunded = bool(payload.get("IsRefunded", False))
-        body = {k: v for k, v in payload.items() if k != "IsRefunded"}
+        body = {k: v for k, v in payload.items() if k not in ("IsRefunded", "Refund")}
         current = self.client.update_transaction(bloomerang_id, body) if body else self.client.get_transaction(
             bloomerang_id
         )
         if refunded and current.get("IsRefunded") not in ("Yes", True):
-            current = self.refund(current, "", "")
+            current = self.refund(current, "", "", date=_refund_date(payload.get("Refund")))
         return current
 
-    def refund(self, transaction: Record, source: str, source_id: str) -> Record:
-        """POST /refund with RunProcessorRefund false: the gift was processed outside Bloomerang."""
-        body = {
-            "TransactionId": transaction["Id"],
-            "RunProcessorRefund": False,
-            "Date": transaction.get("Date"),
-            "Note": f"Refunded in {source or 'source'} {source_id}".strip(),
-        }
+    def refund(self, transaction: Record, source: str, source_id: str, date: Any = None) -> Record:
+        """POST /refund with RunProcessorRefund false, dated ``date`` (the source's refund date) when known."""
+        body = refund_body(transaction["Id"], date or transaction.get("Date"), source, source_id)
         try:
             refund = self.client.create_refund(body)
         except OutcomeUnknownError:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from bloom_pipeline.mapping.jsonbuild import payload_hash
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.identity import constituents as identity
@@ -136,17 +137,31 @@ def _refunds_of_found(plan: pd.DataFrame, staged: pd.DataFrame, bloomerang: pd.D
     if plan.empty or bloomerang is None or bloomerang.empty or "is_refunded" not in staged:
         return plan
     refunded_there = dict(zip(bloomerang["bloomerang_id"].astype(int), bloomerang["is_refunded"], strict=True))
-    refunded_here = {(str(s), str(i)) for s, i, r in zip(staged["source"], staged["source_id"],
-                                                          staged["is_refunded"].fillna(False), strict=True) if r}
+    refunded_here = {(str(s), str(i)): p for s, i, r, p in zip(staged["source"], staged["source_id"],
+                                                                staged["is_refunded"].fillna(False),
+                                                                staged["payload"], strict=True) if r}
     found = (plan["action"] == "unchanged") & plan["link"].astype(bool) & plan["bloomerang_id"].notna()
     for index in plan.index[found]:
         key = (str(plan.at[index, "source"]), str(plan.at[index, "source_id"]))
         bid = int(plan.at[index, "bloomerang_id"])
         if key in refunded_here and refunded_there.get(bid) is False:
             plan.at[index, "action"] = "update"
-            plan.at[index, "payload"] = json.dumps({"IsRefunded": True})
+            plan.at[index, "payload"] = json.dumps(_refund_only(refunded_here[key]))
             plan.at[index, "diff"] = json.dumps({"is_refunded": [False, True]})
     return plan
+
+
+def _refund_only(payload: Any) -> dict[str, Any]:
+    """The planned payload of a refund sent alone: ``IsRefunded`` and the refund the mapping planned
+    (``Refund.Date`` from WeGive ``refunded_at``), so a gift refunded after it was synced is dated by its
+    refund, not by the gift."""
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            payload = {}
+    refund = payload.get("Refund") if isinstance(payload, dict) else None
+    return {"IsRefunded": True, **({"Refund": refund} if isinstance(refund, dict) and refund else {})}
 
 
 def _with_refunds(staged: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
@@ -165,6 +180,9 @@ def _with_refunds(staged: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, s
                       staged["payload_hash"], strict=True))
     for index in staged.index[refunded]:
         payload = json.loads(staged.at[index, "payload"])
+        if "Refund" in payload:  # the gift as synced before its refund had no refund date: that is its hash
+            key = (str(staged.at[index, "source"]), str(staged.at[index, "source_id"]))
+            before[key] = payload_hash({k: v for k, v in payload.items() if k != "Refund"})
         payload["IsRefunded"] = True
         staged.at[index, "payload"] = json.dumps(payload, sort_keys=True)
         staged.at[index, "payload_hash"] = hashlib.sha256(f"{staged.at[index, 'payload_hash']}:refunded".encode()
@@ -183,7 +201,7 @@ def _refund_only_updates(plan: pd.DataFrame, state: pd.DataFrame,
         key = (str(plan.at[index, "source"]), str(plan.at[index, "source_id"]))
         payload = json.loads(plan.at[index, "payload"])
         if payload.get("IsRefunded") and stored.get(key) is not None and stored.get(key) == unrefunded_hash.get(key):
-            plan.at[index, "payload"] = json.dumps({"IsRefunded": True})
+            plan.at[index, "payload"] = json.dumps(_refund_only(payload))
             plan.at[index, "diff"] = json.dumps({"is_refunded": [False, True]})
     return plan
 

@@ -33,10 +33,12 @@ WEGIVE_RESOURCES = {
 ELEMENT_OF = {"transactions": "fund_allocations"}
 # Read by mappings/defaults/handbid.yaml but not in the §4.2 shapes: a contact address's `state` (§2.4's
 # AddressModel has it, §4.2's contact does not) and the receipt context the caller joins onto a payment
-# (mappings/README.md "Handbid payments"), which no §4.2 payment carries.
+# (mappings/README.md "Handbid payments"), which no §4.2 payment carries; and the org YAML's "Send to CRM"
+# choice the caller joins the same way (mappings/README.md "Handbid selection").
 HANDBID_BEYOND_4_2 = {
     ("contacts", "addresses.0.state"),
     ("payments", "auctionName"), ("payments", "itemNames"), ("payments", "receiptEmailed"),
+    ("payments", "crmSelection"),
 }
 
 

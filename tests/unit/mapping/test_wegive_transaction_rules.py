@@ -68,6 +68,7 @@ def test_single_fund_becomes_one_designation(org):
     tx = record(TRANSACTION, fund_allocations=[])
     assert payloads(map_frame(org, "wegive.transactions", [tx]))["88001"]["Designations"] == [
         {"Type": "Donation", "Amount": 50.0, "FundId": "ref:wegive.funds:3",
+         "CampaignId": "ref:bloomerang.campaigns:name=Annual Fund 2026",  # the demo org's default campaign
          "CustomValues": [{"FieldId": 911, "Value": "88001"}]}]
 
 
