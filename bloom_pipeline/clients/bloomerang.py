@@ -111,6 +111,14 @@ class BloomerangClient(ApiClient):
     def update_constituent(self, constituent_id: int, body: Mapping[str, Any]) -> Record:
         return self.http.put(f"constituent/{int(constituent_id)}", dict(body))
 
+    def update_communication_settings(self, constituent_id: int, body: Mapping[str, Any]) -> Record:
+        """PUT /constituent/{id}/updateCommunicationSettings: restrictions / preferred channel / email interests.
+
+        ``PUT /constituent`` cannot record why a donor was opted out; this endpoint requires an ``UpdateReason``
+        for restrictions and email interests, which is what an auditor asks for. Sections left out are kept;
+        ``CommunicationRestrictions`` replaces the whole list (send the current ones too)."""
+        return self.http.put(f"constituent/{int(constituent_id)}/updateCommunicationSettings", dict(body))
+
     def delete_constituent(self, constituent_id: int) -> Record:
         """DELETE /constituent/{id} (Bloomerang refuses while the constituent has transactions)."""
         return self.http.request("DELETE", f"constituent/{int(constituent_id)}")

@@ -40,6 +40,7 @@ from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
+from bloom_pipeline.sync.people import sync_communication
 from bloom_pipeline.sync.plan.push_plan import plan_run
 from bloom_pipeline.sync.progress import Progress, budget_of, current, planned_writes, reporting
 from bloom_pipeline.sync.run_lock import run_lock
@@ -190,12 +191,16 @@ class OrgSync:
             planned = plan[plan["entity"] == "constituents"]
             merged = merge_linked(ctx, con, skip=set(zip(planned["source"], planned["source_id"].astype(str),
                                                           strict=True)))
+            communication = sync_communication(ctx, con)  # opt-outs both ways, once constituents exist
             load.log_untouched(con, ctx.run_id, people)
             if ctx.pushing:
                 writes.apply_transactions(plan)
             outcome = writes.close()
         self.report.counts = outcome.counts
         self.report.conflicts, self.report.review_items = len(merged.conflicts), len(merged.review_ids)
+        self.report.conflicts += len(communication.conflicts)
+        if communication.to_bloomerang or communication.to_wegive or communication.failed:
+            self.report.counts["communication"] = communication.counts()
         if merged.pushed or merged.pulled or merged.failed:
             counts = self.report.counts.setdefault("constituents", {})
             counts["merged_push"] = merged.pushed

@@ -222,6 +222,12 @@ class WeGiveStore:
                 errors.setdefault("bloomerang_id", []).append("The bloomerang id field must be a positive integer.")
             else:
                 changes["bloomerang_id"] = None if value is None else int(value)
+        if "do_not_contact" in body:  # a Laravel boolean rule: true/false, 1/0, "1"/"0"
+            value = body["do_not_contact"]
+            if value in (True, False, 1, 0, "1", "0") and not isinstance(value, float):
+                changes["do_not_contact"] = bool(int(value))
+            else:
+                errors.setdefault("do_not_contact", []).append("The do not contact field must be true or false.")
         if "mailing_address" in body:
             address = body["mailing_address"]
             if address is not None and not isinstance(address, dict):

@@ -1,0 +1,6 @@
+"""People beyond the contact fields: communication preferences (``communication``), and later custom fields and a
+record's lifecycle. Each module is one sync step the runner calls after the constituents are written."""
+
+from bloom_pipeline.sync.people.communication import CommunicationOutcome, sync_communication
+
+__all__ = ["CommunicationOutcome", "sync_communication"]

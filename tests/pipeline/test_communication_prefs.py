@@ -1,0 +1,235 @@
+"""Communication preferences over real HTTP: an opt-out reaches the other system and no opt-in ever undoes it.
+
+One 40-donor sandbox, synced once so every donor is linked, then edited the way people edit the two systems
+(WeGive's ``do_not_contact`` in its database, Bloomerang's settings through its own endpoint) with syncs in
+between, one shared clock moving an hour per run (as in conftest_bidir.py). Each test takes its own donors.
+
+What it protects: a WeGive opt-out becomes DoNotCall / DoNotMail / DoNotSolicit and EmailInterestType OptedOut
+in Bloomerang with the reason the API requires; a second run writes nothing anywhere; a Bloomerang opt-in
+after that is undone (the opt-out wins) and recorded in ``conflicts``; a WeGive opt-in never removes a
+Bloomerang opt-out; a Bloomerang opt-out is sent to WeGive as ``do_not_contact: true`` without widening the
+Bloomerang side.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from bloom_pipeline.sandbox.faults import Knobs
+from bloom_pipeline.sandbox.server import Sandbox
+from bloom_pipeline.sync.cli import run_org
+from bloom_pipeline.sync.runner import RunReport
+
+pytestmark = pytest.mark.slow  # starts sandbox servers
+
+REPO = Path(__file__).resolve().parents[2]
+ORG = "comms"
+ORG_YAML = """\
+name: comms
+extends: [defaults/wegive, defaults/handbid]
+timezone: America/Denver
+sandbox_fallback: true
+thresholds: {max_reject_share: 0.5}
+bloomerang:
+  api_key_env: COMMS_TEST_BLOOMERANG_API_KEY
+  requests_per_hour: 100000
+  custom_fields:
+    constituent: {wegive: 901, handbid: 902}
+    transaction: {wegive: 911, handbid: 912}
+wegive: {token_env: COMMS_TEST_WEGIVE_TOKEN}
+handbid:
+  token_env: COMMS_TEST_HANDBID_TOKEN
+  default: {fund: General Fund}
+"""
+WRITES = ("POST", "PUT", "DELETE", "PATCH")
+ALL_RESTRICTIONS = ["DoNotCall", "DoNotMail", "DoNotSolicit"]
+SETTINGS = "/v2/constituent/{id}/updateCommunicationSettings"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    sandbox: Sandbox
+    clock: Clock
+    data_dir: Path
+    mappings_dir: Path
+    used: set[int] = field(default_factory=set)
+
+    def sync(self) -> RunReport:
+        self.clock.now += timedelta(hours=1)
+        self.sandbox.request_log.clear()
+        report = run_org(ORG, direction="both", dry_run=False, since=None, mappings_dir=str(self.mappings_dir),
+                         data_dir=str(self.data_dir), urls=self.sandbox.urls, quiet=True,
+                         overrides={"handbid_org_id": self.sandbox.handbid_org_id})
+        assert report.status == "succeeded", report.message
+        return report
+
+    def writes(self) -> Counter:
+        return Counter((e.api, e.method, e.path_template) for e in self.sandbox.request_log.entries
+                       if e.method in WRITES)
+
+    def sent(self, method: str, path_end: str) -> list[dict[str, Any]]:
+        """The JSON bodies the last run sent to paths ending in ``path_end``."""
+        return [json.loads(e.request_body) for e in self.sandbox.request_log.entries
+                if e.method == method and e.path.endswith(path_end) and e.request_body]
+
+    @property
+    def wegive(self) -> Any:
+        return self.sandbox.stores["wegive"]
+
+    @property
+    def bloomerang(self) -> Any:
+        return self.sandbox.stores["bloomerang"]
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        con = duckdb.connect(str(self.data_dir / f"{ORG}_staging.duckdb"), read_only=True)
+        try:
+            cursor = con.execute(sql, params or [])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            con.close()
+
+    def take(self) -> tuple[int, int]:
+        """An unused WeGive donor alone on its Individual constituent (no Handbid twin): (donor id, constituent)."""
+        rows = self.query("SELECT source, source_id, bloomerang_id FROM sync_state WHERE entity = 'constituents' "
+                          "AND bloomerang_id IS NOT NULL ORDER BY source, source_id")
+        owners = Counter(int(r["bloomerang_id"]) for r in rows)
+        for r in rows:
+            bid = int(r["bloomerang_id"])
+            if r["source"] != "wegive" or owners[bid] > 1 or bid in self.used:
+                continue
+            if self.bloomerang.render_constituent(bid).get("Type") == "Individual":
+                self.used.add(bid)
+                return int(r["source_id"]), bid
+        raise LookupError("no unused WeGive individual")
+
+    def settings(self, bid: int) -> tuple[list[str], str]:
+        record = self.bloomerang.render_constituent(bid)
+        return sorted(record.get("CommunicationRestrictions") or []), record.get("EmailInterestType")
+
+    def set_do_not_contact(self, donor_id: int, value: bool) -> None:
+        """What a WeGive admin's edit leaves in its database (the list row shows it)."""
+        donor = self.wegive.donors[donor_id]
+        donor["do_not_contact"] = value
+        donor["updated_at"] = self.wegive.now()
+
+    def do_not_contact(self, donor_id: int) -> Any:
+        return self.wegive.render_donor_row(donor_id).get("do_not_contact")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("comms")
+    mappings = root / "mappings"
+    shutil.copytree(REPO / "mappings", mappings)
+    (mappings / "orgs" / f"{ORG}.yaml").write_text(ORG_YAML)
+    clock = Clock()
+    with Sandbox(donors=40, seed=11, knobs=Knobs(rate_limit=None), capture_bodies=True) as sandbox:
+        for api in ("wegive", "handbid", "bloomerang"):
+            sandbox.stores[api].clock = clock
+        w = World(sandbox, clock, root / "data", mappings)
+        w.sync()
+        yield w
+
+
+@pytest.fixture(scope="module")
+def opted_out(world: World) -> dict[str, Any]:
+    """Two WeGive donors (a, b) who asked not to be contacted, the run that carried it to Bloomerang, and the
+    quiet run after it (its writes kept before the next run clears the log)."""
+    (a, a_bid), (b, b_bid) = world.take(), world.take()
+    assert world.settings(a_bid) == ([], "All")
+    world.set_do_not_contact(a, True)
+    world.set_do_not_contact(b, True)
+    report = world.sync()
+    settled = {bid: world.settings(bid) for bid in (a_bid, b_bid)}
+    world.sync()
+    return {"a": (a, a_bid), "b": (b, b_bid), "report": report, "settled": settled, "quiet": world.writes()}
+
+
+@pytest.fixture(scope="module")
+def edited(world: World, opted_out: dict[str, Any]) -> dict[str, Any]:
+    """One run after people edited both systems: a's Bloomerang opts back in (keeping DoNotMail), b's WeGive
+    clears do_not_contact, c unsubscribes from e-mail in Bloomerang; then one more run."""
+    (_, a_bid), (b, _) = opted_out["a"], opted_out["b"]
+    c, c_bid = world.take()
+    world.bloomerang.update_communication_settings(a_bid, {
+        "CommunicationRestrictions": {"UpdateReason": "donor called", "CommunicationRestrictions": ["DoNotMail"]},
+        "EmailInterests": {"UpdateReason": "donor called", "EmailInterestType": "All"}})
+    world.set_do_not_contact(b, False)
+    world.bloomerang.update_communication_settings(c_bid, {
+        "EmailInterests": {"UpdateReason": "unsubscribed from a Bloomerang e-mail", "EmailInterestType": "OptedOut"}})
+    report = world.sync()
+    out = {"report": report, "c": (c, c_bid), "writes": world.writes(),
+           "settings_body": world.sent("PUT", f"/constituent/{a_bid}/updateCommunicationSettings"),
+           "to_b": world.sent("PUT", f"/dashboard/donors/{b}"), "to_c": world.sent("PUT", f"/dashboard/donors/{c}"),
+           "conflicts": world.query("SELECT * FROM conflicts WHERE run_id = ? AND field = 'communication_preferences'"
+                                    " ORDER BY source_id", [report.run_id])}
+    world.sync()
+    out["after"] = world.writes()
+    return out
+
+
+def test_a_wegive_opt_out_reaches_bloomerang_communication_settings(world: World, opted_out) -> None:
+    (_, a_bid), (_, b_bid), report = opted_out["a"], opted_out["b"], opted_out["report"]
+    assert opted_out["settled"] == {a_bid: (ALL_RESTRICTIONS, "OptedOut"), b_bid: (ALL_RESTRICTIONS, "OptedOut")}
+    stored = world.bloomerang.constituents[a_bid]
+    assert stored["CommunicationRestrictionsUpdateReason"] and stored["EmailInterestsUpdateReason"]
+    assert report.counts["communication"] == {"opted_out_in_bloomerang": 2, "opted_out_in_wegive": 0, "failed": 0}
+
+
+def test_a_second_run_writes_nothing(opted_out) -> None:
+    assert opted_out["quiet"] == Counter()
+
+
+def test_an_opt_in_in_bloomerang_never_undoes_a_wegive_opt_out(world: World, opted_out, edited) -> None:
+    a, a_bid = opted_out["a"]
+    assert world.settings(a_bid) == (ALL_RESTRICTIONS, "OptedOut")
+    [body] = edited["settings_body"]
+    assert body["CommunicationRestrictions"]["CommunicationRestrictions"][0] == "DoNotMail"  # kept, then added
+    rows = [r for r in edited["conflicts"] if r["source_id"] == str(a)]
+    assert [(r["bloomerang_id"], r["winner"], r["rule"]) for r in rows] == [(a_bid, "source", "opt_out_wins")]
+    assert json.loads(rows[0]["bloomerang_value"]) == {"marks": ["DoNotMail"]}
+
+
+def test_an_opt_in_in_wegive_never_undoes_the_bloomerang_opt_out(world: World, opted_out, edited) -> None:
+    _, b_bid = opted_out["b"]
+    assert world.settings(b_bid) == (ALL_RESTRICTIONS, "OptedOut")
+    assert edited["to_b"] == [{"do_not_contact": True}]  # the opt-out is put back, never the opt-in pushed
+
+
+def test_a_bloomerang_opt_out_is_sent_to_wegive_without_widening_bloomerang(world: World, edited) -> None:
+    _, c_bid = edited["c"]
+    assert edited["to_c"] == [{"do_not_contact": True}]
+    assert world.settings(c_bid) == ([], "OptedOut")
+    assert edited["writes"][("bloomerang", "PUT", "/v2/constituent/{id}/updateCommunicationSettings")] == 1  # a's
+
+
+def test_a_later_run_writes_nothing_to_bloomerang(edited) -> None:
+    assert not [w for w in edited["after"] if w[0] == "bloomerang"]
+
+
+def test_a_bloomerang_opt_out_reaches_wegive_do_not_contact(world: World, opted_out, edited) -> None:
+    (b, _), (c, _) = opted_out["b"], edited["c"]
+    assert world.do_not_contact(c) in (True, "1", "true")
+    assert world.do_not_contact(b) in (True, "1", "true")
+    assert [r["winner"] for r in edited["conflicts"] if r["source_id"] == str(b)] == ["bloomerang"]
+    assert edited["report"].counts["communication"]["failed"] == 0
+    assert edited["after"] == Counter()
