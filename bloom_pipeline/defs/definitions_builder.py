@@ -1,8 +1,9 @@
 """Build the one ``Definitions`` of the code location from the org files in the mappings directory.
 
 The one place that puts the shell together: the orgs (``orgs.py``) give the partitions, the partitions the
-assets of each layer (``assets/``) and the checks (``checks.py``), and the jobs (``jobs.py``) are what the
-schedules (``schedules.py``) and sensors (``sensors.py``) request. An org whose YAML does not load is
+assets of each layer (``assets/``) and the checks (``checks.py``, ``reconciliation_check.py``,
+``review_check.py``), and the jobs (``jobs.py``) are what the schedules (``schedules.py``) and sensors
+(``sensors.py``) request. An org whose YAML does not load is
 skipped with a warning, so one bad file never takes the whole code location down: the warning is logged,
 appended to every job's description (what the UI shows) and kept in the Definitions metadata
 (``skipped org files``); ``bloom-pipeline mapping validate`` names the problem.
@@ -13,8 +14,8 @@ from pathlib import Path
 import dagster as dg
 
 from bloom_pipeline import settings
-from bloom_pipeline.defs import checks, partitions, reconciliation_check
-from bloom_pipeline.defs.assets import backfill, extract, load, plan, staging
+from bloom_pipeline.defs import checks, partitions, reconciliation_check, review_check
+from bloom_pipeline.defs.assets import backfill, extract, load, plan, review, staging
 from bloom_pipeline.defs.jobs import Job, build_jobs
 from bloom_pipeline.defs.metadata import markdown_table
 from bloom_pipeline.defs.orgs import SkippedOrg, load_orgs
@@ -30,7 +31,8 @@ def build_assets(orgs: list[str]) -> list[dg.AssetsDefinition | dg.AssetChecksDe
     """Every asset and check of the code location, for the org partitions ``orgs``."""
     org_parts = partitions.org_partitions(orgs)
     return [*extract.build(org_parts), *staging.build(org_parts), *plan.build(org_parts), *load.build(org_parts),
-            *checks.build(org_parts), *reconciliation_check.build(org_parts),
+            *review.build(org_parts), *checks.build(org_parts), *reconciliation_check.build(org_parts),
+            *review_check.build(org_parts),
             *backfill.build(partitions.org_day_partitions(orgs))]
 
 

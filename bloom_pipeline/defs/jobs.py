@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 # what ``define_asset_job`` returns is not exported by dagster; the alias is for readers and type checkers
 Job: TypeAlias = "dg.JobDefinition | UnresolvedAssetJobDefinition"
 
-ORG_SELECTION = dg.AssetSelection.groups("extract", "staging", "plan", "load")
+ORG_SELECTION = dg.AssetSelection.groups("extract", "staging", "plan", "load", "review")
 HANDBID_SELECTION = dg.AssetSelection.assets(
     "raw_bloomerang", "raw_handbid", "stg_funds", "stg_constituents", "stg_transactions", "push_plan",
     "bloomerang_funds", "bloomerang_constituents", "bloomerang_transactions", "source_writebacks",
+    "donor_conflicts", "review_queue",
 )
 
 

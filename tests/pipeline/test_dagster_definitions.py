@@ -18,6 +18,8 @@ import pytest
 
 from bloom_pipeline.defs.definitions_builder import build_definitions
 from bloom_pipeline.defs.runs import sync_run_id
+from bloom_pipeline.staging import ledgers, review
+from bloom_pipeline.staging.store import StagingStore
 
 pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
@@ -38,11 +40,14 @@ GRAPH = {
     "bloomerang_constituents": ("load", {"push_plan"}),
     "bloomerang_transactions": ("load", {"push_plan"}),
     "source_writebacks": ("load", {"push_plan"}),
+    "donor_conflicts": ("review", {"source_writebacks"}),
+    "review_queue": ("review", {"source_writebacks"}),
     "wegive_transactions_daily": ("backfill", set()),
 }
 CHECKS = {("stg_funds", "valid"): True, ("stg_constituents", "valid"): True, ("stg_transactions", "valid"): True,
           ("bloomerang_transactions", "row_accounting"): False,
-          ("bloomerang_transactions", "reconciliation"): False}  # -> blocking
+          ("bloomerang_transactions", "reconciliation"): False,
+          ("review_queue", "review_age"): False}  # -> blocking
 ORG_SYNC_ASSETS = {name for name, (group, _) in GRAPH.items() if group != "backfill"}
 
 ACME_YAML = """\
@@ -201,3 +206,38 @@ def test_a_later_asset_on_its_own_fails_with_the_reason(no_secrets: None, tmp_pa
     failures = [e for e in result.all_events if e.is_step_failure]
     assert [e.step_key for e in failures] == ["push_plan"]
     assert "was never opened" in failures[0].event_specific_data.error.message
+
+
+# -- the review layer ---------------------------------------------------------------------------------
+
+
+def test_the_review_layer_shows_what_the_merge_wrote_and_warns_on_old_items(no_secrets: None, tmp_path: Path) -> None:
+    """``donor_conflicts`` shows this run's decisions only; ``review_queue`` the open items; ``review_age`` warns
+    once one waited longer than the org's ``review.max_age_days`` (the demo's default, 7)."""
+    run_id = "5c1d7a3e-0b1e-4c2d-9e3f-000000000016"
+    store = StagingStore.for_org("demo", data_dir=tmp_path / "data")
+    decided = dict(entity="constituents", source="wegive", source_id="17", field="phone", bloomerang_id=204,
+                   source_value="3035550155", bloomerang_value="(720) 555-0166")
+    with store.connect() as con:
+        ledgers.append_conflicts(con, "an-earlier-run", [ledgers.Conflict(**decided, rule="later_wins",
+                                                                          winner="source")])
+        ledgers.append_conflicts(con, run_id, [ledgers.Conflict(**decided, rule="within_skew", winner="review")])
+        review.add_review(con, run_id, review.ReviewItem(**decided, reason="within_skew"))
+        con.execute("UPDATE review_queue SET created_at = created_at - INTERVAL 8 DAY")
+    defs = build_definitions(mappings_dir=REPO / "mappings", data_dir=str(tmp_path / "data"))
+    result = defs.resolve_job_def("org_sync_job").execute_in_process(
+        partition_key="demo", instance=dg.DagsterInstance.ephemeral(), run_id=run_id,
+        asset_selection=[dg.AssetKey("donor_conflicts"), dg.AssetKey("review_queue")])
+    assert result.success
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    conflicts, queue = meta["donor_conflicts"], meta["review_queue"]
+    assert conflicts["dagster/row_count"].value == 1 and conflicts["sent to review"].value == 1
+    assert "constituents wegive:17 ↔ bloomerang:204" in conflicts["decisions"].value
+    assert "later_wins" not in conflicts["decisions"].value  # the earlier run's decision is not this run's
+    assert queue["dagster/row_count"].value == 1 and queue["oldest wait (days)"].value >= 8
+    assert "bloom-pipeline review resolve --org demo" in queue["open items"].value
+    (check,) = result.get_asset_check_evaluations()
+    assert (check.check_name, check.passed, check.severity) == ("review_age", False, dg.AssetCheckSeverity.WARN)
+    assert "waited longer than 7 day(s)" in check.description
+    assert check.metadata["overdue items"].value == 1
