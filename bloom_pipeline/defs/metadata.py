@@ -16,7 +16,7 @@ import pandas as pd
 
 from bloom_pipeline.staging import accounting
 from bloom_pipeline.staging.store import StagingStore
-from bloom_pipeline.sync.report import summary_markdown
+from bloom_pipeline.sync.report import story_markdown, summary_markdown
 from bloom_pipeline.sync.runner import RunReport
 from bloom_pipeline.sync.stage import EntityGate
 
@@ -125,7 +125,8 @@ def check_metadata(gate: EntityGate, max_share: float, sample: str) -> dict[str,
 def run_summary(report: RunReport, direction: str) -> str:
     """The Markdown story of a finished run, shown on every load asset."""
     parts = [f"### Sync of org `{report.org}`: {report.status}",
-             f"Run `{report.run_id}`, direction `{direction}`.", "", summary_markdown(report), ""]
+             f"Run `{report.run_id}`, direction `{direction}`.", "", "**In short**", "", story_markdown(report), "",
+             summary_markdown(report), ""]
     reasons, dropped = Counter[str](), Counter[str]()
     for gate in report.gates.values():
         reasons.update(dict(gate.top_reasons))

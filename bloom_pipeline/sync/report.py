@@ -28,6 +28,54 @@ def summary_markdown(report: RunReport) -> str:
     return "\n".join(lines)
 
 
+STORY_REASONS = 3
+
+
+def _top(reasons: list[tuple[str, int]]) -> str:
+    return "; ".join(f"{text} (×{n})" for text, n in reasons[:STORY_REASONS])
+
+
+def next_command(report: RunReport) -> str:
+    """The one command to run after this run, in the order a person on call would take them."""
+    org = report.org
+    if report.review_items:
+        return f"bloom-pipeline review list --org {org}"
+    if report.status in ("failed", "halted") or report.failed_records or report.quarantined_records:
+        return f"bloom-pipeline status --org {org} --failures"
+    return f"bloom-pipeline reconcile --org {org}"
+
+
+def story(report: RunReport) -> list[str]:
+    """The short story a person reads first, the same at the end of the CLI output and in Dagster: what changed
+    on each side, what failed and why, what waits in review, and the next command."""
+    pushed = {e: report.counts.get(e, {}) for e in ("funds", "constituents", "transactions")}
+    created = sum(c.get("created", 0) for c in pushed.values())
+    updated = sum(c.get("updated", 0) for c in pushed.values())
+    detail = ", ".join(f"{e} {c.get('created', 0)}/{c.get('updated', 0)}" for e, c in pushed.items())
+    pulled = report.counts.get("constituents", {}).get("merged_pull", 0)
+    lines = [f"Bloomerang: {created} created, {updated} updated (created/updated: {detail})",
+             f"WeGive / Handbid: {pulled} donor(s) updated from Bloomerang"]
+    if report.failed_records:
+        lines.append(f"failed: {report.failed_records}, retried on the next run — {_top(report.failure_reasons)}")
+    if report.quarantined_records:
+        reasons = sorted(((t, n) for g in report.gates.values() for t, n in g.top_reasons), key=lambda r: -r[1])
+        lines.append(f"quarantined: {report.quarantined_records} — {_top(reasons)}")
+    dropped = sum(g.fields_dropped for g in report.gates.values())
+    if dropped:
+        reasons = sorted(((t, n) for g in report.gates.values() for t, n in g.top_field_reasons), key=lambda r: -r[1])
+        lines.append(f"values left out (their records synced): {dropped} — {_top(reasons)}")
+    halted = [g.blocked_reason for g in report.gates.values() if g.blocked_reason]
+    if halted:
+        lines.append(f"load stopped: {halted[0]}")
+    lines.append(f"waiting in review: {report.review_items}")
+    lines.append(f"next: {next_command(report)}")
+    return lines
+
+
+def story_markdown(report: RunReport) -> str:
+    return "\n".join(f"- {line}" for line in story(report))
+
+
 def print_report(report: RunReport, *, dry_run: bool = False) -> None:
     if dry_run and report.plan is not None:
         from bloom_pipeline.sync.plan.render import render_plan
@@ -55,3 +103,7 @@ def print_report(report: RunReport, *, dry_run: bool = False) -> None:
         click.echo(f"staging database: {report.database}")
     if report.snapshot:
         click.echo(f"analyst snapshot: {report.snapshot}")
+    if not dry_run:
+        click.echo("in short:")
+        for line in story(report):
+            click.echo(f"  {line}")

@@ -74,6 +74,7 @@ class RunReport:
     database: Path | None = None
     snapshot: Path | None = None
     requests: Counter = field(default_factory=Counter)  # Bloomerang requests by (method, path template)
+    failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # why writes failed, most common first
 
     @property
     def failed_records(self) -> int:
@@ -210,6 +211,9 @@ class OrgSync:
     def finish(self, status: str | None = None) -> RunReport:
         with self.store.connect() as con:
             accounts = accounting.compute_accounts(con, self.run_id, direction=self.options.direction)
+            self.report.failure_reasons = [(str(e), int(n)) for e, n in con.execute(
+                "SELECT coalesce(error, 'no message'), count(*) FROM sync_log WHERE run_id = ? AND action = 'failed' "
+                "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5", [self.run_id]).fetchall()]
         for entity, account in accounts.items():
             counts = self.report.counts.setdefault(entity, {})
             for action in ("created", "updated", "unchanged", "skipped", "failed"):

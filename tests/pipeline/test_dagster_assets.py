@@ -172,6 +172,7 @@ def test_load_assets_carry_counts_and_a_markdown_run_summary(first_run: FirstRun
         summary = meta[name]["run summary"]
         assert "Sync of org `demo`: succeeded" in summary
         assert "| constituents |" in summary and "| transactions |" in summary
+        assert "**In short**" in summary and "- next: bloom-pipeline " in summary  # the CLI's story, first
         assert "is not a valid email address" in summary  # the values left out, with their reasons
     people = meta["bloomerang_constituents"]
     assert people["created"] > 50 and people["failed"] == 0

@@ -57,6 +57,16 @@ def extract_wegive(
     out.records["wegive.transactions"] = transactions
 
 
+# What only the list row (DonorTableResource) carries, not the detail (DonorViewResource): kept on the record
+# the run stages, so no step has to scan the list again (the communication step reads `do_not_contact`).
+LIST_ONLY_FIELDS = ("do_not_contact",)
+
+
+def _with_list_only_fields(detail: Record, row: Record) -> Record:
+    extra = {k: row[k] for k in LIST_ONLY_FIELDS if k in row and k not in detail}
+    return {**detail, **extra} if extra else detail
+
+
 def _donor_id(row: Any) -> int | None:
     """The donor id a detail can be read by, or None (missing, not a whole number, a JSON true)."""
     value = row.get("id") if isinstance(row, dict) else None
@@ -104,7 +114,7 @@ def extract_donors(client: Any, store: StagingStore, run_id: str,
             fetched[sid] = (donor_details.row_hash(row), detail)
         else:
             detail = stored[sid].detail
-        details.append(detail)
+        details.append(_with_list_only_fields(detail, row))
     with store.connect() as con:
         donor_details.save(con, fetched, [str(d["id"]) for d in details if _donor_id(d) is not None],
                            run_id=run_id)

@@ -210,11 +210,15 @@ def load_bases(con: duckdb.DuckDBPyConnection) -> dict[str, Base]:
     return {str(sid): Base(bool(w), frozenset(json.loads(m)), frozenset(json.loads(t))) for sid, w, m, t in rows}
 
 
-def _wegive_flags(client: Any) -> dict[str, bool]:
-    """``do_not_contact`` of every listed donor. Only the list row (``DonorTableResource``) carries it — the
-    donor detail the extract stages does not (contracts/wegive-handbid.md §1.4) — so the list is read again."""
+def _wegive_flags(ctx: RunContext) -> dict[str, bool] | None:
+    """``do_not_contact`` of every donor this run listed, or None when the run read no WeGive donors (a Handbid
+    job). Only the list row (``DonorTableResource``) carries it — not the donor detail (contracts/wegive-handbid.md
+    §1.4) — so the extract keeps it on the records it stages (``extract.wegive.LIST_ONLY_FIELDS``)."""
+    donors = ctx.extracted.records.get("wegive.donors")
+    if donors is None:
+        return None
     return {str(row["id"]): parse_do_not_contact(row.get("do_not_contact"))
-            for row in client.iter_donors() if isinstance(row, dict) and row.get("id") is not None}
+            for row in donors if isinstance(row, dict) and row.get("id") is not None and "do_not_contact" in row}
 
 
 def sync_communication(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> CommunicationOutcome:
@@ -228,8 +232,10 @@ def sync_communication(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Commu
     links = ledgers.states_frame(con, "constituents", "wegive").dropna(subset=["bloomerang_id"])
     if links.empty:
         return outcome
+    flags = _wegive_flags(ctx)
+    if flags is None:
+        return outcome
     bases = load_bases(con)
-    flags = _wegive_flags(ctx.clients.wegive)
     snapshot = {int(r["Id"]): r for r in stored_records(ctx.store, "bloomerang", "constituents")
                 if isinstance(r, dict) and r.get("Id") is not None}
     fresh: dict[int, dict[str, Any]] = {}  # constituents read or written in this step (two donors, one person)
