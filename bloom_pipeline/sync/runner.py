@@ -260,7 +260,7 @@ def _run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: Ru
             if store.path.exists():
                 shutil.copy2(store.path, copy.path)
             sync = OrgSync(org, copy, clients, options, run_id)
-            _attach(progress, sync)
+            attach_progress(progress, sync)
             sync.start()
             with _phase("extract"):
                 sync.extract()
@@ -273,11 +273,12 @@ def _run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: Ru
             return report
     with run_lock(store.path, org.name):
         sync = OrgSync(org, store, clients, options, run_id)
-        _attach(progress, sync)
+        attach_progress(progress, sync)
         return _run(sync)
 
 
-def _attach(progress: Progress | None, sync: OrgSync) -> None:
+def attach_progress(progress: Progress | None, sync: OrgSync) -> None:
+    """Tell a reporter which run it follows and how to read the Bloomerang budget (the ETA's input)."""
     if progress is not None:
         bloomerang = sync.clients.bloomerang
         progress.attach(run_id=sync.run_id, org=sync.org.name, budget=budget_of(bloomerang),

@@ -166,6 +166,14 @@ def test_stage_metadata_shows_row_counts_and_top_reject_reasons(first_run: First
     assert meta["raw_wegive"]["dagster/row_count"] > 0
 
 
+def test_the_load_reports_progress_in_the_run_log(world: DagsterWorld, first_run: FirstRun) -> None:
+    """Plain progress lines per entity in the Dagster run log; the status file is gone once the run ends."""
+    logs = [entry.user_message for entry in world.instance.all_logs(first_run.result.run_id)]
+    assert any(m.startswith("apply constituents: ") and "writes" in m for m in logs), logs[-20:]
+    assert any(m.startswith("apply transactions: ") for m in logs)
+    assert not (world.data_dir / "demo_progress.json").exists()
+
+
 def test_load_assets_carry_counts_and_a_markdown_run_summary(first_run: FirstRun) -> None:
     meta = materializations(first_run.result)
     for name in LOAD_ASSETS:

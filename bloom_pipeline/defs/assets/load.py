@@ -6,16 +6,41 @@ each load asset carries its counts and the Markdown run summary. The ``row_accou
 ``bloomerang_transactions`` is in ``defs/checks.py``.
 """
 
+from typing import Any
+
 import dagster as dg
 
 from bloom_pipeline.defs import metadata as md
 from bloom_pipeline.defs.resources import OrgCredentials, SyncSettings
 from bloom_pipeline.defs.runs import org_sync
 from bloom_pipeline.sync.plan.push_plan import stored_plan
+from bloom_pipeline.sync.progress import Progress, reporting, state_path
+from bloom_pipeline.sync.runner import attach_progress
 
 GROUP = "load"
 BLOOMERANG_ASSETS = ("bloomerang_funds", "bloomerang_constituents", "bloomerang_transactions")
 WRITEBACKS = "source_writebacks"
+
+
+class _LogLines:
+    """A text stream whose complete lines go to the Dagster run log (the progress reporter writes lines)."""
+
+    def __init__(self, log: Any) -> None:
+        self.log, self._pending = log, ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self.log.info(line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
 
 
 def build(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
@@ -32,7 +57,12 @@ def build(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         (row accounting into ``sync_runs``, cursors, analyst snapshot)."""
         with org_sync(context, context.partition_key, sync_settings, credentials) as sync:
             sync.report.plan = stored_plan(sync.store, sync.run_id)
-            sync.apply()
+            # progress as plain lines in the run's log, and the file `bloom-pipeline status` reads
+            progress = Progress(_LogLines(context.log), live=False,
+                                state_file=state_path(sync.store.path.parent, sync.org.name))
+            attach_progress(progress, sync)
+            with reporting(progress):
+                sync.apply()
             sync.report.gates = md.stored_gates(sync.store, sync.run_id)
             report = sync.finish()
         summary = md.run_summary(report, sync.options.direction)
