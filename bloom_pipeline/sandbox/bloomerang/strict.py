@@ -32,15 +32,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
+from bloom_pipeline.mapping.limits import LONG_TEXT, MAX_TEXT  # one decision, shared with the pipeline's check
 from bloom_pipeline.sandbox.bloomerang.validation import INT64_MAX, INT64_MIN, BloomerangError, bad
 
 JSON_MEDIA_TYPES = ("application/json", "text/json")
 MAX_DEPTH = 64
-MAX_TEXT = 255
-LONG_TEXT: Mapping[str, int] = {"Note": 4000, "Website": 2048, "IntegrationUrl": 2048, "Url": 2048}
 
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
