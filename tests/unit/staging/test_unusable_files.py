@@ -60,3 +60,17 @@ def test_a_corrupt_rate_budget_file(tmp_path):
     with pytest.raises(UnusableFileError) as exc:
         SharedRateBudget("key", 10, 60, api="bloomerang", budget_dir=tmp_path)
     assert "not a usable rate budget" in one_line_naming(exc, path)
+
+
+def test_the_cli_ends_with_one_line_and_exit_2(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from bloom_pipeline.cli import cli
+
+    (tmp_path / "demo_staging.duckdb").write_bytes(b"garbage")
+    monkeypatch.setenv("BLOOM_MAPPINGS_DIR", str(Path(__file__).resolve().parents[3] / "mappings"))
+    result = CliRunner().invoke(cli, ["status", "--org", "demo", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: {tmp_path / 'demo_staging.duckdb'}: not a usable DuckDB database")
+    assert "Traceback" not in result.output
