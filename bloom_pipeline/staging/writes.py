@@ -128,11 +128,12 @@ def _unregister(con: duckdb.DuckDBPyConnection, view: str) -> None:
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
-        "ORDER BY ordinal_position",
-        [ddl.check_identifier(table)],
-    ).fetchall()
+    # pragma_table_info, not information_schema: the view costs ~25 ms a query, this well under 1 ms
+    try:
+        rows = con.execute("SELECT name FROM pragma_table_info(?) ORDER BY cid",
+                           [ddl.check_identifier(table)]).fetchall()
+    except duckdb.CatalogException:
+        rows = []
     if not rows:
         raise ValueError(f"no table {table!r}")
     return [r[0] for r in rows]

@@ -271,7 +271,7 @@ def _run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: Ru
             report = sync.finish()
             report.database = store.path
             return report
-    with run_lock(store.path, org.name):
+    with run_lock(store.path, org.name), store.kept_open():
         sync = OrgSync(org, store, clients, options, run_id)
         attach_progress(progress, sync)
         return _run(sync)
