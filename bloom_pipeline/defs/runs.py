@@ -43,8 +43,9 @@ def org_sync(context: dg.AssetExecutionContext, org_name: str, settings: SyncSet
     try:
         options = RunOptions(direction=direction or run_direction(context), window=window)
         sync = OrgSync(org, store, clients, options, run_id=run_id)
-        sync.ctx.extracted = load_extracted(store, sync.run_id)
-        yield sync
+        with store.kept_open():  # the step's many connections share one open database (StagingStore.kept_open)
+            sync.ctx.extracted = load_extracted(store, sync.run_id)
+            yield sync
     finally:
         clients.close()
 
