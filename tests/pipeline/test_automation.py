@@ -247,6 +247,20 @@ def test_reconciled_sensor_requests_each_newly_reconciled_auction_once(
     assert tick(third.cursor).run_requests == []
 
 
+def test_an_event_the_org_sends_none_of_starts_no_run(env: None, tmp_path: Path, sandbox: Sandbox) -> None:
+    """Handbid staff choose what goes to the CRM: an event with `send: none` in the org YAML is skipped."""
+    root = tmp_path / "hb"
+    org_yaml(root, sandbox.urls["handbid"], sandbox.handbid_org_id)
+    held, *sent = reconciled_ids(sandbox)
+    acme = root / "orgs" / "acme.yaml"
+    acme.write_text(acme.read_text().replace(
+        f"organization_id: {sandbox.handbid_org_id}}}",
+        f"organization_id: {sandbox.handbid_org_id}, events: {{'{held}': {{send: none}}}}}}"))
+    tick = Ticker(root, "handbid_reconciled_acme")
+    [request] = tick(None).run_requests
+    assert request.tags["bloom/auctions"] == ",".join(sent) and held not in request.tags["bloom/auctions"]
+
+
 def test_an_auction_reconciled_again_is_synced_again(env: None, tmp_path: Path, sandbox: Sandbox) -> None:
     root = tmp_path / "hb"
     org_yaml(root, sandbox.urls["handbid"], sandbox.handbid_org_id)
