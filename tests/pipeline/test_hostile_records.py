@@ -34,6 +34,7 @@ from bloom_pipeline.staging import accounting
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.cli import run_org
 from bloom_pipeline.sync.runner import RunReport
+from tests.pipeline.bloomerang_records import by_correlation
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
 
@@ -77,28 +78,7 @@ class World:
                                      "FROM quarantine WHERE run_id = ? ORDER BY id", [run_id]).to_dict("records")
 
     def bloomerang_by(self, kind: str, field_id: int) -> dict[str, list[dict[str, Any]]]:
-        store = self.sb.stores["bloomerang"]
-        out: dict[str, list[dict[str, Any]]] = {}
-        if kind == "constituents":
-            for cid in list(store.constituents):
-                record = store.render_constituent(cid)
-                for value in custom_values(record, field_id):
-                    out.setdefault(value, []).append(record)
-        else:
-            for tid in list(store.transactions):
-                record = store.render_transaction(tid)
-                for value in {v for d in record.get("Designations", []) for v in custom_values(d, field_id)}:
-                    out.setdefault(value, []).append(record)
-        return out
-
-
-def custom_values(record: dict[str, Any], field_id: int) -> list[str]:
-    out = []
-    for value in record.get("CustomValues") or []:
-        if value.get("FieldId") == field_id:
-            inner = value.get("Value")
-            out.append(str(inner.get("Value") if isinstance(inner, dict) else inner))
-    return out
+        return by_correlation(self.sb.stores["bloomerang"], kind, field_id)
 
 
 def _new_gift(wegive: Any, base: dict[str, Any], gift_id: int, cents: Any, **changes: Any) -> dict[str, Any]:
