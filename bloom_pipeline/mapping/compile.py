@@ -488,22 +488,23 @@ def _key_drops(spec: EntitySpec, src: pd.DataFrame, excluded: pd.Series, stamps:
         _, bad = _positive_ids(src[spec.bloomerang_id])
         bad = bad[bad.notna() & ~excluded]
         if len(bad):
-            values = bad.tolist()
-            out.append(pd.DataFrame({
-                "row": bad.index, "field": "bloomerang_id", "value": [shown_value(v) for v in values],
-                "reason": [safe_text(f"bloomerang_id: {shown_value(v)!r} is not a Bloomerang id (a whole number "
-                                     f"above 0); left out (from {spec.bloomerang_id})") for v in values]}))
+            out.append(_key_drop_frame(bad, "bloomerang_id", "is not a Bloomerang id (a whole number above 0)",
+                                       spec.bloomerang_id))
     if spec.updated_at and stamps is not None and stamps.isna().any():
         unread = stamps.isna().to_numpy() & ~excluded.to_numpy()
         column = src[spec.updated_at][unread]
         bad = column[present(column).to_numpy()]
         if len(bad):
-            values = bad.tolist()
-            out.append(pd.DataFrame({
-                "row": bad.index, "field": "source_updated_at", "value": [shown_value(v) for v in values],
-                "reason": [safe_text(f"source_updated_at: {shown_value(v)!r} is not a time; left out "
-                                     f"(from {spec.updated_at})") for v in values]}))
+            out.append(_key_drop_frame(bad, "source_updated_at", "is not a time", spec.updated_at))
     return out
+
+
+def _key_drop_frame(bad: pd.Series, name: str, problem: str, source: str) -> pd.DataFrame:
+    """Drop rows of one staged key column: its values (as plain Python values, see ``_key_drops``) and why."""
+    values = bad.tolist()
+    return pd.DataFrame({
+        "row": bad.index, "field": name, "value": [shown_value(v) for v in values],
+        "reason": [safe_text(f"{name}: {shown_value(v)!r} {problem}; left out (from {source})") for v in values]})
 
 
 def _field_rows(records: Any, drops: pd.DataFrame, source: str, entity: str, ids: pd.Series) -> pd.DataFrame:
