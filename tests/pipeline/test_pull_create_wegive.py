@@ -61,6 +61,7 @@ class World:
     people: dict[str, int] = field(default_factory=dict)  # name -> Bloomerang id
     reports: list[RunReport] = field(default_factory=list)
     calls: list[int] = field(default_factory=list)  # find-or-create calls per run
+    bloomerang_writes: list[list[str]] = field(default_factory=list)  # "METHOD path" per run
     donors_before: int = 0
     donors_after_none: int = 0
 
@@ -72,6 +73,8 @@ class World:
         assert report.status == "succeeded", report.message
         self.reports.append(report)
         self.calls.append(self.sb.request_log.counts("wegive")[FIND_OR_CREATE])
+        self.bloomerang_writes.append([f"{e.method} {e.path}" for e in self.sb.request_log.entries
+                                       if e.api == "bloomerang" and e.method in ("POST", "PUT", "DELETE")])
         return report
 
     def donors_with(self, email: str) -> list[dict[str, Any]]:
@@ -99,7 +102,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         bloomerang = sb.stores["bloomerang"]
         bloomerang.add_custom_field({"Id": FILTER_FIELD, "Name": "Sync to WeGive", "ObjectType": "Constituent"})
         w = World(sb, root / "data", root / "mappings")
-        for name, body in {"ada": typed("Ada", "Quillfeather", "ada.quillfeather@example.org", "Yes"),
+        ada = typed("Ada", "Quillfeather", "ada.quillfeather@example.org", "Yes") | {
+            "PrimaryPhone": {"Type": "Mobile", "Number": "(303) 555-1212"},
+            "PrimaryAddress": {"Type": "Home", "Street": "1 Main St\nApt 2", "City": "Denver", "State": "CO",
+                               "PostalCode": "80202", "Country": "US"}}
+        for name, body in {"ada": ada,
                            "bo": typed("Bo", "Quillfeather", None, "Yes"),
                            "cy": typed("Cy", "Quillfeather", "cy.quillfeather@example.org", "No"),
                            "dee": typed("Dee Corp", "", "give@deecorp.example.org", "Yes", "Organization")}.items():
@@ -151,4 +158,6 @@ def test_no_rerun_creates_the_donor_again_even_without_the_data_folder(world: Wo
             if (bloomerang.render_constituent(i).get("PrimaryEmail") or {}).get("Value")
             == "ada.quillfeather@example.org"]
     assert adas == [world.people["ada"]]  # the new donor was linked, never pushed back as a second Ada
+    typed_by_a_person = f"/v2/constituent/{world.people['ada']}"
+    assert [w for run in world.bloomerang_writes[2:] for w in run if w.endswith(typed_by_a_person)] == []
     assert all(r.exit_code == 0 for r in world.reports), [json.dumps(r.counts) for r in world.reports]
