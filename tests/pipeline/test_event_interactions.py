@@ -3,11 +3,13 @@
 One small sandbox whose Handbid bidder lists are cut down to four registrations (two contacts checked in at
 the closed "Harvest Dinner", two registered for the upcoming "Preview Night"), synced by the demo org, then:
 a quiet rerun, a check-in at the door (flags now served as true/false) after a person added a line to the
-registration's Note, and a run after the data folder was lost.
+registration's Note, a new registration whose create answer is lost (drop after commit), and a run after the
+data folder was lost as well.
 
 What it protects: the interaction's shape (InPerson, SpecialEvent, the event's date, "Attended" vs
 "Registered for"); no second interaction on a rerun, on a check-in (the registration's one is updated, the
-person's words kept) or without the staging file (found again in Bloomerang by its marker, in pages).
+person's words kept), after a lost answer (failed, then found again) or without the staging file (found
+again in Bloomerang by its marker, in pages).
 """
 
 from __future__ import annotations
@@ -115,6 +117,27 @@ def checked_in(world: World) -> dict[str, Any]:
             "id": mine["Id"], "bid": bid}
 
 
+@pytest.fixture(scope="module")
+def dropped(world: World, checked_in: dict[str, Any]) -> dict[str, Any]:
+    """A third contact registers; Bloomerang applies the interaction but the answer is lost (drop after
+    commit); then the data folder is lost too, and a run with the network healthy again."""
+    contact = next(c for c in sorted(world.handbid.contacts) if c not in world.attendees + world.registered)
+    world.handbid.register_bidder(world.auction(UPCOMING)["id"], contact)
+    world.sb.knobs["bloomerang"].drop_after_commit = 1.0
+    try:
+        lost = world.sync()
+    finally:
+        world.sb.knobs["bloomerang"].drop_after_commit = 0.0
+    lost_writes = world.interaction_writes()
+    bid = world.constituent_of(contact)
+    before = sorted((i["Id"], i["Subject"]) for i in world.interactions())
+    shutil.rmtree(world.data_dir)
+    healed = world.sync()
+    return {"bid": bid, "lost": lost, "lost_writes": lost_writes, "before": before, "healed": healed,
+            "healed_writes": world.interaction_writes(),
+            "pages": world.sb.request_log.counts("bloomerang")[("bloomerang", "GET", "/v2/interactions")]}
+
+
 def test_each_participant_gets_one_interaction_per_event(world: World) -> None:
     closed, upcoming = world.auction(CLOSED), world.auction(UPCOMING)
     got = sorted((i["AccountId"], i["Subject"], i["Date"], i["Channel"], i["Purpose"])
@@ -143,12 +166,17 @@ def test_a_check_in_updates_the_registration_interaction(world: World, checked_i
     assert len(world.interactions()) == 4
 
 
-def test_a_lost_data_folder_finds_every_interaction_again(world: World, checked_in: dict[str, Any]) -> None:
-    before = sorted((i["Id"], i["Subject"]) for i in world.interactions())
-    shutil.rmtree(world.data_dir)
-    report = world.sync()
-    assert world.interaction_writes() == Counter()
-    assert sorted((i["Id"], i["Subject"]) for i in world.interactions()) == before
-    assert report.counts["event_interactions"]["adopted"] == 4
-    reads = world.sb.request_log.counts("bloomerang")[("bloomerang", "GET", "/v2/interactions")]
-    assert reads == 1  # one page for the four, never a read per donor
+def test_a_lost_answer_fails_the_run_and_is_found_again_not_posted_twice(world: World,
+                                                                         dropped: dict[str, Any]) -> None:
+    assert dropped["lost_writes"] == Counter({("POST", "/v2/interaction"): 1})
+    assert dropped["lost"].counts["event_interactions"]["failed"] == 1 and dropped["lost"].exit_code == 1
+    assert [i["Subject"] for i in world.interactions() if i["AccountId"] == dropped["bid"]] == [
+        f"Registered for {world.auction(UPCOMING)['name']}"]
+
+
+def test_a_lost_data_folder_finds_every_interaction_again(world: World, dropped: dict[str, Any]) -> None:
+    assert dropped["healed_writes"] == Counter()
+    assert sorted((i["Id"], i["Subject"]) for i in world.interactions()) == dropped["before"]
+    assert dropped["healed"].counts["event_interactions"]["adopted"] == len(dropped["before"]) == 5
+    assert dropped["healed"].exit_code == 0
+    assert dropped["pages"] == 1  # one page for the five, never a read per donor
