@@ -248,12 +248,21 @@ def sync_event_interactions(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> 
             log.warning("could not read the registrations of Handbid auction %s: %s", auction["id"], exc)
     wanted, outcome.waiting = wanted_participations(pairs, _links(con), mode)
     state = load_state(con)
-    found = _found_in_bloomerang(ctx, [k[1] for k in wanted if k not in state])
+    try:
+        found: dict[tuple[int, int], Known] | None = _found_in_bloomerang(ctx, [k[1] for k in wanted
+                                                                                 if k not in state])
+    except ApiError as exc:  # never create blind: what Bloomerang holds is unknown, so those wait a run
+        found = None
+        outcome.failed += 1
+        outcome.errors.append(str(exc))
+        log.warning("could not read Bloomerang's event interactions; new ones wait for the next run: %s", exc)
     for key, (what, contact) in sorted(wanted.items()):
         known = state.get(key)
         if known is not None and RANK[known.participation] >= RANK[what]:
             continue  # recorded already; attendance is never taken back
-        _settle(ctx, con, by_id[key[0]], key[1], contact, what, known or found.get(key), outcome)
+        if known is None and found is None:
+            continue
+        _settle(ctx, con, by_id[key[0]], key[1], contact, what, known or (found or {}).get(key), outcome)
     return outcome
 
 
