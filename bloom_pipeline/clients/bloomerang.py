@@ -252,6 +252,24 @@ class BloomerangClient(ApiClient):
         return self.http.get(f"refund/{int(refund_id)}")
 
     # -- funds, campaigns, appeals ----------------------------------------------------------------
+    # -- interactions ----------------------------------------------------------------------------
+    def iter_interactions(self, constituent_ids: Iterable[int] | None = None, purposes: Iterable[str] | None = None,
+                          channels: Iterable[str] | None = None, ids: Iterable[int] | None = None) -> Iterator[Record]:
+        """Interactions, filtered by constituent, purpose and channel (pipe lists); no ``lastModified`` filter."""
+        return self.iter_pages("interactions", {"constituent": _pipe(constituent_ids), "purpose": _pipe(purposes),
+                                                "channel": _pipe(channels), "id": _pipe(ids)})
+
+    def get_interaction(self, interaction_id: int) -> Record:
+        return self.http.get(f"interaction/{int(interaction_id)}")
+
+    def create_interaction(self, body: Mapping[str, Any]) -> Record:
+        """POST /interaction (``Date, Channel, Purpose, Subject`` required). Not retried once sent."""
+        return self.http.post("interaction", dict(body))
+
+    def update_interaction(self, interaction_id: int, body: Mapping[str, Any]) -> Record:
+        """PUT /interaction/{id}: patch-like; an interaction cannot move to another constituent."""
+        return self.http.put(f"interaction/{int(interaction_id)}", dict(body))
+
     def _reference_list(self, plural: str, ids: Iterable[int] | None, is_active: bool | None,
                         search: str | None, last_modified: Timestamp | None = None) -> Iterator[Record]:
         return self.iter_pages(plural, {"id": _pipe(ids), "search": search, "lastModified": _ts(last_modified),

@@ -121,3 +121,8 @@ class HandbidClient(ApiClient):
 
     def iter_items(self, auction_id: int) -> Iterator[Record]:
         return self.iter_pages(f"v3/manager/auctions/{int(auction_id)}/items", "items")
+
+    def iter_bidders(self, auction_id: int) -> Iterator[Record]:
+        """The auction's registered bidders and guests (auction <-> user relation: ``isBidder``, ``isComing``,
+        ``isCheckedIn``, ``currentPaddleNumber``) — the **assumed** shape of contracts/wegive-handbid.md §4.2."""
+        return self.iter_pages(f"v3/manager/auctions/{int(auction_id)}/bidders", "bidders")

@@ -220,6 +220,11 @@ class HandbidSettings(Strict):
     organization_id: int | None = None
     events: dict[str, EventChoice] = Field(default_factory=dict)
     default: EventChoice = EventChoice()
+    event_interactions: Literal["registered", "attended", "off"] = Field(
+        default="registered",
+        description="Which Handbid event participation becomes a Bloomerang interaction (InPerson, SpecialEvent; "
+                    "sync/people/events.py): `registered` (registrations and check-ins), `attended` (check-ins "
+                    "only) or `off`.")
 
 
 class Schedule(Strict):
@@ -298,6 +303,45 @@ class CommunicationSettings(Strict):
         return frozenset(self.restrictions) | ({"OptedOut"} if self.email_opt_out else set())
 
 
+class CustomFieldMatch(Strict):
+    """A Bloomerang constituent custom field (exactly one of `id` / `name`) and the value it must hold."""
+
+    id: int | None = None
+    name: str | None = Field(default=None, min_length=1)
+    value: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_field(self) -> CustomFieldMatch:
+        if (self.id is None) == (self.name is None):
+            raise PydanticCustomError("custom_field", "name the custom field by exactly one of 'id' or 'name'")
+        return self
+
+
+class PullCreateFilter(Strict):
+    """Which unlinked Bloomerang constituents become WeGive donors (all given criteria must hold)."""
+
+    constituent_type: Literal["Individual", "Organization"] | None = None
+    custom_field: CustomFieldMatch | None = None
+
+
+class PullSettings(Strict):
+    """Bloomerang -> source creates (mappings/README.md, "Pull creates"): off unless the org opts in, and then
+    only for the constituents its filter names -- exporting a whole CRM to a giving platform is not a default."""
+
+    create_missing: Literal["none", "wegive"] = "none"
+    create_filter: PullCreateFilter | None = None
+
+    @model_validator(mode="after")
+    def _filter_when_creating(self) -> PullSettings:
+        if self.create_missing == "wegive" and (
+                self.create_filter is None
+                or (self.create_filter.constituent_type is None and self.create_filter.custom_field is None)):
+            raise PydanticCustomError(
+                "pull", "create_missing: wegive needs a create_filter (constituent_type and/or custom_field): "
+                "which Bloomerang constituents may be sent to WeGive is the org's decision, never all of them")
+        return self
+
+
 def _duration(value: Any) -> Any:
     if isinstance(value, str) and (match := _DURATION.match(value)):
         unit = {"s": 1, "m": 60, "h": 3600}[match[2] or "s"]
@@ -321,6 +365,7 @@ class MappingDocument(Strict):
     thresholds: Thresholds | None = None
     review: ReviewSettings | None = None
     communication: CommunicationSettings | None = None
+    pull: PullSettings | None = None
     bloomerang: BloomerangSettings | None = None
     wegive: WeGiveSettings | None = None
     handbid: HandbidSettings | None = None
@@ -356,6 +401,7 @@ class OrgConfig(Strict):
     thresholds: Thresholds = Thresholds()
     review: ReviewSettings = ReviewSettings()
     communication: CommunicationSettings = CommunicationSettings()
+    pull: PullSettings = PullSettings()
     bloomerang: BloomerangSettings = BloomerangSettings()
     wegive: WeGiveSettings = WeGiveSettings()
     handbid: HandbidSettings = HandbidSettings()

@@ -41,6 +41,8 @@ from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.people import sync_communication
+from bloom_pipeline.sync.people.events import sync_event_interactions
+from bloom_pipeline.sync.people.wegive_creates import create_missing_donors
 from bloom_pipeline.sync.plan.push_plan import plan_run
 from bloom_pipeline.sync.progress import Progress, budget_of, current, planned_writes, reporting
 from bloom_pipeline.sync.run_lock import run_lock
@@ -179,7 +181,8 @@ class OrgSync:
 
     def apply(self) -> None:
         """Funds, then constituents; correlation ids back to WeGive; linked donors merged both ways
-        (all but those the push just planned); then recurring schedules and transactions."""
+        (all but those the push just planned); the people steps (pull creates into WeGive, opt-outs, Handbid
+        event interactions); then recurring schedules and transactions."""
         ctx, plan = self.ctx, self.report.plan
         people = staged_frame(ctx.store, "constituents", ctx.run_id)
         with ctx.store.connect() as con:
@@ -192,7 +195,9 @@ class OrgSync:
             planned = plan[plan["entity"] == "constituents"]
             merged = merge_linked(ctx, con, skip=set(zip(planned["source"], planned["source_id"].astype(str),
                                                           strict=True)))
+            created = create_missing_donors(ctx, con)  # pull creates into WeGive (opt-in, org's filter)
             communication = sync_communication(ctx, con)  # opt-outs both ways, once constituents exist
+            events = sync_event_interactions(ctx, con)  # Handbid registrations / attendance as interactions
             load.log_untouched(con, ctx.run_id, people)
             if ctx.pushing:
                 writes.apply_transactions(plan)
@@ -202,6 +207,10 @@ class OrgSync:
         self.report.conflicts += len(communication.conflicts)
         if communication.to_bloomerang or communication.to_wegive or communication.failed:
             self.report.counts["communication"] = communication.counts()
+        if created.anything:
+            self.report.counts["wegive_creates"] = created.counts()
+        if events.created or events.updated or events.adopted or events.failed:
+            self.report.counts["event_interactions"] = events.counts()
         if merged.pushed or merged.pulled or merged.failed:
             counts = self.report.counts.setdefault("constituents", {})
             counts["merged_push"] = merged.pushed

@@ -76,6 +76,12 @@ def test_auctions_and_their_receipts_payments_items(sb, hb):
     assert len(items) == len(sb.world.handbid["items"])
 
 
+def test_auction_bidders_say_who_registered_and_who_checked_in(sb, hb):
+    bidders = [b for a in hb.iter_auctions() for b in hb.iter_bidders(a["id"])]
+    assert len(bidders) == len(sb.world.handbid["bidders"])
+    assert {b["isCheckedIn"] for b in bidders} == {0, 1}  # served as 0/1 (the store's flags_as knob)
+
+
 def test_errors(sb, hb):
     with pytest.raises(ApiError) as err:
         hb.get_contact(99_999_999)

@@ -3,7 +3,10 @@
 Auctions exist in every status (at least two ``reconciled``); receipts (invoices) carry line items with
 item names, an ``emailed`` flag and ``emailedAt`` (epoch or null) so "the receipt was emailed" — which
 marks the synced Bloomerang transaction *acknowledged* — is knowable; one receipt may be settled by
-several payments (partial payments are allowed in Handbid).
+several payments (partial payments are allowed in Handbid). Registrations (``bidders``): every contact with a
+receipt was registered and checked in; a few contacts registered for the upcoming events (presale, preview)
+and one no-show per closed or reconciled event registered without checking in — derived from the rows
+above without a random draw, so adding them changed no other record of a seeded world.
 """
 
 from __future__ import annotations
@@ -169,5 +172,25 @@ def handbid_world(rng: random.Random, pools: Pools, anchor: datetime, wegive_peo
             payments.extend(receipt_payments)
             receipt_id += 1
     return {"auctions": auctions, "contacts": contacts, "receipts": receipts, "payments": payments,
-            "items": items}
+            "items": items, "bidders": event_registrations(auctions, contacts, receipts)}
+
+
+def event_registrations(auctions: list[dict[str, Any]], contacts: list[dict[str, Any]],
+                        receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The auctions' bidder lists (see module docstring); deterministic, no random draw."""
+    from bloom_pipeline.sandbox.handbid.store import bidder_row
+
+    rows: list[dict[str, Any]] = []
+    for auction in auctions:
+        at = int(auction["startTime"]) - 7 * 86400
+        held = [(r["bidderId"], r["paddleNumber"]) for r in receipts if r["auctionId"] == auction["id"]]
+        for contact_id, paddle in held:
+            rows.append(bidder_row(70001 + len(rows), auction["id"], contact_id, paddle, checked_in=True,
+                                   at=int(auction["startTime"])) | {"dateInserted": at})
+        others = [c["id"] for c in contacts if c["id"] not in {h[0] for h in held}]
+        wanted = {"presale": 2, "preview": 2, "closed": 1, "reconciled": 1}.get(auction["status"], 0)
+        for contact_id in others[:wanted]:
+            rows.append(bidder_row(70001 + len(rows), auction["id"], contact_id, 200 + len(rows), checked_in=False,
+                                   at=at))
+    return rows
 

@@ -13,6 +13,9 @@
 * ``GET|PUT /v3/manager/contacts/{id}`` — PUT returns ``{"contact": {...}}`` and bumps ``dateUpdated``.
 * ``GET /v3/manager/auctions/{id}/receipts|payments|items`` — served for an auction in **any** status; a
   receipt's ``emailed`` / ``emailedAt`` say whether it was emailed (→ Bloomerang "acknowledged").
+* ``GET /v3/manager/auctions/{id}/bidders`` — the event's registrations (**assumed**: the auction <-> user
+  relation of the V3 hints, ``isBidder``, ``isComing``, ``isCheckedIn``, ``currentPaddleNumber``), flags as
+  the store's ``flags_as`` knob says (0/1 by default).
 """
 
 from __future__ import annotations
@@ -121,6 +124,10 @@ def create_app(store: HandbidStore, knobs: Knobs, request_log: RequestLog, token
 
         return endpoint
 
+    async def list_bidders(request: Request) -> JSONResponse:
+        auction_id = _path_id(request, "auction_id", "Auction")
+        return _page(request, "bidders", store.bidders_of(auction_id))
+
     async def handbid_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HandbidError)
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
@@ -139,6 +146,7 @@ def create_app(store: HandbidStore, knobs: Knobs, request_log: RequestLog, token
         Route(f"{manager}/auctions/{{auction_id}}/receipts", auction_list("receipts"), methods=["GET"]),
         Route(f"{manager}/auctions/{{auction_id}}/payments", auction_list("payments"), methods=["GET"]),
         Route(f"{manager}/auctions/{{auction_id}}/items", auction_list("items"), methods=["GET"]),
+        Route(f"{manager}/auctions/{{auction_id}}/bidders", list_bidders, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={HandbidError: handbid_error, HTTPException: http_error})
     expected = f"Bearer {token}".encode()

@@ -7,6 +7,10 @@ Public surface for tests ("edit as a manager would"):
   is the same thing for a test acting as a manager editing a contact in Handbid's UI.
 * ``set_auction_status(id, status)`` — e.g. an auction becomes ``reconciled`` (sets ``reconciledAt``).
 * ``mark_receipt_emailed(id)``; ``add_payment(receipt_id, amount_cents, method=...)``.
+* ``register_bidder(auction_id, contact_id)`` / ``check_in(auction_id, contact_id)`` — a contact registered
+  for an event, then checked in at the door (the ``bidders`` list of the auction; **assumed** shape,
+  contracts/wegive-handbid.md §4.2). Knob ``flags_as``: ``"int"`` (default: ``isBidder`` / ``isComing`` /
+  ``isCheckedIn`` served as 0/1, the legacy PHP/MySQL reading — the less convenient one) or ``"bool"``.
 * ``served_as_is`` — per table (``"contacts"``, ``"receipts"``, ``"payments"``, ``"items"``), rows the lists
   serve exactly as given after the table's own (empty unless ``sandbox/data/messy.py`` planted some): what a
   dict keyed by id cannot hold, such as one payment id listed under two events. The detail of such an id
@@ -30,6 +34,7 @@ from email_validator import EmailNotValidError, validate_email
 AUCTION_STATUSES = ("setup", "presale", "preview", "open", "ending", "extended", "closed", "reconciled")
 PAYMENT_METHODS = ("handbid_card", "external_card", "cash", "check", "credit")
 CONTACT_TEXT = ("firstName", "lastName", "userCellPhone", "userPhone", "countryCode")
+BIDDER_FLAGS = ("isBidder", "isComing", "isCheckedIn")
 ADDRESS_KEYS = ("street1", "street2", "city", "province", "postalCode", "country")
 
 
@@ -81,13 +86,15 @@ class HandbidStore:
         self.receipts: dict[int, dict[str, Any]] = {}
         self.payments: dict[int, dict[str, Any]] = {}
         self.items: dict[int, dict[str, Any]] = {}
+        self.bidders: dict[int, dict[str, Any]] = {}  # auction <-> contact registrations, by registration id
+        self.flags_as = "int"
         self.served_as_is: dict[str, list[dict[str, Any]]] = {"contacts": [], "receipts": [], "payments": [],
                                                                "items": []}
 
     @classmethod
     def from_world(cls, world: Any) -> HandbidStore:
         store = cls(int(world.handbid_org_id))
-        for name in ("auctions", "contacts", "receipts", "payments", "items"):
+        for name in ("auctions", "contacts", "receipts", "payments", "items", "bidders"):
             table = getattr(store, name)
             for record in copy.deepcopy(world.handbid.get(name, [])):
                 table[int(record["id"])] = record
@@ -113,6 +120,15 @@ class HandbidStore:
         with self.lock:
             self.auction(auction_id)
             return [copy.deepcopy(r) for r in getattr(self, table).values() if r["auctionId"] == auction_id]
+
+    def bidders_of(self, auction_id: int) -> list[dict[str, Any]]:
+        """The auction's registrations as served: flags as 0/1 or true/false (``flags_as``)."""
+        rows = self.of_auction("bidders", auction_id)
+        if self.flags_as == "int":
+            for row in rows:
+                for key in BIDDER_FLAGS:
+                    row[key] = int(bool(row.get(key)))
+        return rows
 
     def served_of_auction(self, table: str, auction_id: int) -> list[dict[str, Any]]:
         """The rows ``served_as_is`` lists under ``auction_id``, in the order given."""
@@ -217,3 +233,35 @@ class HandbidStore:
                 line["isPaid"] = receipt["paid"]
             receipt["dateUpdated"] = now
             return copy.deepcopy(payment)
+
+    def register_bidder(self, auction_id: int, contact_id: int, *, paddle: int | None = None) -> dict[str, Any]:
+        """A manager registers a contact as a bidder of an event (not checked in yet); again: unchanged."""
+        with self.lock:
+            self.auction(auction_id)
+            if contact_id not in self.contacts:
+                raise not_found("Contact")
+            for row in self.bidders.values():
+                if row["auctionId"] == auction_id and row["contactId"] == contact_id:
+                    return copy.deepcopy(row)
+            now = self.epoch()
+            taken = [int(r["currentPaddleNumber"] or 0) for r in self.bidders.values() if r["auctionId"] == auction_id]
+            row = bidder_row(max(self.bidders, default=70000) + 1, auction_id, contact_id,
+                             paddle or max(taken, default=99) + 1, checked_in=False, at=now)
+            self.bidders[row["id"]] = row
+            return copy.deepcopy(row)
+
+    def check_in(self, auction_id: int, contact_id: int) -> dict[str, Any]:
+        """The contact checks in at the event (registered first if they were not)."""
+        with self.lock:
+            row_id = self.register_bidder(auction_id, contact_id)["id"]
+            row = self.bidders[row_id]
+            row.update(isCheckedIn=True, isComing=True, dateUpdated=self.epoch())
+            return copy.deepcopy(row)
+
+
+def bidder_row(row_id: int, auction_id: int, contact_id: int, paddle: int, *, checked_in: bool,
+               at: int) -> dict[str, Any]:
+    """One auction <-> contact registration as stored (flags true/false; ``bidders_of`` serves them)."""
+    return {"id": row_id, "auctionId": auction_id, "contactId": contact_id, "bidderId": contact_id,
+            "currentPaddleNumber": paddle, "status": "bidder", "isBidder": True, "isComing": True,
+            "isCheckedIn": checked_in, "dateInserted": at, "dateUpdated": at}

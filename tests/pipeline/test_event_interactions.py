@@ -1,0 +1,182 @@
+"""Handbid event participation over real HTTP: one Bloomerang interaction per contact and event, created once.
+
+One small sandbox whose Handbid bidder lists are cut down to four registrations (two contacts checked in at
+the closed "Harvest Dinner", two registered for the upcoming "Preview Night"), synced by the demo org, then:
+a quiet rerun, a check-in at the door (flags now served as true/false) after a person added a line to the
+registration's Note, a new registration whose create answer is lost (drop after commit), and a run after the
+data folder was lost as well.
+
+What it protects: the interaction's shape (InPerson, SpecialEvent, the event's date, "Attended" vs
+"Registered for"); no second interaction on a rerun, on a check-in (the registration's one is updated, the
+person's words kept), after a lost answer (failed, then found again) or without the staging file (found
+again in Bloomerang by its marker, in pages).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from bloom_pipeline.sandbox.faults import Knobs
+from bloom_pipeline.sandbox.server import Sandbox
+from bloom_pipeline.sync.cli import run_org
+from bloom_pipeline.sync.people.events import event_date, read_marker
+from bloom_pipeline.sync.runner import RunReport
+
+pytestmark = pytest.mark.slow  # starts sandbox servers
+
+WRITES = ("POST", "PUT", "DELETE")
+CLOSED, UPCOMING = "closed", "preview"
+
+
+@dataclass
+class World:
+    sb: Sandbox
+    data_dir: Path
+    attendees: list[int]  # Handbid contact ids checked in at the closed event
+    registered: list[int]  # ... registered for the upcoming one
+    first: RunReport | None = None
+    first_interactions: list[dict[str, Any]] = field(default_factory=list)
+
+    def sync(self) -> RunReport:
+        self.sb.request_log.clear()
+        report = run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=None,
+                         data_dir=str(self.data_dir), urls=self.sb.urls, quiet=True,
+                         overrides={"handbid_org_id": self.sb.handbid_org_id})
+        assert report.status == "succeeded", report.message
+        return report
+
+    @property
+    def handbid(self) -> Any:
+        return self.sb.stores["handbid"]
+
+    @property
+    def bloomerang(self) -> Any:
+        return self.sb.stores["bloomerang"]
+
+    def auction(self, status: str) -> dict[str, Any]:
+        return next(a for a in self.handbid.auctions.values() if a["status"] == status)
+
+    def interactions(self) -> list[dict[str, Any]]:
+        store = self.bloomerang
+        return [store.render_activity("interaction", i) for i in list(store.interactions)
+                if store.interactions[i].get("Purpose") == "SpecialEvent"]
+
+    def constituent_of(self, contact_id: int) -> int:
+        con = duckdb.connect(str(self.data_dir / "demo_staging.duckdb"), read_only=True)
+        try:
+            return int(con.execute("SELECT bloomerang_id FROM sync_state WHERE entity = 'constituents' AND "
+                                   "source = 'handbid' AND source_id = ?", [str(contact_id)]).fetchone()[0])
+        finally:
+            con.close()
+
+    def interaction_writes(self) -> Counter:
+        return Counter((e.method, e.path_template) for e in self.sb.request_log.entries
+                       if e.api == "bloomerang" and e.method in WRITES and "interaction" in e.path_template)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with Sandbox(donors=8, seed=3, knobs=Knobs(rate_limit=None)) as sb:
+        hb = sb.stores["handbid"]
+        closed = next(a["id"] for a in hb.auctions.values() if a["status"] == CLOSED)
+        upcoming = next(a["id"] for a in hb.auctions.values() if a["status"] == UPCOMING)
+        came = [r for r in hb.bidders.values() if r["auctionId"] == closed and r["isCheckedIn"]][:2]
+        hb.bidders = {r["id"]: r for r in came}
+        contacts = sorted(hb.contacts)
+        registered = [c for c in contacts if c not in {r["contactId"] for r in came}][:2]
+        for contact in registered:
+            hb.register_bidder(upcoming, contact)
+        w = World(sb, tmp_path_factory.mktemp("events") / "data", [r["contactId"] for r in came], registered)
+        w.first = w.sync()
+        w.first_interactions = w.interactions()
+        yield w
+
+
+@pytest.fixture(scope="module")
+def checked_in(world: World) -> dict[str, Any]:
+    """A quiet rerun; then a person adds a line to a registration's Note, the contact checks in at the door
+    (the API now serving flags as true/false), and the next run updates that interaction."""
+    quiet = world.sync()
+    quiet_writes = world.interaction_writes()
+    contact = world.registered[0]
+    bid = world.constituent_of(contact)
+    [mine] = [i for i in world.interactions() if i["AccountId"] == bid]
+    world.bloomerang.update_activity("interaction", mine["Id"], {"Note": "Brought two guests.\n" + mine["Note"]})
+    world.handbid.flags_as = "bool"
+    world.handbid.check_in(world.auction(UPCOMING)["id"], contact)
+    report = world.sync()
+    return {"quiet": quiet, "quiet_writes": quiet_writes, "report": report, "writes": world.interaction_writes(),
+            "id": mine["Id"], "bid": bid}
+
+
+@pytest.fixture(scope="module")
+def dropped(world: World, checked_in: dict[str, Any]) -> dict[str, Any]:
+    """A third contact registers; Bloomerang applies the interaction but the answer is lost (drop after
+    commit); then the data folder is lost too, and a run with the network healthy again."""
+    contact = next(c for c in sorted(world.handbid.contacts) if c not in world.attendees + world.registered)
+    world.handbid.register_bidder(world.auction(UPCOMING)["id"], contact)
+    world.sb.knobs["bloomerang"].drop_after_commit = 1.0
+    try:
+        lost = world.sync()
+    finally:
+        world.sb.knobs["bloomerang"].drop_after_commit = 0.0
+    lost_writes = world.interaction_writes()
+    bid = world.constituent_of(contact)
+    before = sorted((i["Id"], i["Subject"]) for i in world.interactions())
+    shutil.rmtree(world.data_dir)
+    healed = world.sync()
+    return {"bid": bid, "lost": lost, "lost_writes": lost_writes, "before": before, "healed": healed,
+            "healed_writes": world.interaction_writes(),
+            "pages": world.sb.request_log.counts("bloomerang")[("bloomerang", "GET", "/v2/interactions")]}
+
+
+def test_each_participant_gets_one_interaction_per_event(world: World) -> None:
+    closed, upcoming = world.auction(CLOSED), world.auction(UPCOMING)
+    got = sorted((i["AccountId"], i["Subject"], i["Date"], i["Channel"], i["Purpose"])
+                 for i in world.first_interactions)
+    expected = sorted(
+        [(world.constituent_of(c), f"Attended {closed['name']}", event_date(closed, "America/Denver"),
+          "InPerson", "SpecialEvent") for c in world.attendees]
+        + [(world.constituent_of(c), f"Registered for {upcoming['name']}", event_date(upcoming, "America/Denver"),
+            "InPerson", "SpecialEvent") for c in world.registered])
+    assert got == expected
+    assert world.first.counts["event_interactions"]["created"] == 4
+
+
+def test_a_rerun_writes_no_interaction(checked_in: dict[str, Any]) -> None:
+    assert checked_in["quiet_writes"] == Counter()
+    assert "event_interactions" not in checked_in["quiet"].counts
+
+
+def test_a_check_in_updates_the_registration_interaction(world: World, checked_in: dict[str, Any]) -> None:
+    assert checked_in["writes"] == Counter({("PUT", "/v2/interaction/{id}"): 1})
+    mine = world.bloomerang.render_activity("interaction", checked_in["id"])
+    assert mine["Subject"] == f"Attended {world.auction(UPCOMING)['name']}"
+    assert mine["Note"].startswith("Brought two guests.\n")  # the person's line is kept
+    assert read_marker(mine["Note"]) == (world.auction(UPCOMING)["id"], "attended")
+    assert len([i for i in world.interactions() if i["AccountId"] == checked_in["bid"]]) == 1
+    assert len(world.interactions()) == 4
+
+
+def test_a_lost_answer_fails_the_run_and_is_found_again_not_posted_twice(world: World,
+                                                                         dropped: dict[str, Any]) -> None:
+    assert dropped["lost_writes"] == Counter({("POST", "/v2/interaction"): 1})
+    assert dropped["lost"].counts["event_interactions"]["failed"] == 1 and dropped["lost"].exit_code == 1
+    assert [i["Subject"] for i in world.interactions() if i["AccountId"] == dropped["bid"]] == [
+        f"Registered for {world.auction(UPCOMING)['name']}"]
+
+
+def test_a_lost_data_folder_finds_every_interaction_again(world: World, dropped: dict[str, Any]) -> None:
+    assert dropped["healed_writes"] == Counter()
+    assert sorted((i["Id"], i["Subject"]) for i in world.interactions()) == dropped["before"]
+    assert dropped["healed"].counts["event_interactions"]["adopted"] == len(dropped["before"]) == 5
+    assert dropped["healed"].exit_code == 0
+    assert dropped["pages"] == 1  # one page for the five, never a read per donor
