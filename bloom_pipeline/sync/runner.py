@@ -40,7 +40,7 @@ from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
-from bloom_pipeline.sync.people import sync_communication
+from bloom_pipeline.sync.people import custom_fields, sync_communication, sync_custom_fields
 from bloom_pipeline.sync.plan.push_plan import plan_run
 from bloom_pipeline.sync.progress import Progress, budget_of, current, planned_writes, reporting
 from bloom_pipeline.sync.run_lock import run_lock
@@ -193,6 +193,7 @@ class OrgSync:
             merged = merge_linked(ctx, con, skip=set(zip(planned["source"], planned["source_id"].astype(str),
                                                           strict=True)))
             communication = sync_communication(ctx, con)  # opt-outs both ways, once constituents exist
+            customs = sync_custom_fields(ctx, con)  # the org's custom fields both ways (mappings/README.md)
             load.log_untouched(con, ctx.run_id, people)
             if ctx.pushing:
                 writes.apply_transactions(plan)
@@ -202,11 +203,24 @@ class OrgSync:
         self.report.conflicts += len(communication.conflicts)
         if communication.to_bloomerang or communication.to_wegive or communication.failed:
             self.report.counts["communication"] = communication.counts()
+        self.report.conflicts += customs.conflicts
+        self.report.review_items += len(customs.review_ids)
+        if customs.to_bloomerang or customs.to_wegive or customs.failed or customs.quarantined:
+            self.report.counts["custom_fields"] = customs.counts()
+        self.note_custom_field_problems(customs.problems)
         if merged.pushed or merged.pulled or merged.failed:
             counts = self.report.counts.setdefault("constituents", {})
             counts["merged_push"] = merged.pushed
             counts["merged_pull"] = merged.pulled
             counts["failed"] = counts.get("failed", 0) + merged.failed
+
+    def check_custom_fields(self) -> None:
+        """A dry run says which of the org's custom fields Bloomerang lacks, before any run writes."""
+        self.note_custom_field_problems(custom_fields.check(self.ctx))
+
+    def note_custom_field_problems(self, problems: list[str]) -> None:
+        if problems:
+            self.report.message = "; ".join(([self.report.message] if self.report.message else []) + problems)
 
     def finish(self, status: str | None = None) -> RunReport:
         with self.store.connect() as con:
@@ -268,6 +282,7 @@ def _run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: Ru
                 sync.stage()
             with _phase("plan"):
                 sync.plan()
+            sync.check_custom_fields()
             report = sync.finish()
             report.database = store.path
             return report

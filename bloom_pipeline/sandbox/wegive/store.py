@@ -9,7 +9,9 @@ Public surface for tests and demos ("edit as a user would"):
   ``updated_at`` of its ``...parent::toArray()`` spread; False: it carries none;
   ``bank_transit_number`` — False (default, the less convenient reading): a bank source's
   ``institution_number`` / ``transit_number`` are empty; True: ``transit_number`` is the US routing number.
-* ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``.
+* ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``. A donor's
+  ``custom_fields`` (untyped in the document) is held and served as an object keyed by the org's donor custom
+  field ``api_name``s (``DONOR_CUSTOM_FIELDS``; **decided**), null when the donor has none.
 * ``find_or_create_donor(body)``; ``edit_transaction(id, **fields)``; ``refund_transaction(id)``;
   ``add_transaction(donor_id, amount_cents, ...)`` — a new gift as a donor would make one.
 * ``render_donor(id)`` (the detail), ``render_donor_row(id)`` (a list row), ``render_transaction(id)``,
@@ -37,6 +39,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from bloom_pipeline.sandbox.data.wegive import (
+    DONOR_CUSTOM_FIELDS,
     address_resource,
     donor_name,
     laravel_ts,
@@ -74,6 +77,29 @@ def _text(errors: dict[str, list[str]], key: str, value: Any, max_len: int = 255
         errors.setdefault(key, []).append(f"The {key.replace('_', ' ')} field must not be greater than "
                                           f"{max_len} characters.")
     return value.strip() or None
+
+
+def _custom_fields(errors: dict[str, list[str]], value: Any) -> dict[str, Any]:
+    """``custom_fields`` of a donor PUT (**decided**, like the PUT itself): an object keyed by the ``api_name`` of
+    a donor custom field the org has (``DONOR_CUSTOM_FIELDS``), each value a text, a number, a list of texts
+    (a multi-select) or null (clears it); keys not sent keep their values."""
+    if not isinstance(value, dict):
+        errors.setdefault("custom_fields", []).append("The custom fields field must be an object.")
+        return {}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        where = f"custom_fields.{key}"
+        if key not in DONOR_CUSTOM_FIELDS:
+            errors.setdefault(where, []).append("The selected custom field is invalid.")
+        elif isinstance(item, list) and all(isinstance(x, str) for x in item):
+            out[key] = [x for x in (_text(errors, where, x) for x in item) if x]
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            out[key] = str(item)
+        elif item is None or isinstance(item, str):
+            out[key] = _text(errors, where, item)
+        else:
+            errors.setdefault(where, []).append("The custom field value must be a string or a list of strings.")
+    return out
 
 
 def _email(errors: dict[str, list[str]], key: str, value: Any) -> str | None:
@@ -228,6 +254,8 @@ class WeGiveStore:
                 changes["do_not_contact"] = bool(int(value))
             else:
                 errors.setdefault("do_not_contact", []).append("The do not contact field must be true or false.")
+        if "custom_fields" in body:
+            changes["custom_fields"] = _custom_fields(errors, body["custom_fields"])
         if "mailing_address" in body:
             address = body["mailing_address"]
             if address is not None and not isinstance(address, dict):
@@ -245,7 +273,10 @@ class WeGiveStore:
 
     def _apply_donor(self, donor: dict[str, Any], changes: dict[str, Any]) -> None:
         for key, value in changes.items():
-            if key == "mailing_address":
+            if key == "custom_fields":
+                held = {**(donor.get("custom_fields") or {}), **value}
+                donor["custom_fields"] = {k: v for k, v in held.items() if v not in (None, "", [])} or None
+            elif key == "mailing_address":
                 if value is None:
                     donor["mailing_address"] = None
                 else:

@@ -1,6 +1,8 @@
-"""People beyond the contact fields: communication preferences (``communication``), and later custom fields and a
+"""People beyond the contact fields: communication preferences (``communication``), the org's custom fields
+(``custom_fields``), and later a
 record's lifecycle. Each module is one sync step the runner calls after the constituents are written."""
 
 from bloom_pipeline.sync.people.communication import CommunicationOutcome, sync_communication
+from bloom_pipeline.sync.people.custom_fields import CustomFieldOutcome, sync_custom_fields
 
-__all__ = ["CommunicationOutcome", "sync_communication"]
+__all__ = ["CommunicationOutcome", "CustomFieldOutcome", "sync_communication", "sync_custom_fields"]
