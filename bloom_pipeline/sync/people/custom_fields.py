@@ -195,6 +195,7 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
     rules = {key: FieldRule(policy=entry.policy, direction=entry.direction)
              for key, (entry, _) in resolved.fields.items()}
     decisions, decision_rows = _decisions(con, set(rules))
+    quiet: list[list[Any]] = []
     for source_id, bloomerang_id in links[["source_id", "bloomerang_id"]].itertuples(index=False):
         sid, bid = str(source_id), int(bloomerang_id)
         donor = by_id.get(sid)
@@ -206,14 +207,18 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
         valid = list(pair.source)
         if not valid:  # every mapped value of the donor is invalid: only its quarantine rows to write
             pair.result = MergeResult(fields=())
-            _settle(ctx, con, pair, resolved, decision_rows, outcome)
+            _settle(ctx, con, pair, resolved, decision_rows, outcome, quiet)
             continue
         pair.result = merge_record(
             pair.base, pair.source, pair.bloomerang, as_utc(_text(donor.get("updated_at"))),
             as_utc(_text(((snapshot.get(bid) or {}).get("AuditTrail") or {}).get("LastModifiedDate"))),
             rules, ctx.org.clock_skew_tolerance, {k: v for k, v in decisions.get(sid, {}).items() if k in valid},
             ctx.direction, fields=valid, context={"source": "wegive", "source_id": sid})
-        _settle(ctx, con, pair, resolved, decision_rows, outcome)
+        _settle(ctx, con, pair, resolved, decision_rows, outcome, quiet)
+    if quiet:
+        with transaction(con):
+            con.executemany("INSERT OR REPLACE INTO custom_field_state VALUES ('wegive', ?, ?, ?, ?, ?)",
+                            quiet)
     return outcome
 
 
@@ -249,8 +254,9 @@ def _read_pair(ctx: RunContext, sid: str, bid: int, donor: Mapping[str, Any], co
 
 
 def _settle(ctx: RunContext, con: duckdb.DuckDBPyConnection, pair: _Pair, resolved: Resolved,
-            decision_rows: pd.DataFrame, outcome: CustomFieldOutcome) -> None:
-    """One pair's writes (each side re-read first), then its quarantine rows, log, ledgers and base."""
+            decision_rows: pd.DataFrame, outcome: CustomFieldOutcome, quiet: list[list[Any]]) -> None:
+    """One pair's writes (each side re-read first), then its quarantine rows, log, ledgers and base; a pair with
+    nothing but a new base (a first sync with nothing to send) adds its row to ``quiet``, written in one go."""
     result = pair.result
     assert result is not None
     logs: list[tuple[str, str, str, Any, str | None]] = []  # field, direction, action, sent, error
@@ -261,8 +267,10 @@ def _settle(ctx: RunContext, con: duckdb.DuckDBPyConnection, pair: _Pair, resolv
     if result.to_source:
         _pull(ctx, pair, resolved, result.to_source, held, kept_old, logs, outcome)
     new_base = _new_base(pair, result, held, kept_old)
-    if not logs and not pair.invalid and not result.conflicts and not result.review and new_base == pair.base:
-        return  # settled at an earlier run and unchanged since
+    if not logs and not pair.invalid and not result.conflicts and not result.review:
+        if new_base is not None and new_base != pair.base:  # only the base moves: written with the others
+            quiet.append([pair.sid, pair.bid, json.dumps(new_base, default=str), ctx.run_id, datetime.now(UTC)])
+        return
     now = datetime.now(UTC)
     with transaction(con):
         if pair.invalid:

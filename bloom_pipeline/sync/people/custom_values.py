@@ -292,7 +292,7 @@ def shown(value: Any) -> str:
     """A value as a reason shows it: quoted, escaped, at most 80 characters (like the mapping's 'field' rows)."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    return repr(text if len(text) <= 80 else text[:77] + "...")
+    return f"'{text if len(text) <= 80 else text[:77] + '...'}'"
 
 
 # -- writing -------------------------------------------------------------------------------------------------
