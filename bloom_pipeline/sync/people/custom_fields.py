@@ -210,8 +210,8 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
             _settle(ctx, con, pair, resolved, decision_rows, outcome, quiet)
             continue
         pair.result = merge_record(
-            pair.base, pair.source, pair.bloomerang, as_utc(_text(donor.get("updated_at"))),
-            as_utc(_text(((snapshot.get(bid) or {}).get("AuditTrail") or {}).get("LastModifiedDate"))),
+            pair.base, pair.source, pair.bloomerang, _stamp(donor.get("updated_at")),
+            _stamp(((snapshot.get(bid) or {}).get("AuditTrail") or {}).get("LastModifiedDate")),
             rules, ctx.org.clock_skew_tolerance, {k: v for k, v in decisions.get(sid, {}).items() if k in valid},
             ctx.direction, fields=valid, context={"source": "wegive", "source_id": sid})
         _settle(ctx, con, pair, resolved, decision_rows, outcome, quiet)
@@ -222,8 +222,13 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
     return outcome
 
 
-def _text(value: Any) -> Any:
-    return value if isinstance(value, str) and value.strip() else None
+def _stamp(value: Any) -> datetime | None:
+    """A last-modified text as UTC, or None when it is none (a WeGive ``0000-00-00 00:00:00``): the merge then
+    sends a both-sides change to review rather than guess which is later."""
+    try:
+        return as_utc(value) if isinstance(value, str) and value.strip() else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _read_pair(ctx: RunContext, sid: str, bid: int, donor: Mapping[str, Any], constituent: Mapping[str, Any] | None,
