@@ -8,10 +8,12 @@ Public surface for tests and demos ("edit as a user would"):
   ``donor_spread`` — True (default): the donor detail carries the raw columns ``bloomerang_id`` and
   ``updated_at`` of its ``...parent::toArray()`` spread; False: it carries none;
   ``bank_transit_number`` — False (default, the less convenient reading): a bank source's
-  ``institution_number`` / ``transit_number`` are empty; True: ``transit_number`` is the US routing number.
+  ``institution_number`` / ``transit_number`` are empty; True: ``transit_number`` is the US routing number;
+  ``donor_custom_fields`` — ``"list"`` (default, the less convenient reading): a detail's ``custom_fields`` is a
+  list of ``{api_name, name, value}``; ``"object"``: ``{api_name: value}``, as the store holds it.
 * ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``. A donor's
-  ``custom_fields`` (untyped in the document) is held and served as an object keyed by the org's donor custom
-  field ``api_name``s (``DONOR_CUSTOM_FIELDS``; **decided**), null when the donor has none.
+  ``custom_fields`` (untyped in the document) is held as an object keyed by the org's donor custom field
+  ``api_name``s (``DONOR_CUSTOM_FIELDS``; null when the donor has none) and served per ``donor_custom_fields``.
 * ``find_or_create_donor(body)``; ``edit_transaction(id, **fields)``; ``refund_transaction(id)``;
   ``add_transaction(donor_id, amount_cents, ...)`` — a new gift as a donor would make one.
 * ``render_donor(id)`` (the detail), ``render_donor_row(id)`` (a list row), ``render_transaction(id)``,
@@ -122,6 +124,7 @@ class WeGiveStore:
         self.amount_units = "cents"
         self.donor_spread = True
         self.bank_transit_number = False
+        self.donor_custom_fields = "list"
         self.donors: dict[int, dict[str, Any]] = {}
         self.transactions: dict[int, dict[str, Any]] = {}
         self.funds: dict[int, dict[str, Any]] = {}
@@ -161,7 +164,12 @@ class WeGiveStore:
     def render_donor(self, donor_id: int) -> dict[str, Any]:
         """``GET /dashboard/donors/{id}``: the ``DonorViewResource``."""
         with self.lock:
-            return copy.deepcopy(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
+            detail = copy.deepcopy(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
+            held = detail.get("custom_fields")
+            if isinstance(held, dict) and self.donor_custom_fields == "list":
+                detail["custom_fields"] = [{"api_name": key, "name": DONOR_CUSTOM_FIELDS.get(key, key), "value": value}
+                                           for key, value in held.items()]
+            return detail
 
     def render_donor_row(self, donor_id: int) -> dict[str, Any]:
         """A ``GET /dashboard/donors`` row: the ``DonorTableResource`` (no last or middle name)."""

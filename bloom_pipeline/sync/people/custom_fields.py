@@ -311,6 +311,12 @@ def _push(ctx: RunContext, pair: _Pair, resolved: Resolved, changes: dict[str, A
     items: dict[str, dict[str, Any]] = {}
     for name, value in changes.items():
         bloomerang = resolved.fields[name][1]
+        value, reason = validate(bloomerang, value)  # a reviewer's typed value is checked like a WeGive one
+        if reason is not None:
+            kept_old.add(name)
+            logs.append((name, "push", "failed", None, reason))
+            outcome.failed += 1
+            continue
         if not same(name, bloomerang_value(live, bloomerang), pair.bloomerang.get(name)):
             kept_old.add(name)  # someone changed it in Bloomerang since the extract: the next run weighs it
             logs.append((name, "push", "skipped", None, "changed in Bloomerang since this run read it"))

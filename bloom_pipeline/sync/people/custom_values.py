@@ -16,10 +16,11 @@ Shapes (read ≠ write, the classic round-trip bug):
   [{"Id": m, "Value": "text"}, …]}`` (``FieldText`` optional).
 * Bloomerang write: ``{"FieldId": n, "Value": "text"}`` (Freeform; null clears), ``{"FieldId": n, "ValueId": m}``
   (PickOne; null clears), ``{"FieldId": n, "ValueIds": [m, …]}`` (PickMultiple; ``[]`` clears).
-* WeGive: the document types a donor's ``custom_fields`` as an untyped string (DonorViewResource). The sandbox
-  serves an object keyed by the WeGive custom field's ``api_name`` (a **decided** shape); this reader also takes
-  a list of ``{api_name | name | key, value | answer}`` objects and either of them as JSON text, so a WeGive
-  that serves the other plausible shape still reads, by ``api_name`` or by name, case-insensitively.
+* WeGive: the document types a donor's ``custom_fields`` as an untyped string (DonorViewResource). Two shapes
+  are plausible, and the sandbox serves either (knob ``donor_custom_fields``, docs/sandbox.md): a list of
+  ``{api_name, name, value}`` objects (its default, the less convenient reading) or an object keyed by the WeGive
+  custom field's ``api_name``. This reader takes both (also ``key`` / ``answer`` spellings, and either as JSON
+  text), by ``api_name`` or by name, case-insensitively; a write goes back under the ``api_name``.
 """
 
 from __future__ import annotations
