@@ -250,3 +250,18 @@ def test_the_sandbox_refuses_an_unknown_pick_value_with_the_documented_error(wor
                           headers={"X-API-KEY": world.sandbox.keys["bloomerang"]},
                           json={"CustomValues": [{"FieldId": SINCE, "Value": "soon"}]})
     assert answer.status_code == 400 and "must be a date" in answer.json()["Message"]
+
+
+def test_the_wegive_sandbox_takes_known_custom_fields_only_and_serves_either_shape(world: World, first) -> None:
+    url, b = world.sandbox.urls["wegive"].rstrip("/"), first["b"]
+    headers = {"Authorization": f"Bearer {world.sandbox.keys['wegive']}"}
+    answer = requests.put(f"{url}/dashboard/donors/{b}", timeout=10, headers=headers,
+                          json={"custom_fields": {"shoe_size": "9", "tshirt_size": ["S", 2]}})
+    assert answer.status_code == 422
+    assert set(answer.json()["errors"]) == {"custom_fields.shoe_size", "custom_fields.tshirt_size"}
+    world.wegive.donor_custom_fields = "object"
+    try:
+        served = requests.get(f"{url}/dashboard/donors/{b}", timeout=10, headers=headers).json()["data"]
+    finally:
+        world.wegive.donor_custom_fields = "list"
+    assert served["custom_fields"] == {"tshirt_size": "XXL", "dietary_notes": "No nuts", "member_since": "31/02/2020"}
