@@ -265,3 +265,39 @@ def test_the_wegive_sandbox_takes_known_custom_fields_only_and_serves_either_sha
     finally:
         world.wegive.donor_custom_fields = "list"
     assert served["custom_fields"] == {"tshirt_size": "XXL", "dietary_notes": "No nuts", "member_since": "31/02/2020"}
+
+
+@pytest.fixture(scope="module")
+def reviewed(world: World, first: dict[str, Any], pulled: dict[str, Any]) -> dict[str, Any]:
+    """Both sides change ``a``'s dietary notes within the skew tolerance (one clock): the field waits in review;
+    a reviewer takes WeGive's value, and the next run writes it to Bloomerang and marks the decision applied."""
+    from bloom_pipeline.staging import review
+
+    a, a_bid = first["a"], first["a_bid"]
+    donor = world.wegive.donors[a]
+    donor["custom_fields"] = {**donor["custom_fields"], "dietary_notes": "Pescatarian"}
+    donor["home_phone"] = "3035550199"  # a list-row change, so the run reads the donor's detail again
+    donor["updated_at"] = world.wegive.now()
+    world.bloomerang.update_constituent(a_bid, {"CustomValues": [{"FieldId": NOTES, "Value": "Kosher"}]},
+                                        actor="Development Staff")
+    report = world.sync()
+    items = world.query("SELECT id, field, reason, status FROM review_queue WHERE source = 'wegive' "
+                        "AND source_id = ? AND field LIKE 'custom_field:%'", [str(a)])
+    held = (world.values(a_bid).get(NOTES), world.wegive.donors[a]["custom_fields"]["dietary_notes"])
+    con = duckdb.connect(str(world.data_dir / f"{ORG}_staging.duckdb"))
+    try:
+        review.resolve_review(con, items[0]["id"], "source")
+    finally:
+        con.close()
+    after = world.sync()
+    status = world.query("SELECT status FROM review_queue WHERE id = ?", [items[0]["id"]])[0]["status"]
+    return {"report": report, "items": items, "held": held, "after": world.values(a_bid).get(NOTES),
+            "status": status, "after_report": after}
+
+
+def test_a_both_sides_change_waits_in_review_and_the_decision_is_applied(reviewed) -> None:
+    assert [(i["field"], i["reason"], i["status"]) for i in reviewed["items"]] == [
+        ("custom_field:923", "within_skew", "open")]
+    assert reviewed["held"] == ("Kosher", "Pescatarian")  # neither side was written while it waited
+    assert reviewed["report"].review_items >= 1
+    assert reviewed["after"] == "Pescatarian" and reviewed["status"] == "applied"
