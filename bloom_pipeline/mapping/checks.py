@@ -146,6 +146,21 @@ def check_entity(entity: str, spec: EntitySpec, path: tuple[Any, ...]) -> Found:
         t for b in spec.branches.values() for t in b})
     if table == "transactions":
         yield from _designations(entity, spec, path)
+    yield from _custom_fields(entity, spec, path)
+
+
+def _custom_fields(entity: str, spec: EntitySpec, path: tuple[Any, ...]) -> Found:
+    """Org custom fields are synced for WeGive donors only (a transaction custom question is not yet), and
+    each Bloomerang field and each WeGive field is named once (two entries would overwrite each other)."""
+    if spec.custom_fields and entity != "wegive.donors":
+        yield (*path, "custom_fields"), f"custom fields are synced for wegive.donors only, not {entity}"
+        return
+    seen: dict[str, set[str]] = {"bloomerang": set(), "wegive": set()}
+    for i, entry in enumerate(spec.custom_fields):
+        for side, name in (("bloomerang", str(entry.bloomerang)), ("wegive", entry.wegive)):
+            if name.casefold() in seen[side]:
+                yield (*path, "custom_fields", i, side), f"{side} custom field '{name}' is mapped twice"
+            seen[side].add(name.casefold())
 
 
 def _required(table: str, rules: dict[str, FieldRule], path: tuple[Any, ...]) -> Found:

@@ -147,6 +147,39 @@ class DesignationSpec(Strict):
         return self
 
 
+class CustomFieldMap(Strict):
+    """One org custom field synced both ways: a WeGive donor custom field (its ``api_name`` or name) and the
+    Bloomerang Constituent custom field (a name or an id) that holds it, with a direction and a merge policy
+    like any field (mappings/README.md, "Custom fields"). Not the correlation ids (``bloomerang.custom_fields``):
+    those are the pipeline's own; these are values people type."""
+
+    wegive: str = Field(min_length=1, max_length=255)
+    bloomerang: int | str
+    direction: Literal["push", "pull", "both"] = "push"
+    policy: Literal["overwrite", "fill_empty", "review"] = "overwrite"
+
+    @field_validator("wegive")
+    @classmethod
+    def _wegive_named(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("custom_field", "the WeGive custom field name cannot be blank")
+        return value.strip()
+
+    @field_validator("bloomerang")
+    @classmethod
+    def _bloomerang_named(cls, value: int | str) -> int | str:
+        if isinstance(value, bool) or (isinstance(value, int) and value <= 0):
+            raise PydanticCustomError("custom_field", "a Bloomerang custom field is a name or an id above 0")
+        if isinstance(value, str) and not value.strip():
+            raise PydanticCustomError("custom_field", "the Bloomerang custom field name cannot be blank")
+        return value.strip() if isinstance(value, str) else value
+
+    @property
+    def key(self) -> str:
+        """The field's name in the merge, the ledgers and the review queue (``custom_field:<bloomerang>``)."""
+        return f"custom_field:{self.bloomerang}"
+
+
 class EntitySpec(Strict):
     id: str = "id"
     updated_at: str | None = None
@@ -158,6 +191,7 @@ class EntitySpec(Strict):
     branches: dict[str, dict[str, FieldRule]] = Field(default_factory=dict)
     fields: dict[str, FieldRule] = Field(default_factory=dict)
     designations: DesignationSpec | None = None
+    custom_fields: list[CustomFieldMap] = Field(default_factory=list)  # wegive.donors only (checks.py)
 
     def branch_rules(self, branch: str | None) -> dict[str, FieldRule]:
         rules = dict(self.fields)

@@ -40,7 +40,7 @@ from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
-from bloom_pipeline.sync.people import sync_communication
+from bloom_pipeline.sync.people import custom_fields, sync_communication, sync_custom_fields
 from bloom_pipeline.sync.people.events import sync_event_interactions
 from bloom_pipeline.sync.people.wegive_creates import create_missing_donors
 from bloom_pipeline.sync.plan.push_plan import plan_run
@@ -198,6 +198,7 @@ class OrgSync:
             created = create_missing_donors(ctx, con)  # pull creates into WeGive (opt-in, org's filter)
             communication = sync_communication(ctx, con)  # opt-outs both ways, once constituents exist
             events = sync_event_interactions(ctx, con)  # Handbid registrations / attendance as interactions
+            customs = sync_custom_fields(ctx, con)  # the org's custom fields both ways (mappings/README.md)
             load.log_untouched(con, ctx.run_id, people)
             if ctx.pushing:
                 writes.apply_transactions(plan)
@@ -211,11 +212,24 @@ class OrgSync:
             self.report.counts["wegive_creates"] = created.counts()
         if events.created or events.updated or events.adopted or events.failed:
             self.report.counts["event_interactions"] = events.counts()
+        self.report.conflicts += customs.conflicts
+        self.report.review_items += len(customs.review_ids)
+        if customs.to_bloomerang or customs.to_wegive or customs.failed or customs.quarantined:
+            self.report.counts["custom_fields"] = customs.counts()
+        self.note_custom_field_problems(customs.problems)
         if merged.pushed or merged.pulled or merged.failed:
             counts = self.report.counts.setdefault("constituents", {})
             counts["merged_push"] = merged.pushed
             counts["merged_pull"] = merged.pulled
             counts["failed"] = counts.get("failed", 0) + merged.failed
+
+    def check_custom_fields(self) -> None:
+        """A dry run says which of the org's custom fields Bloomerang lacks, before any run writes."""
+        self.note_custom_field_problems(custom_fields.check(self.ctx))
+
+    def note_custom_field_problems(self, problems: list[str]) -> None:
+        if problems:
+            self.report.message = "; ".join(([self.report.message] if self.report.message else []) + problems)
 
     def finish(self, status: str | None = None) -> RunReport:
         with self.store.connect() as con:
@@ -277,6 +291,7 @@ def _run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: Ru
                 sync.stage()
             with _phase("plan"):
                 sync.plan()
+            sync.check_custom_fields()
             report = sync.finish()
             report.database = store.path
             return report

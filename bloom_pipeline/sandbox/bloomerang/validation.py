@@ -269,7 +269,8 @@ def custom_value_writes(
             value = item["Value"]
             if value is not None and not isinstance(value, str | int | float):
                 raise bad(f"Custom value for field {field_id} must be text")
-            writes.append((field_id, pick, None if value is None else str(value)))
+            value = None if value is None else freeform_value(str(value), field)
+            writes.append((field_id, pick, value))
         elif pick == "PickOne":
             if "ValueId" not in item:
                 raise bad(f"Custom field {field_id} is PickOne: write {{FieldId, ValueId}}")
@@ -288,3 +289,26 @@ def custom_value_writes(
                     raise bad(f"No value with id {value_id} for custom field {field_id}")
             writes.append((field_id, pick, [int(v) for v in ids]))
     return writes
+
+
+_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+
+
+def freeform_value(value: str, field: dict[str, Any]) -> str:
+    """A Freeform custom value checked against its field's ``DataType`` (**decided**: the document types every
+    value as text; a .NET backend binds a Date / Currency / Decimal / Year field's text to that type, so text that
+    is not one is refused): a date as ``business_date`` reads it (stored ``YYYY-MM-DD``), a plain decimal number,
+    a year of four digits. Text fields keep the value as sent."""
+    kind, name = field.get("DataType", "Text"), f"Custom value for field {field['Id']}"
+    if kind == "Date":
+        return business_date(value, name)
+    if kind in ("Currency", "Decimal"):
+        number = value.strip()
+        if not _DECIMAL_TEXT.fullmatch(number) or abs(float(number)) > DECIMAL_MAX:
+            raise bad(f"{name} must be a number ({kind})")
+        return number
+    if kind == "Year":
+        if not (re.fullmatch(r"[0-9]{4}", value.strip(), re.ASCII) and int(value) >= 1):
+            raise bad(f"{name} must be a year (YYYY)")
+        return value.strip()
+    return value

@@ -14,6 +14,20 @@ from typing import Any
 FUNDS = ("General Fund", "Annual Fund", "Building Fund", "Gala Fund", "Capital Campaign")
 CAMPAIGNS = ("Annual Fund 2026", "Capital Campaign 2026", "Spring Gala 2026")
 APPEALS = ("Spring Gala", "Year-End Appeal", "Spring Appeal", "Giving Tuesday")
+# An org's own custom fields, one of every DataType and PickType, for the org custom-field sync (mappings/README.md
+# "Custom fields"); no constituent holds a value of them in the generated world, so record counts stay as they were.
+PROFILE_FIELDS = (
+    {"Id": 921, "Name": "T-Shirt Size", "DataType": "Text", "PickType": "PickOne", "Values": ["S", "M", "L", "XL"]},
+    {"Id": 922, "Name": "Volunteer Interests", "DataType": "Text", "PickType": "PickMultiple",
+     "Values": ["Events", "Mentoring", "Office Help"]},
+    {"Id": 923, "Name": "Dietary Notes", "DataType": "Text", "PickType": "Freeform"},
+    {"Id": 924, "Name": "Member Since", "DataType": "Date", "PickType": "Freeform"},
+    {"Id": 925, "Name": "Giving Capacity", "DataType": "Currency", "PickType": "Freeform"},
+    {"Id": 926, "Name": "Engagement Score", "DataType": "Decimal", "PickType": "Freeform"},
+    {"Id": 927, "Name": "Class Year", "DataType": "Year", "PickType": "Freeform"},
+    {"Id": 931, "Name": "Gift Channel", "DataType": "Text", "PickType": "PickOne", "ObjectType": "Transaction",
+     "Values": ["Online", "Event", "Mail"]},
+)
 
 
 def constituent_body(p: dict[str, Any], first_name: str | None = None) -> dict[str, Any]:
@@ -48,4 +62,4 @@ def bloomerang_seed(constituents: list[dict[str, Any]]) -> dict[str, list[dict[s
             "funds": [{"Name": name} for name in FUNDS],
             "campaigns": [{"Name": name} for name in CAMPAIGNS],
             "appeals": [{"Name": name} for name in APPEALS],
-            "custom_fields": []}
+            "custom_fields": [dict(f) for f in PROFILE_FIELDS]}

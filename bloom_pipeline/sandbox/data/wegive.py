@@ -25,6 +25,13 @@ from typing import Any
 from bloom_pipeline.sandbox.data.people import Pools, build_pools, person
 from bloom_pipeline.sandbox.wegive.resources import donor_simple, fund_simple
 
+# The org's donor custom fields (WeGive ``CustomFieldResource``: ``api_name`` -> ``name``). A donor's
+# ``custom_fields`` is an object keyed by these names; the generated world leaves it null (record counts stay).
+DONOR_CUSTOM_FIELDS = {"tshirt_size": "T-Shirt Size", "volunteer_interests": "Volunteer Interests",
+                       "dietary_notes": "Dietary Notes", "member_since": "Member Since",
+                       "giving_capacity": "Giving Capacity", "engagement_score": "Engagement Score",
+                       "class_year": "Class Year"}
+
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # "now" of generated worlds (fixed: byte-identical output)
 ORGANIZATION_ID = 7
 ORGANIZATION_NAME = "Bloom Community Foundation"

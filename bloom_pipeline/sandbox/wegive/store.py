@@ -8,8 +8,12 @@ Public surface for tests and demos ("edit as a user would"):
   ``donor_spread`` — True (default): the donor detail carries the raw columns ``bloomerang_id`` and
   ``updated_at`` of its ``...parent::toArray()`` spread; False: it carries none;
   ``bank_transit_number`` — False (default, the less convenient reading): a bank source's
-  ``institution_number`` / ``transit_number`` are empty; True: ``transit_number`` is the US routing number.
-* ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``.
+  ``institution_number`` / ``transit_number`` are empty; True: ``transit_number`` is the US routing number;
+  ``donor_custom_fields`` — ``"list"`` (default, the less convenient reading): a detail's ``custom_fields`` is a
+  list of ``{api_name, name, value}``; ``"object"``: ``{api_name: value}``, as the store holds it.
+* ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``. A donor's
+  ``custom_fields`` (untyped in the document) is held as an object keyed by the org's donor custom field
+  ``api_name``s (``DONOR_CUSTOM_FIELDS``; null when the donor has none) and served per ``donor_custom_fields``.
 * ``find_or_create_donor(body)``; ``edit_transaction(id, **fields)``; ``refund_transaction(id)``;
   ``add_transaction(donor_id, amount_cents, ...)`` — a new gift as a donor would make one.
 * ``render_donor(id)`` (the detail), ``render_donor_row(id)`` (a list row), ``render_transaction(id)``,
@@ -37,6 +41,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from bloom_pipeline.sandbox.data.wegive import (
+    DONOR_CUSTOM_FIELDS,
     address_resource,
     donor_name,
     laravel_ts,
@@ -76,6 +81,29 @@ def _text(errors: dict[str, list[str]], key: str, value: Any, max_len: int = 255
     return value.strip() or None
 
 
+def _custom_fields(errors: dict[str, list[str]], value: Any) -> dict[str, Any]:
+    """``custom_fields`` of a donor PUT (**decided**, like the PUT itself): an object keyed by the ``api_name`` of
+    a donor custom field the org has (``DONOR_CUSTOM_FIELDS``), each value a text, a number, a list of texts
+    (a multi-select) or null (clears it); keys not sent keep their values."""
+    if not isinstance(value, dict):
+        errors.setdefault("custom_fields", []).append("The custom fields field must be an object.")
+        return {}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        where = f"custom_fields.{key}"
+        if key not in DONOR_CUSTOM_FIELDS:
+            errors.setdefault(where, []).append("The selected custom field is invalid.")
+        elif isinstance(item, list) and all(isinstance(x, str) for x in item):
+            out[key] = [x for x in (_text(errors, where, x) for x in item) if x]
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            out[key] = str(item)
+        elif item is None or isinstance(item, str):
+            out[key] = _text(errors, where, item)
+        else:
+            errors.setdefault(where, []).append("The custom field value must be a string or a list of strings.")
+    return out
+
+
 def _email(errors: dict[str, list[str]], key: str, value: Any) -> str | None:
     text = _text(errors, key, value)
     if text is None:
@@ -96,6 +124,7 @@ class WeGiveStore:
         self.amount_units = "cents"
         self.donor_spread = True
         self.bank_transit_number = False
+        self.donor_custom_fields = "list"
         self.donors: dict[int, dict[str, Any]] = {}
         self.transactions: dict[int, dict[str, Any]] = {}
         self.funds: dict[int, dict[str, Any]] = {}
@@ -135,7 +164,12 @@ class WeGiveStore:
     def render_donor(self, donor_id: int) -> dict[str, Any]:
         """``GET /dashboard/donors/{id}``: the ``DonorViewResource``."""
         with self.lock:
-            return copy.deepcopy(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
+            detail = copy.deepcopy(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
+            held = detail.get("custom_fields")
+            if isinstance(held, dict) and self.donor_custom_fields == "list":
+                detail["custom_fields"] = [{"api_name": key, "name": DONOR_CUSTOM_FIELDS.get(key, key), "value": value}
+                                           for key, value in held.items()]
+            return detail
 
     def render_donor_row(self, donor_id: int) -> dict[str, Any]:
         """A ``GET /dashboard/donors`` row: the ``DonorTableResource`` (no last or middle name)."""
@@ -228,6 +262,8 @@ class WeGiveStore:
                 changes["do_not_contact"] = bool(int(value))
             else:
                 errors.setdefault("do_not_contact", []).append("The do not contact field must be true or false.")
+        if "custom_fields" in body:
+            changes["custom_fields"] = _custom_fields(errors, body["custom_fields"])
         if "mailing_address" in body:
             address = body["mailing_address"]
             if address is not None and not isinstance(address, dict):
@@ -245,7 +281,10 @@ class WeGiveStore:
 
     def _apply_donor(self, donor: dict[str, Any], changes: dict[str, Any]) -> None:
         for key, value in changes.items():
-            if key == "mailing_address":
+            if key == "custom_fields":
+                held = {**(donor.get("custom_fields") or {}), **value}
+                donor["custom_fields"] = {k: v for k, v in held.items() if v not in (None, "", [])} or None
+            elif key == "mailing_address":
                 if value is None:
                     donor["mailing_address"] = None
                 else:
