@@ -370,6 +370,15 @@ class GiftsMixin:
                 out["RecurringDonationStatus"] = "Active"
             return drop_nulls(out)
 
+    def pledge_installments(self, pledge_id: int) -> list[dict[str, Any]]:
+        """``GET /pledge/{id}/installments``: the installment plan of a Pledge designation (by its id, as
+        ``PledgePayment.PledgeId`` names it), as the pledge's read model lists it."""
+        with self.lock:
+            record = self.designations.get(pledge_id)
+            if record is None or record["Type"] != "Pledge":
+                raise not_found("pledge", pledge_id)
+            return [i | {"Id": n + 1, "PledgeId": pledge_id} for n, i in enumerate(record["PledgeInstallments"])]
+
     def render_transaction(self, record_id: int) -> dict[str, Any]:
         with self.lock:
             record = self.get_record("transaction", record_id)

@@ -38,7 +38,7 @@ SOURCE_WEIGHTS = (48, 14, 10, 5, 7, 4, 3, 2, 4, 3)
 FUND_NAMES = ("General Fund", "Scholarship Fund", "Building Fund", "Annual Fund", "Youth Programs",
               "Gala Fund", "Endowment", "Disaster Relief")
 CAMPAIGN_NAMES = ("Spring Appeal", "Year-End Giving", "Giving Tuesday", "Spring Gala")
-PLEDGE_INSTALLMENTS = (12, 4, 6)  # monthly installments of the generated pledges, by donor in turn
+PLEDGE_INSTALLMENTS = (6, 4, 12)  # monthly installments of the generated pledges, by donor in turn
 AMOUNTS = (1000, 2000, 2500, 5000, 5000, 10000, 10000, 25000, 50000, 100000)
 
 
