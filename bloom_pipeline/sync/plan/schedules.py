@@ -163,8 +163,8 @@ def recurring_terms(schedule: Record, scale: int) -> ScheduleTerms:
     if frequency == "TwiceMonthly":
         line["RecurringDonationDay1"] = start.day
         line["RecurringDonationDay2"] = (start + timedelta(days=15)).day
-    end = _day(schedule.get("ends_at"))
-    if end is not None:
+    end = _day(schedule.get("ends_at")) or _day(schedule.get("deleted_at"))  # a cancelled schedule ended then:
+    if end is not None:                                                     # not "overdue" at every month end
         line["RecurringDonationEndDate"] = end.isoformat()
     return ScheduleTerms(line=line, date=start.isoformat())
 

@@ -76,6 +76,8 @@ def test_a_scheduled_donation_keeps_its_start_date_frequency_and_end() -> None:
                           "RecurringDonationFrequency": "Quarterly", "RecurringDonationEndDate": "2027-12-05"}
     assert schedules.schedule_fund(record) == 3 and schedules.schedule_fund(_pledge()) == 4
     assert "frequency" in schedules.recurring_terms(record | {"frequency": None}, 100).reason
+    cancelled = record | {"ends_at": None, "deleted_at": "2026-04-02T10:00:00.000000Z"}
+    assert schedules.recurring_terms(cancelled, 100).line["RecurringDonationEndDate"] == "2026-04-02"
 
 
 def test_installment_dates_by_frequency() -> None:
