@@ -45,7 +45,8 @@ def _gift(h: SyncHarness, txn_id: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A small world plus, as WeGive's back office would make them: a 12-month pledge with two payments, a
-    quarterly schedule that started long before its payment, a payment on a pledge since deleted, a gift
+    quarterly schedule that started long before its payment, a cancelled (archived) schedule, a payment on a
+    pledge since deleted, a gift
     that is not deductible and one to a fund with a fair-market value — synced once."""
     sb = start_sandbox(donors=DONORS)
     try:
@@ -58,6 +59,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                                     for _ in range(2)]
         facts["schedule"] = wg.add_scheduled_donation(donor, 4000, frequency="quarterly", start_date="2025-12-05")
         facts["schedule_payment"] = wg.add_transaction(donor, 4000, scheduled_donation_id=facts["schedule"])["id"]
+        facts["cancelled"] = wg.add_scheduled_donation(donor, 2000, start_date="2026-02-10")
+        facts["cancelled_payment"] = wg.add_transaction(donor, 2000, scheduled_donation_id=facts["cancelled"])["id"]
+        wg.scheduled_donations[facts["cancelled"]]["deleted_at"] = "2026-11-20T16:00:00.000000Z"  # archived
         gone = wg.add_pledge(donor, 30000, 10000, start_date="2026-09-01")
         facts["orphan"] = wg.add_transaction(donor, 10000, pledge_id=gone)["id"]
         wg.remove_schedule("pledges", gone)
@@ -115,6 +119,15 @@ def test_a_recurring_donation_has_the_schedules_start_date_and_frequency(world: 
     assert schedule["Amount"] == 40.0
     [payment] = _gift(h, facts["schedule_payment"])["Designations"]
     assert payment["Type"] == "RecurringDonationPayment" and payment["RecurringDonationId"] == schedule["Id"]
+
+
+def test_a_cancelled_schedule_is_read_from_the_archive_and_ends_when_it_was_cancelled(world: World) -> None:
+    h, facts = world
+    schedule = _designation(h, f"wegive:scheduled_donations:{facts['cancelled']}")
+    assert (schedule["RecurringDonationStartDate"], schedule["RecurringDonationEndDate"]) == ("2026-02-10",
+                                                                                              "2026-11-20")
+    [payment] = _gift(h, facts["cancelled_payment"])["Designations"]
+    assert payment["RecurringDonationId"] == schedule["Id"]
 
 
 def test_a_payment_whose_pledge_is_gone_waits_with_the_reason(world: World) -> None:

@@ -60,15 +60,16 @@ def extract_wegive(
 
 
 # WeGive's schedules, read whole every run (a few per donor at most; no modification filter on pledges):
-# raw table entity -> the client's list.
+# raw table entity -> the client's list. Both views: a cancelled (archived) schedule still has payments.
 SCHEDULE_LISTS = (("pledges", "iter_pledges"), ("scheduled_donations", "iter_scheduled_donations"))
+SCHEDULE_VIEWS = ("all", "archived")
 
 
 def extract_schedules(client: Any, store: StagingStore, run_id: str, out: Extracted) -> None:
-    """Pledges and scheduled donations: the terms (installments, frequency, start date, amount) the
-    payments' Bloomerang schedules are created from, so that none is guessed from a payment."""
+    """Pledges and scheduled donations, current and archived: the terms (installments, frequency, start
+    date, amount, end) the payments' Bloomerang schedules are created from, so that none is guessed."""
     for entity, method in SCHEDULE_LISTS:
-        records = list(getattr(client, method)())
+        records = [r for view in SCHEDULE_VIEWS for r in getattr(client, method)(view=view)]
         store.write_raw("wegive", entity, records, run_id=run_id, window="all")
         out.records[f"wegive.{entity}"] = records
 
