@@ -8,7 +8,8 @@ id gets its schedule created (one ``RecurringDonation`` or ``Pledge`` transactio
 record of the schedule (``sync/plan/schedules.py``: the real installments, start date and frequency),
 recorded in ``sync_state`` under the entity ``schedules`` — so it is created once, and a lost answer is
 found again by its correlation value on the designation. A schedule WeGive no longer lists, or whose terms
-cannot be read, is not created: it and its payments are logged skipped with the reason, and retried.
+cannot be read, is not created: its payments are logged skipped in ``sync_log`` with the reason (the log
+has no rows of entity ``schedules``), and both are planned again next run.
 """
 
 from __future__ import annotations
