@@ -238,6 +238,10 @@ class BloomerangClient(ApiClient):
     def get_designation(self, designation_id: int) -> Record:
         return self.http.get(f"transactions/designation/{int(designation_id)}")
 
+    def iter_pledge_installments(self, pledge_id: int) -> Iterator[Record]:
+        """A pledge's installment plan; ``pledge_id`` is the Pledge *designation* id."""
+        return self.iter_pages(f"pledge/{int(pledge_id)}/installments", {})
+
     def create_refund(self, body: Mapping[str, Any]) -> Record:
         """POST /refund. ``RunProcessorRefund`` defaults to true server-side: gifts processed outside
         Bloomerang should send ``false`` (this client leaves the body as given)."""

@@ -164,3 +164,18 @@ class WeGiveClient(ApiClient):
 
     def get_campaign(self, campaign_id: int) -> Record:
         return _unwrap(self.http.get(f"dashboard/campaigns/{int(campaign_id)}"))
+
+    # -- schedules: pledges and scheduled (recurring) donations ------------------------------------------
+    def iter_pledges(self, view: str | None = None, **filters: Any) -> Iterator[Record]:
+        """Every pledge (``PledgeViewResource``): its total, installment size and what was paid so far."""
+        return self.iter_pages("dashboard/pledges", {"view": view, **filters})
+
+    def get_pledge(self, pledge_id: int) -> Record:
+        return _unwrap(self.http.get(f"dashboard/pledges/{int(pledge_id)}"))
+
+    def iter_scheduled_donations(self, view: str | None = None, **filters: Any) -> Iterator[Record]:
+        """Every recurring schedule (``ScheduledDonationResource``: amount, frequency, start date)."""
+        return self.iter_pages("dashboard/scheduled-donations", {"view": view, **filters})
+
+    def get_scheduled_donation(self, schedule_id: int) -> Record:
+        return _unwrap(self.http.get(f"dashboard/scheduled-donations/{int(schedule_id)}"))

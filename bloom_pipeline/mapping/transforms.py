@@ -456,6 +456,42 @@ def event_setting(columns: list[pd.Series], ctx: Context, arg: Any = None) -> Re
     return map_unique(keys, choose), None
 
 
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def _flag_false(value: Any) -> bool:
+    """Whether a source flag says *no* (False, 0, "false", "no"); a missing or unreadable flag does not."""
+    if isinstance(value, bool | np.bool_):
+        return not bool(value)
+    if isinstance(value, int | float | np.integer | np.floating) and not _is_null(value):
+        return value == 0
+    return isinstance(value, str) and value.strip().lower() in _FALSE
+
+
+def non_deductible(columns: list[pd.Series], ctx: Context, arg: Any = None) -> Result:
+    """The part of a gift that is not tax-deductible, in dollars, from ``[amount, is_tax_deductible, has_fmv,
+    fmv]`` (amount and fmv in ``arg`` units, cents by default): the whole amount when the gift is not
+    deductible; else the fund's fair-market value (the benefit the donor received) capped at the amount;
+    else empty — Bloomerang's own default of nothing non-deductible, and a value typed there is kept."""
+    scale = 1 if arg == "dollars" else 100
+    padded = list(columns) + [pd.Series(None, index=columns[0].index, dtype=object)] * (4 - len(columns))
+    rows = pd.Series(list(zip(*(c.astype(object) for c in padded[:4]), strict=True)), index=columns[0].index)
+
+    def one(row: tuple[Any, Any, Any, Any]) -> Any:
+        amount, deductible, has_fmv, fmv = row
+        total = _decimal(amount)
+        if not isinstance(total, Decimal) or total <= 0:
+            return None
+        if _flag_false(deductible):
+            return float((total / scale).quantize(Decimal("0.01")))
+        value = _decimal(fmv)
+        if not _flag_false(has_fmv) and not _is_null(has_fmv) and isinstance(value, Decimal) and value > 0:
+            return float((min(value, total) / scale).quantize(Decimal("0.01")))
+        return None
+
+    return map_unique(rows, one), None
+
+
 _CARD_TYPES = {"visa": "Visa", "mastercard": "MasterCard", "master card": "MasterCard", "mc": "MasterCard",
                "amex": "AmericanExpress", "american express": "AmericanExpress", "americanexpress": "AmericanExpress",
                "discover": "Discover", "diners": "DinersClub", "diners club": "DinersClub", "dinersclub": "DinersClub",
@@ -560,6 +596,8 @@ REGISTRY: dict[str, Transform] = {
     "note_list": Transform(note_list, None, combines=True, doc="join texts and lists of texts with '; '"),
     "event_setting": Transform(event_setting, None, arg=("fund", "appeal", "campaign"), combines=True,
                                doc="per-event fund/appeal/campaign from the org YAML (auction id, name)"),
+    "non_deductible": Transform(non_deductible, None, arg=("cents", "dollars"), combines=True,
+                                doc="[amount, is_tax_deductible, has_fmv, fmv] → the non-deductible dollars"),
     "card_type": Transform(card_type, None, doc="card brand → CreditCardType"),
     "account_type": Transform(account_type, None, doc="checking/savings → Checking/Savings"),
     "last_four": Transform(last_four, None, doc="last four digits"),

@@ -72,7 +72,7 @@ SERVED_OPERATIONS = [
     "GET /interactions", "POST /interaction", "GET /interaction/{id}", "PUT /interaction/{id}",
     "DELETE /interaction/{id}", "GET /notes", "POST /note", "GET /note/{id}", "PUT /note/{id}",
     "DELETE /note/{id}", "PUT /constituent/{id}/updateCommunicationSettings", "GET /refund/{id}",
-    "PUT /refund/{id}", "DELETE /refund/{id}",
+    "PUT /refund/{id}", "DELETE /refund/{id}", "GET /pledge/{id}/installments",
 ]
 OPERATIONS = PIPELINE_OPERATIONS + SERVED_OPERATIONS
 # Operations with a request body: the coverage phase would enumerate ~900 body cases for each (~9,000 for a

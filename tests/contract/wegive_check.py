@@ -67,8 +67,9 @@ DOCUMENTED_EXTRAS: dict[str, frozenset[str]] = {
         "id", "source_type", "source_id", "owner_type", "owner_id", "created_at", "updated_at", "succeeded_at",
         "refunded_at", "failed_at", "bloomerang_id", "correlation_id", "fund_id", "campaign_id", "pledge_id",
         "scheduled_donation_id"}),
-    # The pledge's own spread: its id.
-    "PledgeViewResource": frozenset({"id"}),
+    # The pledge's own spread: its id, and the pledge columns ``GET /dashboard/pledges`` filters and sorts
+    # on (``donor_id``, ``installment_frequency``, ``start_date``, ``end_date``: §1.2, "same envelope").
+    "PledgeViewResource": frozenset({"id", "donor_id", "installment_frequency", "start_date", "end_date"}),
 }
 # List template -> (resources a row must satisfy, names a row may carry beyond them)
 ROW_SCHEMAS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
@@ -77,6 +78,11 @@ ROW_SCHEMAS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "/dashboard/funds": (("FundResource",), frozenset()),
     "/dashboard/fund-allocations": (("FundAllocationResource",), frozenset({"transaction_id"})),  # §4.1
     "/dashboard/campaigns": (("Campaign",), frozenset()),
+    # The document names no row resource for these lists: a pledge row is the pledge's only documented shape
+    # (PledgeViewResource); a scheduled-donation row is the ScheduledDonationResource (its detail is the
+    # organization view resource, as a fund row is the FundResource).
+    "/dashboard/pledges": (("PledgeViewResource",), frozenset()),
+    "/dashboard/scheduled-donations": (("ScheduledDonationResource",), frozenset()),
 }
 # Operations the sandbox serves beyond the document (fact sheet §4.1): the simulated donor PUT answers
 # ``{"data": Donor}`` like the show endpoint, and the fund PUT (a sandbox decision) like ``/funds/{fund}``.

@@ -114,6 +114,21 @@ def test_funds_allocations_and_campaigns(sb, wg):
     assert len(list(wg.iter_campaigns())) == len(sb.world.wegive["campaigns"])
 
 
+def test_pledges_and_scheduled_donations(sb, wg):
+    pledges = list(wg.iter_pledges())
+    assert [p["id"] for p in pledges] == [p["id"] for p in sb.world.wegive["pledges"]] and pledges
+    one = wg.get_pledge(pledges[0]["id"])
+    assert one["id"] == pledges[0]["id"] and one["installment_frequency"] == "monthly"
+    assert int(one["total_amount"]) % int(one["installment_size"]) == 0
+    donor = one["donor_id"]
+    assert {p["id"] for p in wg.iter_pledges(donor_id=donor)} == {
+        p["id"] for p in sb.world.wegive["pledges"] if p["donor_id"] == donor}
+    schedules = list(wg.iter_scheduled_donations())
+    assert [s["id"] for s in schedules] == [s["id"] for s in sb.world.wegive["scheduled_donations"]] and schedules
+    detail = wg.get_scheduled_donation(schedules[0]["id"])
+    assert (detail["start_date"], detail["frequency"]) == (schedules[0]["start_date"], schedules[0]["frequency"])
+
+
 def test_errors(sb, wg):
     with pytest.raises(ApiError) as err:
         wg.get_donor(9_999_999)

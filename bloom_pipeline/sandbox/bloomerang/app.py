@@ -7,8 +7,8 @@ update, delete), interactions, notes, funds, campaigns, appeals, custom fields, 
 package (``store``, ``people``, ``gifts``, ``activities``, ``validation``, ``duplicates``); list rules in
 ``queries``; body decoding (media type, depth, numbers, string lengths) in ``strict``. Success bodies are
 compact JSON with nulls omitted; errors are ``{"Message", "ErrorCode"}`` pretty-printed with CRLF, as
-observed live. ``GET /transactions`` and ``GET /transactions/designations`` answer ``text/json`` because
-the spec labels them so — a client must treat any JSON content type as JSON.
+observed live. ``GET /transactions``, ``GET /transactions/designations`` and ``GET /pledge/{id}/installments``
+answer ``text/json`` because the spec labels them so — a client must treat any JSON content type as JSON.
 
 The HTTP layer behaves as the real ASP.NET service (**decided**, contracts/bloomerang-v2.md §10): one
 trailing slash is ignored (``/v2/constituents/`` is ``/v2/constituents``; the document itself publishes
@@ -49,7 +49,7 @@ from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
 __all__ = ["BloomerangStore", "create_app"]
 
 Handler = Callable[[Request, BloomerangStore], Any]
-_TEXT_JSON = {"/transactions", "/transactions/designations"}
+_TEXT_JSON = {"/transactions", "/transactions/designations", "/pledge/{id:int}/installments"}
 _DUPLICATE_KEYS = {"firstName": "FirstName", "lastName": "LastName", "organizationName": "OrganizationName",
                    "street": "Street", "phoneNumber": "PhoneNumber", "emailAddress": "EmailAddress",
                    "type": "Type"}
@@ -217,6 +217,12 @@ def list_designations(request: Request, store: BloomerangStore) -> dict[str, Any
                              lambda d: store.render_designation(d["Id"]))
 
 
+def pledge_installments(request: Request, store: BloomerangStore) -> dict[str, Any]:
+    page = q.Page(request.query_params)
+    installments = store.pledge_installments(_id(request))
+    return page.envelope(len(installments), installments, lambda i: i)
+
+
 def list_refunds(request: Request, store: BloomerangStore) -> dict[str, Any]:
     params = request.query_params
     page = q.Page(params)
@@ -321,6 +327,7 @@ def _routes(store: BloomerangStore) -> list[Route]:
         ("GET", "/transaction/{id:int}", lambda r, s: s.render_transaction(_id(r))),
         ("PUT", "/transaction/{id:int}", _write(S.update_transaction, "id")),
         ("DELETE", "/transaction/{id:int}", lambda r, s: s.delete_transaction(_id(r))),
+        ("GET", "/pledge/{id:int}/installments", pledge_installments),
         ("GET", "/refunds", list_refunds),
         ("POST", "/refund", _write(S.create_refund)),
         ("GET", "/refund/{id:int}", lambda r, s: s.render_refund(_id(r))),

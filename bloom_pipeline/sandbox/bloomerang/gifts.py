@@ -18,7 +18,8 @@ Decisions taken from SPEC26's method-specific transaction bodies (``TransactionM
   ``RecurringDonationPayment`` needs ``RecurringDonationId, IsExtraPayment``. Pledge / recurring ids are
   *designation* ids of an existing schedule of that type; payments inherit fund/campaign/appeal from it.
   A Pledge or RecurringDonation transaction has exactly one designation. Fund, Campaign, Appeal and
-  Tribute ids must exist (400 otherwise). ``AcknowledgementStatus`` defaults to ``No``.
+  Tribute ids must exist (400 otherwise). ``AcknowledgementStatus`` defaults to ``No``. A
+  ``NonDeductibleAmount`` is at most the designation's ``Amount`` (knob ``non_deductible_within_amount``).
 * PUT is patch-like on the transaction; a ``Designations`` list replaces the set — items carrying the
   ``Id`` of one of the transaction's designations update it in place, others are created.
 * Refund (POST /refund): ``TransactionId`` and ``Date`` required (both spec copies list Date as
@@ -81,6 +82,10 @@ _DESIGNATION_FIELDS = (
 
 class GiftsMixin:
     """Transaction / designation / refund operations; mixed into ``BloomerangStore``."""
+
+    # Knob (unknown: the document types NonDeductibleAmount as plain currency): True, the less convenient
+    # reading and the default, refuses a designation whose NonDeductibleAmount is more than its Amount.
+    non_deductible_within_amount = True
 
     # -- writes ---------------------------------------------------------------------------------
     def create_transaction(self, body: Any) -> dict[str, Any]:
@@ -223,6 +228,8 @@ class GiftsMixin:
         for key in ("NonDeductibleAmount",):
             if source.get(key) is not None:
                 out[key] = money(source[key], key)
+                if self.non_deductible_within_amount and out[key] > out["Amount"]:
+                    raise bad("NonDeductibleAmount cannot be more than the designation Amount")
         out |= self._schedule_fields(kind, source, out["Amount"])
         writes = custom_value_writes(item.get("CustomValues"), "Transaction", self.custom_fields, self.pick_values)
         return target, out, writes
@@ -369,6 +376,15 @@ class GiftsMixin:
                 ]
                 out["RecurringDonationStatus"] = "Active"
             return drop_nulls(out)
+
+    def pledge_installments(self, pledge_id: int) -> list[dict[str, Any]]:
+        """``GET /pledge/{id}/installments``: the installment plan of a Pledge designation (by its id, as
+        ``PledgePayment.PledgeId`` names it), as the pledge's read model lists it."""
+        with self.lock:
+            record = self.designations.get(pledge_id)
+            if record is None or record["Type"] != "Pledge":
+                raise not_found("pledge", pledge_id)
+            return [i | {"Id": n + 1, "PledgeId": pledge_id} for n, i in enumerate(record["PledgeInstallments"])]
 
     def render_transaction(self, record_id: int) -> dict[str, Any]:
         with self.lock:

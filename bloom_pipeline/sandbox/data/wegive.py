@@ -19,7 +19,7 @@ from __future__ import annotations
 import calendar
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bloom_pipeline.sandbox.data.people import Pools, build_pools, person
@@ -45,7 +45,15 @@ SOURCE_WEIGHTS = (48, 14, 10, 5, 7, 4, 3, 2, 4, 3)
 FUND_NAMES = ("General Fund", "Scholarship Fund", "Building Fund", "Annual Fund", "Youth Programs",
               "Gala Fund", "Endowment", "Disaster Relief")
 CAMPAIGN_NAMES = ("Spring Appeal", "Year-End Giving", "Giving Tuesday", "Spring Gala")
+PLEDGE_INSTALLMENTS = (6, 4, 12)  # monthly installments of the generated pledges, by donor in turn
 AMOUNTS = (1000, 2000, 2500, 5000, 5000, 10000, 10000, 25000, 50000, 100000)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, the month's last day when it is shorter (Jan 31 + 1 → Feb 28)."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def laravel_ts(dt: datetime | None) -> str | None:
@@ -278,22 +286,27 @@ def donor_transactions(rng: random.Random, donor: dict[str, Any], funds: list[di
                 out.append(transaction(rng, next_id + len(out), donor, funds, campaigns, created, anchor, kind=kind,
                                        amount=amount, frequency="monthly", scheduled_id=7000 + serial))
         return out
-    if roll < 0.15:  # two payments on a pledge
-        total = rng.choice((50000, 100000, 240000))
+    if roll < 0.15:  # the first two monthly payments on a pledge of several installments
+        installment = rng.choice((50000, 100000, 240000)) // 4
+        count = PLEDGE_INSTALLMENTS[serial % len(PLEDGE_INSTALLMENTS)]  # no draw: the world's gifts stay the same
+        total = installment * count
         pledge = {"id": 3000 + serial, "name": "Capital pledge", "total_amount": total, "total_amount_paid": None,
-                  "installment_size": total // 4, "future_installments": 2, "transaction_count": 2,
+                  "installment_size": installment, "future_installments": count - 2, "transaction_count": 2,
                   "status": "active", "completed": False, "donor": None, "fund": None, "campaign": None,
-                  "messages": None, "payment_method": None, "donations": [], "pledge_create": None}
+                  "messages": None, "payment_method": None, "donations": [], "pledge_create": None,
+                  "donor_id": donor["id"], "installment_frequency": "monthly", "start_date": None, "end_date": None}
         for k in range(2):
             created = anchor - timedelta(seconds=rng.randrange(window)) if k == 0 else out[0]["_created"] + \
                 timedelta(days=30)
             txn = transaction(rng, next_id + k, donor, funds, campaigns, min(created, anchor - timedelta(hours=1)),
-                              anchor, amount=total // 4, status="Success", pledge=dict(pledge))
+                              anchor, amount=installment, status="Success", pledge=dict(pledge))
             txn["_created"] = created
             out.append(txn)
+        start = min(out[0]["_created"], anchor - timedelta(hours=1)).date()
         for txn in out:
             txn.pop("_created")
-            txn["pledge"]["total_amount_paid"] = total // 4 * 2
+            txn["pledge"].update(total_amount_paid=installment * 2, start_date=start.isoformat(),
+                                 end_date=add_months(start, count - 1).isoformat())
         return out
     for _ in range(rng.choice((1, 1, 2, 2, 3, 3, 4, 5, 6))):
         created = anchor - timedelta(seconds=rng.randrange(window))

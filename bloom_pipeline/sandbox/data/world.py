@@ -6,7 +6,8 @@ world is built to exercise every path of the sync:
 
 * WeGive donors (~10% companies) with missing names, invalid emails, odd phone formats and
   international addresses; ~3 transactions each over the 120 days before the anchor in every status
-  and source type, refunds and failures, split fund allocations, monthly recurring and pledge payments.
+  and source type, refunds and failures, split fund allocations, monthly recurring and pledge payments,
+  and the pledges and scheduled donations those payments name (``schedules``).
 * Bloomerang already knows ~15% of the WeGive donors, in four identity paths (``World.links``):
   ``"both"`` — custom field 901 holds the WeGive id *and* the donor's ``bloomerang_id`` is set;
   ``"custom_field"`` — only 901 is set; ``"bloomerang_id"`` — only the WeGive side knows the link;
@@ -33,6 +34,7 @@ from typing import Any
 from bloom_pipeline.sandbox.data.bloomerang import bloomerang_seed, constituent_body
 from bloom_pipeline.sandbox.data.handbid import HANDBID_ORG_ID, handbid_world
 from bloom_pipeline.sandbox.data.people import build_pools, person
+from bloom_pipeline.sandbox.data.schedules import wegive_schedules
 from bloom_pipeline.sandbox.data.wegive import (
     ANCHOR,
     FIRST_ALLOCATION_ID,
@@ -82,8 +84,10 @@ def generate_world(donors: int = 2000, seed: int = 42, anchor: datetime = ANCHOR
             alloc["id"] = FIRST_ALLOCATION_ID + len(allocations)
             alloc["transaction_id"] = txn["id"]
             allocations.append(alloc)
+    pledges, scheduled_donations = wegive_schedules(transactions)
     wegive = {"donors": [d for _p, d, _t in records], "transactions": transactions, "funds": default_funds(),
-              "fund_allocations": allocations, "campaigns": default_campaigns()}
+              "fund_allocations": allocations, "campaigns": default_campaigns(), "pledges": pledges,
+              "scheduled_donations": scheduled_donations}
 
     n_contacts = max(20, donors // 4)
     handbid = handbid_world(random.Random(f"handbid-{seed}"), pools, anchor,

@@ -20,6 +20,11 @@ Behaviour a client must cope with, and the choices we made where the spec is sil
   the table, in the order given, whatever ``sort`` asks (the table's rows page exactly as without them); the
   list's filters apply to them as to the table's rows (``_in_ranges``: text order, so a value that is no
   timestamp compares by its characters).
+* Schedules: ``/pledges[/{id}]`` (``PledgeViewResource``, list rows too; the detail adds
+  ``donor_accounts`` / ``donor_users``) and ``/scheduled-donations[/{id}]`` (rows ``ScheduledDonationResource``,
+  the detail ``ScheduledDonationOrganizationViewResource``); filters ``donor_id``, ``installment_frequency`` /
+  ``frequency``, scheduled donations also ``created_at`` / ``updated_at`` ranges; ``view`` (``all`` / ``active``
+  / absent: not archived; ``archived``: only the archived, those with ``deleted_at``).
 * Shapes (``resources``): a donor list row is a ``DonorTableResource`` (``first_name`` and ``name``, the
   address as ``mailing_address_object`` and the ``mailingAddress`` string, no last or middle name); the
   detail ``GET /donors/{id}`` and every donor write answer a ``DonorViewResource``.
@@ -267,6 +272,50 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                          {"id": lambda c: c["id"], "name": lambda c: c["name"].lower(),
                           "created_at": lambda c: c["created_at"]})
 
+    def archived_view(request: Request, views: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
+        """``view``: absent, ``all`` or ``active`` serve the rows not archived (Laravel's soft-delete scope);
+        ``archived`` only the archived ones — the less convenient reading: a cancelled schedule is listed
+        only when asked for."""
+        view = request.query_params.get("view") or "all"
+        if view not in views:
+            raise Invalid({"view": ["The selected view is invalid."]})
+        return (lambda r: r.get("deleted_at") is not None) if view == "archived" else (
+            lambda r: r.get("deleted_at") is None)
+
+    async def list_pledges(request: Request) -> JSONResponse:
+        q = request.query_params
+        in_view = archived_view(request, ("all", "active", "archived", "ended"))
+        with store.lock:
+            rows = [p for p in store.pledges.values() if in_view(p)
+                    and (not q.get("donor_id") or _eq(p.get("donor_id"), q["donor_id"]))
+                    and (not q.get("installment_frequency")
+                         or _eq(p.get("installment_frequency"), q["installment_frequency"]))]
+            return _page(request, rows, lambda p: store.render_pledge(int(p["id"])),
+                         {"id": lambda p: p["id"], "start_date": lambda p: p.get("start_date") or "",
+                          "end_date": lambda p: p.get("end_date") or "",
+                          "total_amount": lambda p: _numeric(p["total_amount"])})
+
+    async def show_pledge(request: Request) -> JSONResponse:
+        return JSONResponse({"data": store.render_pledge(_id(request, "pledge")), "donor_accounts": "[]",
+                             "donor_users": []})
+
+    async def list_scheduled_donations(request: Request) -> JSONResponse:
+        q = request.query_params
+        ranges = _ranges(request, {"created_at": "created_at", "updated_at": "updated_at"})
+        in_view = archived_view(request, ("all", "active", "archived"))
+        with store.lock:
+            rows = [s for s in store.scheduled_donations.values() if in_view(s)
+                    and (not q.get("donor_id") or _eq(s.get("donor_id"), q["donor_id"]))
+                    and (not q.get("frequency") or _eq(s.get("frequency"), q["frequency"]))
+                    and _in_ranges(s, ranges)]
+            return _page(request, rows, lambda s: store.render_scheduled_donation(int(s["id"])),
+                         {"id": lambda s: s["id"], "start_date": lambda s: s.get("start_date") or "",
+                          "amount": lambda s: _numeric(s["amount"]), "created_at": lambda s: s["created_at"]})
+
+    async def show_scheduled_donation(request: Request) -> JSONResponse:
+        return JSONResponse({"data": store.render_scheduled_donation(_id(request, "scheduledDonation"),
+                                                                     detail=True)})
+
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Invalid)
         return JSONResponse({"message": str(exc), "errors": exc.errors}, status_code=422)
@@ -293,6 +342,10 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
         Route(f"{base}/funds/{{fund}}", update_fund, methods=["PUT"]),
         Route(f"{base}/fund-allocations", list_allocations, methods=["GET"]),
         Route(f"{base}/campaigns", list_campaigns, methods=["GET"]),
+        Route(f"{base}/pledges", list_pledges, methods=["GET"]),
+        Route(f"{base}/pledges/{{pledge}}", show_pledge, methods=["GET"]),
+        Route(f"{base}/scheduled-donations", list_scheduled_donations, methods=["GET"]),
+        Route(f"{base}/scheduled-donations/{{scheduledDonation}}", show_scheduled_donation, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={Invalid: invalid, NotFound: not_found,
                                                        HTTPException: http_error})

@@ -183,3 +183,59 @@ def transaction_detail(txn: dict[str, Any]) -> dict[str, Any]:
 def transaction_row(txn: dict[str, Any]) -> dict[str, Any]:
     """A ``GET /dashboard/transactions`` row: the table resource and the detail's keys (see above)."""
     return _pick(txn, TRANSACTION_ROW_KEYS)
+
+
+# -- schedules: pledges and scheduled (recurring) donations -------------------------------------------------
+PLEDGE_VIEW_KEYS = (
+    "donor", "fund", "name", "total_amount", "total_amount_paid", "campaign", "messages", "transaction_count",
+    "future_installments", "installment_size", "payment_method", "donations", "pledge_create", "completed", "status",
+)
+# The pledge's spread (``...parent::toArray()``): its id, and the columns ``GET /dashboard/pledges`` filters and
+# sorts on (``donor_id``, ``installment_frequency``, ``start_date``, ``end_date``) — columns of the pledges table.
+PLEDGE_SPREAD_KEYS = ("id", "donor_id", "installment_frequency", "start_date", "end_date")
+SCHEDULED_DONATION_KEYS = (
+    "id", "name", "net_amount", "charge_amount", "amount", "all_transactions_total", "type", "locked", "paused_at",
+    "deleted_at", "destination", "frequency", "start_date", "ends_at", "cover_fees", "fee_amount",
+    "payment_method_id", "payment_method_type", "payment_method", "created_at", "iteration", "last_processed",
+    "tribute_email", "tribute_name", "tribute_message", "paused_type", "paused_until", "anonymous", "fund", "fund_id",
+    "checkout", "donor", "last_failed_date", "has_had_pm", "next_retry_at", "campaign_id", "campaign_name",
+    "fundraiser_id", "fundraiser_name", "campaign_fundraiser_id", "campaign_fundraiser_name", "is_test",
+    "salesforce_id", "tracking_url", "fund_allocations",
+)
+SCHEDULED_DONATION_VIEW_KEYS = (
+    "name", "fund_allocations", "id", "amount", "net_amount", "all_transactions_total", "type", "paused_at",
+    "deleted_at", "destination", "frequency", "start_date", "cover_fees", "fee_amount", "payment_method_id",
+    "payment_method_type", "payment_method", "created_at", "iteration", "last_processed", "first_processed",
+    "tribute_email", "tribute_name", "tribute_message", "paused_type", "paused_until", "donor", "user", "anonymous",
+    "fund", "checkout", "fundraiser", "campaign", "last_failed_date", "paymentMethod", "accounts",
+    "campaign_fundraiser", "message", "session_id",
+)
+
+
+# ``App.Http.Resources.FundResource``, the fund a pledge embeds: the FundResource without integration ids.
+PLEDGE_FUND_KEYS = (
+    "id", "name", "created_at", "last_activity", "total_given_this_year", "total_given", "description", "default",
+    "type", "gross_donation_volume", "net_donation_volume", "recurring_donation_volume", "one_time_donation_volume",
+    "code", "notes", "override_thank_you", "thank_you_url", "is_tax_deductible", "deleted_at", "has_fmv", "fmv",
+)
+
+
+def pledge_fund(fund: dict[str, Any]) -> dict[str, Any]:
+    """The fund a ``PledgeViewResource`` embeds (``App.Http.Resources.FundResource``)."""
+    return _pick(fund, PLEDGE_FUND_KEYS)
+
+
+def pledge_view(pledge: dict[str, Any], *, spread: bool = True) -> dict[str, Any]:
+    """A ``PledgeViewResource`` (list row and detail), with the spread columns unless turned off (then only
+    the pledge's ``id``: the less convenient reading, where no installment plan can be read)."""
+    return _pick(pledge, PLEDGE_VIEW_KEYS + (PLEDGE_SPREAD_KEYS if spread else ("id",)))
+
+
+def scheduled_donation_row(schedule: dict[str, Any]) -> dict[str, Any]:
+    """A ``GET /dashboard/scheduled-donations`` row: the ``ScheduledDonationResource``."""
+    return _pick(schedule, SCHEDULED_DONATION_KEYS)
+
+
+def scheduled_donation_detail(schedule: dict[str, Any]) -> dict[str, Any]:
+    """``GET /dashboard/scheduled-donations/{id}``: the ``ScheduledDonationOrganizationViewResource``."""
+    return _pick(schedule, SCHEDULED_DONATION_VIEW_KEYS)

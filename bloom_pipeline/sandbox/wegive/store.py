@@ -10,7 +10,12 @@ Public surface for tests and demos ("edit as a user would"):
   ``bank_transit_number`` — False (default, the less convenient reading): a bank source's
   ``institution_number`` / ``transit_number`` are empty; True: ``transit_number`` is the US routing number;
   ``donor_custom_fields`` — ``"list"`` (default, the less convenient reading): a detail's ``custom_fields`` is a
-  list of ``{api_name, name, value}``; ``"object"``: ``{api_name: value}``, as the store holds it.
+  list of ``{api_name, name, value}``; ``"object"``: ``{api_name: value}``, as the store holds it;
+  ``pledge_spread`` — True (default): a pledge carries the spread columns its list filters on
+  (``donor_id``, ``installment_frequency``, ``start_date``, ``end_date``); False: only its ``id``.
+* Schedules: ``pledges`` and ``scheduled_donations`` (cents); ``add_pledge(...)`` /
+  ``add_scheduled_donation(...)`` create one, ``add_transaction(..., pledge_id=, scheduled_donation_id=)``
+  a payment on it, ``remove_schedule(kind, id)`` deletes one (its payments keep naming it).
 * ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``. A donor's
   ``custom_fields`` (untyped in the document) is held as an object keyed by the org's donor custom field
   ``api_name``s (``DONOR_CUSTOM_FIELDS``; null when the donor has none) and served per ``donor_custom_fields``.
@@ -130,6 +135,9 @@ class WeGiveStore:
         self.funds: dict[int, dict[str, Any]] = {}
         self.fund_allocations: dict[int, dict[str, Any]] = {}
         self.campaigns: dict[int, dict[str, Any]] = {}
+        self.pledges: dict[int, dict[str, Any]] = {}
+        self.scheduled_donations: dict[int, dict[str, Any]] = {}
+        self.pledge_spread = True
         self.served_as_is: dict[str, list[dict[str, Any]]] = {"donors": [], "transactions": []}
         self._rng = random.Random(0)
 
@@ -137,7 +145,8 @@ class WeGiveStore:
     def from_world(cls, world: Any) -> WeGiveStore:
         data = world.wegive if hasattr(world, "wegive") else world
         store = cls()
-        for name in ("donors", "transactions", "funds", "fund_allocations", "campaigns"):
+        for name in ("donors", "transactions", "funds", "fund_allocations", "campaigns", "pledges",
+                     "scheduled_donations"):
             table = getattr(store, name)
             for record in copy.deepcopy(data.get(name, [])):
                 table[int(record["id"])] = record
@@ -224,6 +233,100 @@ class WeGiveStore:
             for key in ("amount", "fee", "fee_amount", "scheduled_donation_amount"):
                 txn[key] = self.money(txn.get(key))
             return txn
+
+    # -- schedules -------------------------------------------------------------------------------
+    def _payments(self, key: str, schedule_id: int) -> list[dict[str, Any]]:
+        return sorted((t for t in self.transactions.values() if t.get(key) == schedule_id),
+                      key=lambda t: (t["created_at"], t["id"]))
+
+    def _campaign_name(self, campaign_id: Any) -> str | None:
+        return (self.campaigns.get(int(campaign_id)) or {}).get("name") if campaign_id is not None else None
+
+    def render_pledge(self, pledge_id: int) -> dict[str, Any]:
+        """A ``PledgeViewResource``: the terms as stored, what was paid counted from its successful payments."""
+        with self.lock:
+            if pledge_id not in self.pledges:
+                raise NotFound("No query results for model [App\\Models\\Pledge].")
+            pledge = copy.deepcopy(self.pledges[pledge_id])
+            paid = [t for t in self._payments("pledge_id", pledge_id) if t["status"] == "Success"]
+            total, size = int(pledge["total_amount"]), int(pledge["installment_size"]) or 1
+            paid_cents = sum(int(t["amount"]) for t in paid)
+            donor = self.donors.get(int(pledge["donor_id"]))
+            fund = self.funds.get(int(pledge["fund_id"]))
+            pledge.update(
+                donor=resources.donor_simple(donor) if donor else None,
+                fund=resources.pledge_fund(fund) if fund else None,
+                campaign=self._campaign_name(pledge.get("campaign_id")),
+                total_amount=self.money(total), installment_size=self.money(size),
+                total_amount_paid=self.money(paid_cents), transaction_count=len(paid),
+                future_installments=max(0, -(-(total - paid_cents) // size)), completed=paid_cents >= total,
+                donations=[resources._pick(self.render_transaction_record(t), resources.TRANSACTION_TABLE_KEYS)
+                           for t in paid])
+            return resources.pledge_view(pledge, spread=self.pledge_spread)
+
+    def render_scheduled_donation(self, schedule_id: int, *, detail: bool = False) -> dict[str, Any]:
+        """A list row (``ScheduledDonationResource``) or the detail (``…OrganizationViewResource``)."""
+        with self.lock:
+            if schedule_id not in self.scheduled_donations:
+                raise NotFound("No query results for model [App\\Models\\ScheduledDonation].")
+            schedule = copy.deepcopy(self.scheduled_donations[schedule_id])
+            payments = [t for t in self._payments("scheduled_donation_id", schedule_id) if t["status"] == "Success"]
+            donor = self.donors.get(int(schedule["donor_id"]))
+            fund = self.funds.get(int(schedule["fund_id"]))
+            amount, fee = int(schedule["amount"]), int(schedule.get("fee_amount") or 0)
+            schedule.update(
+                donor=resources.donor_row(donor) if donor else None,
+                fund=resources.fund_model(fund) if fund else None,
+                fund_allocations=[{"id": schedule_id * 10, "fund": resources.fund_model(fund),
+                                   "amount": self.money(amount)}] if fund else [],
+                amount=self.money(amount), charge_amount=self.money(amount), fee_amount=self.money(fee),
+                net_amount=self.money(amount - fee),
+                all_transactions_total=self.money(sum(int(t["amount"]) for t in payments)),
+                iteration=str(len(payments)), last_processed=payments[-1]["created_at"] if payments else None,
+                first_processed=payments[0]["created_at"] if payments else None,
+                campaign_name=self._campaign_name(schedule.get("campaign_id")),
+                campaign=self._campaign_name(schedule.get("campaign_id")), type="donation", locked=False,
+                payment_method=schedule.get("payment_method_type"), anonymous=False)
+            if detail:
+                return resources.scheduled_donation_detail(schedule)
+            return resources.scheduled_donation_row(schedule)
+
+    def add_pledge(self, donor_id: int, total_cents: int, installment_cents: int, *, frequency: str = "monthly",
+                   start_date: str, end_date: str | None = None, fund_id: int = 1) -> int:
+        """A new pledge of ``donor_id`` as WeGive's pledge form makes one; returns its id."""
+        with self.lock:
+            if donor_id not in self.donors:
+                raise NotFound(f"donor {donor_id}")
+            pledge_id = self._next_id(self.pledges, 3000)
+            now = self.now()
+            self.pledges[pledge_id] = {
+                "id": pledge_id, "name": "Pledge", "donor_id": donor_id, "fund_id": fund_id, "campaign_id": None,
+                "total_amount": total_cents, "installment_size": installment_cents, "installment_frequency": frequency,
+                "start_date": start_date, "end_date": end_date, "status": "active", "messages": None,
+                "payment_method": None, "pledge_create": None, "created_at": now, "updated_at": now,
+                "deleted_at": None}
+            return pledge_id
+
+    def add_scheduled_donation(self, donor_id: int, amount_cents: int, *, frequency: str = "monthly",
+                               start_date: str, fund_id: int = 1) -> int:
+        """A new recurring schedule of ``donor_id``; returns its id."""
+        with self.lock:
+            if donor_id not in self.donors:
+                raise NotFound(f"donor {donor_id}")
+            schedule_id = self._next_id(self.scheduled_donations, 7000)
+            now = self.now()
+            self.scheduled_donations[schedule_id] = {
+                "id": schedule_id, "name": "Recurring donation", "donor_id": donor_id, "amount": amount_cents,
+                "fee_amount": 0, "cover_fees": False, "frequency": frequency, "start_date": start_date,
+                "ends_at": None, "status": "active", "fund_id": fund_id, "campaign_id": None,
+                "payment_method_type": "card", "created_at": now, "updated_at": now, "paused_at": None,
+                "deleted_at": None, "is_test": False}
+            return schedule_id
+
+    def remove_schedule(self, kind: str, schedule_id: int) -> None:
+        """Delete a pledge (``kind="pledges"``) or a scheduled donation; its payments keep their reference."""
+        with self.lock:
+            getattr(self, kind).pop(schedule_id)
 
     # -- donors ----------------------------------------------------------------------------------
     def update_donor(self, donor_id: int, body: Any) -> dict[str, Any]:
@@ -385,9 +488,19 @@ class WeGiveStore:
         now = self.now()
         return self.edit_transaction(txn_id, status="Refunded", refunded_at=now)
 
+    def _embedded_pledge(self, pledge_id: int) -> dict[str, Any]:
+        """The pledge a new payment embeds: its terms as stored (the list answer counts what was paid)."""
+        if pledge_id not in self.pledges:
+            raise NotFound(f"pledge {pledge_id}")
+        stored = self.pledges[pledge_id]
+        keys = resources.PLEDGE_VIEW_KEYS + resources.PLEDGE_SPREAD_KEYS
+        return {k: copy.deepcopy(stored.get(k)) for k in keys} | {"donor": None, "fund": None, "donations": []}
+
     def add_transaction(self, donor_id: int, amount_cents: int, *, source_type: str = "card",
-                        status: str = "Success", fund_id: int = 1) -> dict[str, Any]:
-        """A new gift made now by ``donor_id`` (all keys as generated gifts have them)."""
+                        status: str = "Success", fund_id: int = 1, pledge_id: int | None = None,
+                        scheduled_donation_id: int | None = None) -> dict[str, Any]:
+        """A new gift made now by ``donor_id`` (all keys as generated gifts have them), optionally a payment
+        on one of the store's pledges or scheduled donations."""
         with self.lock:
             if donor_id not in self.donors:
                 raise NotFound(f"donor {donor_id}")
@@ -396,7 +509,10 @@ class WeGiveStore:
             fund = self.funds[fund_id]
             txn = transaction(self._rng, txn_id, self.donors[donor_id], [fund], list(self.campaigns.values()) or
                               [{"id": 0, "name": "Donation"}], now - timedelta(seconds=5), now,
-                              kind=source_type, status=status, amount=amount_cents)
+                              kind=source_type, status=status, amount=amount_cents,
+                              frequency="monthly" if scheduled_donation_id else "once",
+                              scheduled_id=scheduled_donation_id,
+                              pledge=self._embedded_pledge(pledge_id) if pledge_id else None)
             txn["updated_at"] = laravel_ts(now)
             for alloc in txn["fund_allocations"]:
                 alloc["id"] = self._next_id(self.fund_allocations, 501)

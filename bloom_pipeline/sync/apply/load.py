@@ -111,10 +111,12 @@ class Load:
     def apply_transactions(self, plan: pd.DataFrame) -> None:
         """The recurring schedules and pledges the planned payments reference, then the payments."""
         rows = plan[plan["entity"] == "transactions"]
-        self._ensure_schedules(rows)
+        schedules = self._ensure_schedules(rows)
+        rows = recurring.hold_payments(rows, schedules)
         self.results += apply_plan(rows, self.writers["transactions"], self.resolver, self.book)
 
-    def _ensure_schedules(self, rows: pd.DataFrame) -> None:
+    def _ensure_schedules(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Create the schedules the payments need from WeGive's records of them; the schedule plan."""
         known = ledgers.states_frame(self.con, "schedules").dropna(subset=["bloomerang_id"])
         for source, source_id, bloomerang_id in known[["source", "source_id", "bloomerang_id"]].itertuples(
                 index=False):
@@ -122,13 +124,16 @@ class Load:
             self.resolver.add(source, entity, key, int(bloomerang_id))
         self._schedules_in_bloomerang()
         raw = {str(r["id"]): r for r in self.ctx.extracted.records.get("wegive.transactions", [])}
-        plan = recurring.schedule_plan(rows, raw, self.resolver)
+        records = {entity: {str(r.get("id")): r for r in self.ctx.extracted.records.get(f"wegive.{entity}", [])}
+                   for entity in recurring.SCHEDULE_KEYS.values()}
+        plan = recurring.schedule_plan(rows, raw, self.resolver, records)
         if plan.empty:
-            return
+            return plan
         book = StoreLedger(self.con, self.ctx.run_id, self.journal)
         results = apply_plan(plan, self.writers["schedules"], self.resolver, book)
         book.flush()
         recurring.register(self.resolver, plan, results)
+        return plan
 
     def _schedules_in_bloomerang(self) -> None:
         """Schedules Bloomerang already holds (their correlation value ``wegive:<entity>:<id>``) resolve

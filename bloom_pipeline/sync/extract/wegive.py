@@ -1,6 +1,7 @@
 """WeGive: donors (a full scan of the list — the API has no modification filter — and the detail of each
-donor that is new or changed, ``donor_details``), funds, fund allocations, and transactions by ``updated_at``
-cursor or a created-date window (a partition / backfill).
+donor that is new or changed, ``donor_details``), funds, fund allocations, transactions by ``updated_at``
+cursor or a created-date window (a partition / backfill), and the pledges and scheduled donations the
+payments belong to (whole lists, every run).
 
 The records of ``wegive.donors`` are donor details (``DonorViewResource``): a list row lacks the last and
 middle name and the mailing address the mapping reads (contracts/wegive-handbid.md §1.4). A donor whose
@@ -55,6 +56,22 @@ def extract_wegive(
         store.write_raw("wegive", "transactions", transactions, run_id=run_id,
                         window_date_of=lambda r: str(r.get("created_at", ""))[:10] or None)
     out.records["wegive.transactions"] = transactions
+    extract_schedules(client, store, run_id, out)
+
+
+# WeGive's schedules, read whole every run (a few per donor at most; no modification filter on pledges):
+# raw table entity -> the client's list. Both views: a cancelled (archived) schedule still has payments.
+SCHEDULE_LISTS = (("pledges", "iter_pledges"), ("scheduled_donations", "iter_scheduled_donations"))
+SCHEDULE_VIEWS = ("all", "archived")
+
+
+def extract_schedules(client: Any, store: StagingStore, run_id: str, out: Extracted) -> None:
+    """Pledges and scheduled donations, current and archived: the terms (installments, frequency, start
+    date, amount, end) the payments' Bloomerang schedules are created from, so that none is guessed."""
+    for entity, method in SCHEDULE_LISTS:
+        records = [r for view in SCHEDULE_VIEWS for r in getattr(client, method)(view=view)]
+        store.write_raw("wegive", entity, records, run_id=run_id, window="all")
+        out.records[f"wegive.{entity}"] = records
 
 
 # What only the list row (DonorTableResource) carries, not the detail (DonorViewResource): kept on the record
