@@ -316,6 +316,7 @@ class MappingDocument(Strict):
     phone_region: str | None = None
     sandbox_fallback: bool | None = None
     clock_skew_tolerance: timedelta | None = None
+    on_source_delete: Literal["keep", "inactivate"] | None = None
     schedule: Schedule | None = None
     alerts: Alerts | None = None
     thresholds: Thresholds | None = None
@@ -351,6 +352,9 @@ class OrgConfig(Strict):
     phone_region: str = "US"
     sandbox_fallback: bool = False
     clock_skew_tolerance: timedelta = timedelta(minutes=2)
+    # a donor archived / deleted in WeGive: "keep" its Bloomerang constituent as it is, or "inactivate" it
+    # (Status Inactive, once); either way its link is marked and nothing is written back to it (sync/lifecycle.py)
+    on_source_delete: Literal["keep", "inactivate"] = "keep"
     schedule: Schedule = Schedule()
     alerts: Alerts = Alerts()
     thresholds: Thresholds = Thresholds()

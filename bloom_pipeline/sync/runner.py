@@ -38,9 +38,11 @@ from bloom_pipeline.sync.extract.handbid import extract_handbid
 from bloom_pipeline.sync.extract.records import Extracted
 from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
+from bloom_pipeline.sync.identity.merges import relink_merged
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.people import sync_communication
+from bloom_pipeline.sync.people.lifecycle import sync_source_deletions
 from bloom_pipeline.sync.plan.push_plan import plan_run
 from bloom_pipeline.sync.progress import Progress, budget_of, current, planned_writes, reporting
 from bloom_pipeline.sync.run_lock import run_lock
@@ -174,6 +176,7 @@ class OrgSync:
         return self.report.gates
 
     def plan(self) -> pd.DataFrame:
+        relink_merged(self.ctx)  # links to constituents Bloomerang merged away move to the survivor first
         self.report.plan = plan_run(self.ctx, self.report.gates)
         return self.report.plan
 
@@ -193,6 +196,7 @@ class OrgSync:
             merged = merge_linked(ctx, con, skip=set(zip(planned["source"], planned["source_id"].astype(str),
                                                           strict=True)))
             communication = sync_communication(ctx, con)  # opt-outs both ways, once constituents exist
+            deletions = sync_source_deletions(ctx, con)  # donors archived in WeGive: org YAML on_source_delete
             load.log_untouched(con, ctx.run_id, people)
             if ctx.pushing:
                 writes.apply_transactions(plan)
@@ -202,6 +206,10 @@ class OrgSync:
         self.report.conflicts += len(communication.conflicts)
         if communication.to_bloomerang or communication.to_wegive or communication.failed:
             self.report.counts["communication"] = communication.counts()
+        if deletions.recorded or deletions.restored:
+            self.report.counts["source_deletions"] = {"recorded": deletions.recorded, "inactivated":
+                                                      deletions.inactivated, "failed": deletions.failed,
+                                                      "restored": deletions.restored}
         if merged.pushed or merged.pulled or merged.failed:
             counts = self.report.counts.setdefault("constituents", {})
             counts["merged_push"] = merged.pushed
