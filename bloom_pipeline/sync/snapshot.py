@@ -121,7 +121,7 @@ def snapshot_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) 
 
 
 TRANSACTION_COLUMNS = ("bloomerang_id", "designation_id", "corr_wegive", "corr_handbid", "is_refunded", "amount",
-                       "date")
+                       "date", "account_id")
 
 
 def _designation_value(designations: Any, field_id: int | None) -> tuple[str | None, int | None]:
@@ -136,7 +136,8 @@ def _designation_value(designations: Any, field_id: int | None) -> tuple[str | N
 
 
 def transaction_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) -> pd.DataFrame:
-    """Bloomerang transactions (read shape) → id, the correlation value per source, refund state, amount."""
+    """Bloomerang transactions (read shape) → id, the correlation value per source, refund state, amount, and
+    the constituent (``account_id``) the gift is on."""
     rows = []
     for record in records:
         if record.get("Id") is None:
@@ -146,7 +147,8 @@ def transaction_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int
         rows.append({"bloomerang_id": record["Id"], "designation_id": designation or other,
                      "corr_wegive": wegive, "corr_handbid": handbid,
                      "is_refunded": record.get("IsRefunded") in ("Yes", True),
-                     "amount": record.get("Amount"), "date": record.get("Date")})
+                     "amount": record.get("Amount"), "date": record.get("Date"),
+                     "account_id": record.get("AccountId")})
     frame = pd.DataFrame(rows, columns=list(TRANSACTION_COLUMNS))
     frame["bloomerang_id"] = frame["bloomerang_id"].astype("Int64")
     return frame.drop_duplicates("bloomerang_id", keep="last").reset_index(drop=True)
