@@ -1,6 +1,6 @@
 """A record's whole life over real HTTP: Bloomerang merges relink, WeGive archives keep or inactivate.
 
-One small sandbox (10 donors), one shared clock, one scripted run of nights (syncs are the expensive part, so
+One small sandbox (14 donors), one shared clock, one scripted run of nights (syncs are the expensive part, so
 every case rides the same nights) and tests that read what each night did:
 
 * night 1 -- staff merged two constituents in Bloomerang twice: a linked one into a duplicate they had typed by
@@ -12,7 +12,9 @@ every case rides the same nights) and tests that read what each night did:
   constituents become Inactive, once.
 * night 4 -- quiet again; then that donor is restored in WeGive.
 * night 5 -- the restored donor syncs again; its constituent stays Inactive.
-* night 6 -- the data folder is lost: the full re-read creates nobody and posts no gift again.
+* night 6 -- staff merged two linked constituents once more and the data folder is lost before any run saw
+  it: the full re-read creates nobody and posts no gift again (the unseen merge's donor is found by where its
+  gifts are).
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     root = tmp_path_factory.mktemp("lifecycle")
     shutil.copytree(REPO / "mappings", root / "mappings")
     clock = Clock()
-    with Sandbox(donors=10, seed=7, knobs=Knobs(rate_limit=None)) as sandbox:
+    with Sandbox(donors=14, seed=7, knobs=Knobs(rate_limit=None)) as sandbox:
         for api in ("wegive", "handbid", "bloomerang"):
             sandbox.stores[api].clock = clock
         w = World(sandbox, clock, root)
@@ -224,8 +226,11 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         s.merges = w.query("SELECT * FROM constituent_merges ORDER BY detected_at")
         s.deletions = w.query("SELECT * FROM source_deletions ORDER BY source_id")
         s.links = {n: w.link(d) for n, (d, _) in s.who.items()}
+        s.who["unseen_loser"], s.who["unseen_winner"] = w.take(), w.take()
+        bl.merge_constituents(s.who["unseen_winner"][1], s.who["unseen_loser"][1])  # a merge no run saw...
+        s.survivor["unseen_loser"] = s.who["unseen_winner"][1]
         shutil.rmtree(w.data_dir)
-        w.sync()  # night 6: the data folder is gone
+        w.sync()  # night 6: ...and the data folder is gone
         s.gifts.append(w.gifts_by_value())
         yield s
 
@@ -297,5 +302,8 @@ def test_losing_the_data_folder_creates_nobody(story: Story) -> None:
     w = story.world
     night = w.writes[6]
     assert night[CREATE] == 0 and night[POST_GIFT] == 0
-    for name in ("typed_dup", "loser"):
-        assert w.link(story.who[name][0]) == story.survivor[name]
+    for name in ("typed_dup", "loser", "unseen_loser"):
+        assert w.link(story.who[name][0]) == story.survivor[name], name
+    rules = {r["source_id"]: r["reason"] for r in w.query(
+        "SELECT source_id, reason FROM push_plan WHERE entity = 'constituents' AND source = 'wegive'")}
+    assert "gift" in rules[str(story.who["unseen_loser"][0])]  # its gifts said who it is now

@@ -14,6 +14,7 @@ from bloom_pipeline.mapping.cli import mapping
 from bloom_pipeline.mapping.loader import load_org
 from bloom_pipeline.sync.constituent_body import constituent_body
 from bloom_pipeline.sync.extract.wegive import split_archived
+from bloom_pipeline.sync.identity.constituents import gift_accounts, resolve_constituents
 from bloom_pipeline.sync.identity.merges import choose_survivor, suspect_ids
 from bloom_pipeline.sync.people.lifecycle import needs_action
 from bloom_pipeline.sync.snapshot import snapshot_frame
@@ -138,3 +139,45 @@ def test_a_bad_on_source_delete_is_refused_with_its_line(root: Path) -> None:
     result = CliRunner().invoke(mapping, ["validate", str(path), "--mappings-dir", str(root)])
     assert result.exit_code == 2
     assert result.output.startswith(f"{path}:7: on_source_delete: ")
+
+
+# -- identity by where the gifts are (rule gift_account) ------------------------------------------------------
+
+PERSON = {"constituent_type": "Individual", "first_name": "Ann", "middle_name": None, "last_name": "Lee",
+          "full_name": None, "email": None, "phone": None, "street": None, "city": None, "state": None,
+          "postal_code": None, "country": None, "bloomerang_id": None}
+
+
+def _people(*ids: str) -> pd.DataFrame:
+    frame = pd.DataFrame([{**PERSON, "source": "wegive", "source_id": i} for i in ids])
+    frame["bloomerang_id"] = frame["bloomerang_id"].astype("Int64")
+    return frame
+
+
+def _bloomerang_people(*ids: int) -> pd.DataFrame:
+    return pd.DataFrame([{**PERSON, "first_name": "Someone", "last_name": f"Else{i}", "suffix": None,
+                          "corr_wegive": None, "corr_handbid": None, "bloomerang_id": i} for i in ids])
+
+
+def test_gift_accounts_follow_the_gifts_correlation_values() -> None:
+    gifts = pd.DataFrame({"source": ["wegive", "wegive", "wegive", "handbid"], "source_id": ["t1", "t2", "t3", "p1"],
+                          "donor_source_id": ["1", "1", "2", "9"]})
+    held = pd.DataFrame({"account_id": [70, 70, 71], "corr_wegive": ["t1", "t2", None],
+                         "corr_handbid": [None, None, "p1"]})
+    accounts = gift_accounts(gifts, held)
+    assert sorted(map(tuple, accounts.to_numpy().tolist())) == [("handbid", "9", 71), ("wegive", "1", 70)]
+    assert gift_accounts(gifts, None).empty
+
+
+def test_a_donor_whose_gifts_are_on_one_constituent_is_that_constituent() -> None:
+    accounts = pd.DataFrame({"source": ["wegive", "wegive", "wegive"], "source_id": ["1", "2", "2"],
+                             "bloomerang_id": [70, 70, 71]})
+    result = resolve_constituents(_people("1", "2", "3"), _bloomerang_people(70, 71), accounts=accounts)
+    rules = dict(zip(result["source_id"], zip(result["bloomerang_id"].tolist(), result["rule"], strict=True),
+                     strict=True))
+    assert rules["1"] == (70, "gift_account")
+    assert rules["2"][1] != "gift_account"  # gifts on two constituents say nothing
+    assert rules["3"][1] != "gift_account"
+    gone = pd.DataFrame({"source": ["wegive"], "source_id": ["1"], "bloomerang_id": [99]})  # not in Bloomerang
+    assert resolve_constituents(_people("1"), _bloomerang_people(70), accounts=gone)["rule"].tolist() != \
+        ["gift_account"]
