@@ -77,6 +77,7 @@ class RunReport:
     snapshot: Path | None = None
     requests: Counter = field(default_factory=Counter)  # Bloomerang requests by (method, path template)
     failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # why writes failed, most common first
+    relinked: int = 0  # links moved to the survivor of a Bloomerang merge (constituent_merges)
 
     @property
     def failed_records(self) -> int:
@@ -176,7 +177,8 @@ class OrgSync:
         return self.report.gates
 
     def plan(self) -> pd.DataFrame:
-        relink_merged(self.ctx)  # links to constituents Bloomerang merged away move to the survivor first
+        moves = relink_merged(self.ctx)  # links to constituents Bloomerang merged away move to the survivor first
+        self.report.relinked = sum(m.survivor_id is not None for m in moves)
         self.report.plan = plan_run(self.ctx, self.report.gates)
         return self.report.plan
 

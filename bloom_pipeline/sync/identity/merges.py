@@ -10,9 +10,10 @@ So before identity, ``relink_merged`` checks the linked ids that look merged -- 
 per record on a quiet night:
 
 * the id is not in the stored Bloomerang snapshot (a full re-read no longer lists it);
-* another constituent in the snapshot now holds the link's correlation value (the survivor took it);
-* a gift of the linked donor is, in the Bloomerang transaction snapshot, on another constituent (the merge
-  moved the gifts, which bumps them into the incremental pull);
+* another constituent, changed since the last run, now holds the link's correlation value (the survivor took
+  it);
+* a gift of the linked donor, changed since the last run, is on another constituent (the merge moved the
+  gifts, which bumps them into the incremental pull);
 * the last run's write to the id failed with a 404.
 
 Those ids are asked for in one list request (``GET /constituents?id=..``, 50 a page); each one Bloomerang no
@@ -84,16 +85,21 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def suspect_ids(links: pd.DataFrame, snapshot: pd.DataFrame, gift_accounts: Mapping[tuple[str, str], set[int]],
-                failed_404: Iterable[int] = ()) -> set[int]:
-    """Linked Bloomerang ids that may have been merged away (pure: the signals of the module docstring)."""
+                failed_404: Iterable[int] = (), changed: set[int] | None = None) -> set[int]:
+    """Linked Bloomerang ids that may have been merged away (pure: the signals of the module docstring).
+
+    ``changed``: the constituents this run's pull saw change; only those count as new holders of a link's
+    correlation value (a merge changes the survivor), so an old copy holding it costs no request every night.
+    ``gift_accounts`` should likewise hold only the gifts this run's pull saw change."""
     known = set(pd.to_numeric(snapshot["bloomerang_id"]).dropna().astype(int)) if len(snapshot) else set()
     holders: dict[tuple[str, str], set[int]] = {}
     for source, column in CORRELATION_COLUMNS.items():
         if column not in snapshot:
             continue
         for value, bid in zip(snapshot[column], snapshot["bloomerang_id"], strict=True):
-            if present(value) is not None and present(bid) is not None:
-                holders.setdefault((source, str(value).strip()), set()).add(int(bid))
+            if present(value) is None or present(bid) is None or (changed is not None and int(bid) not in changed):
+                continue
+            holders.setdefault((source, str(value).strip()), set()).add(int(bid))
     suspects = {int(b) for b in failed_404}
     for source, source_id, bid in zip(links["source"], links["source_id"].astype(str), links["bloomerang_id"],
                                       strict=True):
@@ -119,8 +125,9 @@ def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0])
 
 
-def gift_accounts(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], set[int]]:
-    """``(source, donor source id)`` → the Bloomerang accounts its linked gifts are on in the stored snapshot."""
+def gift_accounts(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> dict[tuple[str, str], set[int]]:
+    """``(source, donor source id)`` → the Bloomerang accounts its linked gifts are on in the stored snapshot
+    (with ``run_id``: only the gifts that run's pull saw change)."""
     raw = ddl.raw_table("bloomerang", "transactions")
     if not (_table_exists(con, raw) and _table_exists(con, "stg_transactions")):
         return {}
@@ -130,7 +137,8 @@ def gift_accounts(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], set[i
             FROM (SELECT DISTINCT source, source_id, donor_source_id FROM stg_transactions) g
             JOIN sync_state s ON s.entity = 'transactions' AND s.source = g.source AND s.source_id = g.source_id
             JOIN {raw} b ON b.source_id = CAST(s.bloomerang_id AS VARCHAR)
-            WHERE g.donor_source_id IS NOT NULL AND s.bloomerang_id IS NOT NULL"""
+            WHERE g.donor_source_id IS NOT NULL AND s.bloomerang_id IS NOT NULL
+              AND (CAST(? AS VARCHAR) IS NULL OR b.run_id = ?)""", [run_id, run_id]
     ).fetchall()
     out: dict[tuple[str, str], set[int]] = {}
     for source, donor, account in rows:
@@ -172,9 +180,11 @@ def relink_merged(ctx: RunContext) -> list[Relink]:
         links = ledgers.states_frame(con, "constituents").dropna(subset=["bloomerang_id"])
         if links.empty:
             return []
+        moved = gift_accounts(con, ctx.run_id)  # gifts this run's pull saw change
         gifts = gift_accounts(con)
         failed = _failed_404(con)
-    suspects = suspect_ids(links, ctx.bloomerang_snapshot(), gifts, failed)
+    changed = {int(r["Id"]) for r in ctx.extracted.records.get("bloomerang.constituents", []) if r.get("Id")}
+    suspects = suspect_ids(links, ctx.bloomerang_snapshot(), moved, failed, changed)
     if not suspects:
         return []
     existing = _existing(client, suspects)

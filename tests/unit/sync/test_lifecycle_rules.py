@@ -43,7 +43,14 @@ def test_each_signal_makes_a_suspect() -> None:
     links = _links(("wegive", "1", 10), ("wegive", "2", 11), ("wegive", "3", 12), ("wegive", "4", 13))
     snapshot = _snapshot((10, None), (12, "3"), (13, "4"), (20, "1"))  # 11 gone; 20 holds donor 1's value
     gifts = {("wegive", "3"): {12, 21}}  # a gift of donor 3 now on 21
-    assert suspect_ids(links, snapshot, gifts, failed_404=[13]) == {10, 11, 12, 13}
+    assert suspect_ids(links, snapshot, gifts, failed_404=[13], changed={20}) == {10, 11, 12, 13}
+
+
+def test_an_old_copy_holding_the_value_is_no_suspect_night_after_night() -> None:
+    links = _links(("wegive", "1", 10))
+    snapshot = _snapshot((10, "1"), (20, "1"))  # a copy staff made long ago holds donor 1's value too
+    assert suspect_ids(links, snapshot, {}, changed=set()) == set()
+    assert suspect_ids(links, snapshot, {}, changed={20}) == {10}
 
 
 def test_an_empty_snapshot_does_not_make_every_link_a_suspect() -> None:
