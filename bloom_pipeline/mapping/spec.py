@@ -353,7 +353,7 @@ class OrgConfig(Strict):
     sandbox_fallback: bool = False
     clock_skew_tolerance: timedelta = timedelta(minutes=2)
     # a donor archived / deleted in WeGive: "keep" its Bloomerang constituent as it is, or "inactivate" it
-    # (Status Inactive, once); either way its link is marked and nothing is written back to it (sync/lifecycle.py)
+    # (Status Inactive, once); either way its link is marked, nothing is written to it (sync/people/lifecycle.py)
     on_source_delete: Literal["keep", "inactivate"] = "keep"
     schedule: Schedule = Schedule()
     alerts: Alerts = Alerts()
