@@ -394,6 +394,7 @@ class MappingDocument(Strict):
     phone_region: str | None = None
     sandbox_fallback: bool | None = None
     clock_skew_tolerance: timedelta | None = None
+    on_source_delete: Literal["keep", "inactivate"] | None = None
     schedule: Schedule | None = None
     alerts: Alerts | None = None
     thresholds: Thresholds | None = None
@@ -430,6 +431,9 @@ class OrgConfig(Strict):
     phone_region: str = "US"
     sandbox_fallback: bool = False
     clock_skew_tolerance: timedelta = timedelta(minutes=2)
+    # a donor archived / deleted in WeGive: "keep" its Bloomerang constituent as it is, or "inactivate" it
+    # (Status Inactive, once); either way its link is marked, nothing is written to it (sync/people/lifecycle.py)
+    on_source_delete: Literal["keep", "inactivate"] = "keep"
     schedule: Schedule = Schedule()
     alerts: Alerts = Alerts()
     thresholds: Thresholds = Thresholds()

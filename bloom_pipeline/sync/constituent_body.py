@@ -42,6 +42,8 @@ def constituent_body(changes: Mapping[str, Any], current: Mapping[str, Any], con
         if name in changes:
             value = changes[name]
             body[obj] = {"Type": CONTACT_TYPE, **dict(staged.get(obj) or {}), key: value} if value else None
+            if name == "phone" and value:  # the text sent holds its extension, if any: an extension Bloomerang
+                body[obj]["Extension"] = None  # kept in its own field is cleared, never appended to a new number
     if ADDRESS_KEYS.keys() & changes.keys():
         staged_address = dict(staged.get("PrimaryAddress") or {})
         address = {"Type": CONTACT_TYPE, **staged_address}

@@ -91,6 +91,12 @@ def print_report(report: RunReport, *, dry_run: bool = False) -> None:
     if merged.get("merged_push") or merged.get("merged_pull"):
         click.echo(f"linked donors: {merged.get('merged_push', 0)} pushed to Bloomerang, "
                    f"{merged.get('merged_pull', 0)} written back to the sources")
+    if report.relinked:
+        click.echo(f"merged in Bloomerang: {report.relinked} links moved to the surviving constituent")
+    deletions = report.counts.get("source_deletions", {})
+    if deletions.get("recorded") or deletions.get("restored"):
+        click.echo(f"archived in WeGive: {deletions.get('recorded', 0)} recorded, {deletions.get('inactivated', 0)} "
+                   f"inactivated in Bloomerang, {deletions.get('restored', 0)} restored (table source_deletions)")
     if report.conflicts or report.review_items:
         click.echo(f"conflicts: {report.conflicts}; queued for review: {report.review_items} "
                    f"(bloom-pipeline review list --org {report.org})")

@@ -38,10 +38,12 @@ from bloom_pipeline.sync.extract.handbid import extract_handbid
 from bloom_pipeline.sync.extract.records import Extracted
 from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
+from bloom_pipeline.sync.identity.merges import relink_merged
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.people import custom_fields, sync_communication, sync_custom_fields
 from bloom_pipeline.sync.people.events import sync_event_interactions
+from bloom_pipeline.sync.people.lifecycle import sync_source_deletions
 from bloom_pipeline.sync.people.wegive_creates import create_missing_donors
 from bloom_pipeline.sync.plan.push_plan import plan_run
 from bloom_pipeline.sync.progress import Progress, budget_of, current, planned_writes, reporting
@@ -77,6 +79,7 @@ class RunReport:
     snapshot: Path | None = None
     requests: Counter = field(default_factory=Counter)  # Bloomerang requests by (method, path template)
     failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # why writes failed, most common first
+    relinked: int = 0  # links moved to the survivor of a Bloomerang merge (constituent_merges)
 
     @property
     def failed_records(self) -> int:
@@ -176,6 +179,8 @@ class OrgSync:
         return self.report.gates
 
     def plan(self) -> pd.DataFrame:
+        moves = relink_merged(self.ctx)  # links to constituents Bloomerang merged away move to the survivor first
+        self.report.relinked = sum(m.survivor_id is not None for m in moves)
         self.report.plan = plan_run(self.ctx, self.report.gates)
         return self.report.plan
 
@@ -199,6 +204,7 @@ class OrgSync:
             communication = sync_communication(ctx, con)  # opt-outs both ways, once constituents exist
             events = sync_event_interactions(ctx, con)  # Handbid registrations / attendance as interactions
             customs = sync_custom_fields(ctx, con)  # the org's custom fields both ways (mappings/README.md)
+            deletions = sync_source_deletions(ctx, con)  # donors archived in WeGive: org YAML on_source_delete
             load.log_untouched(con, ctx.run_id, people)
             if ctx.pushing:
                 writes.apply_transactions(plan)
@@ -217,6 +223,10 @@ class OrgSync:
         if customs.to_bloomerang or customs.to_wegive or customs.failed or customs.quarantined:
             self.report.counts["custom_fields"] = customs.counts()
         self.note_custom_field_problems(customs.problems)
+        if deletions.recorded or deletions.restored:
+            self.report.counts["source_deletions"] = {"recorded": deletions.recorded, "inactivated":
+                                                      deletions.inactivated, "failed": deletions.failed,
+                                                      "restored": deletions.restored}
         if merged.pushed or merged.pulled or merged.failed:
             counts = self.report.counts.setdefault("constituents", {})
             counts["merged_push"] = merged.pushed

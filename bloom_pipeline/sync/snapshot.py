@@ -16,7 +16,7 @@ import pandas as pd
 
 from bloom_pipeline.errors import ConfigurationError
 from bloom_pipeline.mapping.spec import OrgConfig
-from bloom_pipeline.sync.fields import CANONICAL_FIELDS
+from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
 
 CANONICAL_COLUMNS = ("bloomerang_id", "constituent_type", "suffix", *CANONICAL_FIELDS, "last_modified",
                      "corr_wegive", "corr_handbid")
@@ -75,6 +75,19 @@ def _custom_value(values: Any, field_id: int | None) -> str | None:
     return None
 
 
+def with_extension(numbers: pd.Series, extensions: pd.Series) -> pd.Series:
+    """A phone as one text: Bloomerang keeps an extension in its own ``Extension`` field, a source in the number
+    it was typed with (``(303) 555-1212 ext. 44``); read as ``Number ext. Extension``, so the same number and
+    extension compare equal whichever way each side holds them, and a pull carries the extension along."""
+    out = []
+    for number, extension in zip(numbers.astype(object), extensions.astype(object), strict=True):
+        number, extension = present(number), present(extension)
+        if number is not None and extension is not None and str(extension).strip():
+            number = f"{str(number).strip()} ext. {str(extension).strip()}"
+        out.append(number)
+    return pd.Series(out, index=numbers.index, dtype=object)
+
+
 def snapshot_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) -> pd.DataFrame:
     """Flatten Bloomerang constituents (read shape) into the canonical snapshot columns."""
     if not records:
@@ -93,7 +106,7 @@ def snapshot_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) 
         "suffix": col("Suffix"),
         "full_name": col("FullName"),
         "email": col("PrimaryEmail.Value"),
-        "phone": col("PrimaryPhone.Number"),
+        "phone": with_extension(col("PrimaryPhone.Number"), col("PrimaryPhone.Extension")),
         "street": col("PrimaryAddress.Street"),
         "city": col("PrimaryAddress.City"),
         "state": col("PrimaryAddress.State"),
@@ -108,7 +121,7 @@ def snapshot_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) 
 
 
 TRANSACTION_COLUMNS = ("bloomerang_id", "designation_id", "corr_wegive", "corr_handbid", "is_refunded", "amount",
-                       "date")
+                       "date", "account_id")
 
 
 def _designation_value(designations: Any, field_id: int | None) -> tuple[str | None, int | None]:
@@ -123,7 +136,8 @@ def _designation_value(designations: Any, field_id: int | None) -> tuple[str | N
 
 
 def transaction_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) -> pd.DataFrame:
-    """Bloomerang transactions (read shape) → id, the correlation value per source, refund state, amount."""
+    """Bloomerang transactions (read shape) → id, the correlation value per source, refund state, amount, and
+    the constituent (``account_id``) the gift is on."""
     rows = []
     for record in records:
         if record.get("Id") is None:
@@ -133,7 +147,8 @@ def transaction_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int
         rows.append({"bloomerang_id": record["Id"], "designation_id": designation or other,
                      "corr_wegive": wegive, "corr_handbid": handbid,
                      "is_refunded": record.get("IsRefunded") in ("Yes", True),
-                     "amount": record.get("Amount"), "date": record.get("Date")})
+                     "amount": record.get("Amount"), "date": record.get("Date"),
+                     "account_id": record.get("AccountId")})
     frame = pd.DataFrame(rows, columns=list(TRANSACTION_COLUMNS))
     frame["bloomerang_id"] = frame["bloomerang_id"].astype("Int64")
     return frame.drop_duplicates("bloomerang_id", keep="last").reset_index(drop=True)

@@ -16,6 +16,7 @@ Public surface for tests and the sync (beyond the HTTP API):
   HTTP; ``actor`` becomes ``AuditTrail.LastModifiedName`` (a user editing in the CRM).
 * ``touch("constituent", id, at=None, actor=...)`` — bump a record's LastModifiedDate.
 * ``render_constituent(id)``, ``render_transaction(id)`` — the exact GET bodies.
+* ``merge_constituents(survivor_id, loser_id, custom_values="fill")`` — a staff merge in the CRM (``merges.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from bloom_pipeline.sandbox.bloomerang.activities import ActivitiesMixin
 from bloom_pipeline.sandbox.bloomerang.gifts import GiftsMixin
+from bloom_pipeline.sandbox.bloomerang.merges import MergesMixin
 from bloom_pipeline.sandbox.bloomerang.people import PeopleMixin
 from bloom_pipeline.sandbox.bloomerang.validation import (
     CUSTOM_FIELD_TYPES,
@@ -64,7 +66,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin):
+class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
     """One simulated Bloomerang database (see module docstring for the public surface)."""
 
     api_actor: str = API_USER  # AuditTrail name of writes made through the API key

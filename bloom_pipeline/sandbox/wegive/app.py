@@ -183,6 +183,19 @@ def _donor_of(txn: dict[str, Any]) -> Any:
     return txn["donor_id"] if "donor_id" in txn else (txn.get("owner") or {}).get("id")
 
 
+# ``view`` of the donor list (contracts/wegive-handbid.md §1.3): its meaning is not documented. The less convenient
+# reading (**decided**): no view, ``all`` and ``active`` list the donors that are not archived; only ``archived``
+# and ``both`` show the archived ones (with ``deleted_at`` set), so a sync that wants to see deletions must ask.
+DONOR_VIEWS = ("all", "active", "archived", "both")
+
+
+def archived_view(view: str | None, archived: bool) -> bool:
+    """Whether a donor (archived or not) is listed under ``view``."""
+    if view == "both":
+        return True
+    return archived if view == "archived" else not archived
+
+
 def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token: str) -> Any:
     """The WeGive app wrapped in the fault middleware (auth is checked there, first)."""
 
@@ -192,9 +205,13 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
         if donor_type and donor_type not in ("individual", "company", "recurring", "both"):
             raise Invalid({"type": ["The selected type is invalid."]})
         ranges = _ranges(request, {"created_at": "created_at"})
+        view = q.get("view") or None
+        if view not in (None, *DONOR_VIEWS):
+            raise Invalid({"view": ["The selected view is invalid."]})
 
         def wanted(d: dict[str, Any]) -> bool:
-            return ((not q.get("email_1") or _eq(d.get("email_1"), q["email_1"]))
+            return (archived_view(view, d.get("deleted_at") is not None)
+                    and (not q.get("email_1") or _eq(d.get("email_1"), q["email_1"]))
                     and (not q.get("bloomerang_id") or _eq(d.get("bloomerang_id"), q["bloomerang_id"]))
                     and (donor_type not in ("individual", "company") or d.get("type") == donor_type)
                     and _in_ranges(d, ranges))

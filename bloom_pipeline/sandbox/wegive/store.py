@@ -19,6 +19,8 @@ Public surface for tests and demos ("edit as a user would"):
 * ``update_donor(id, body)`` / ``update_fund(id, body)`` — the PUT validation; raise ``Invalid``. A donor's
   ``custom_fields`` (untyped in the document) is held as an object keyed by the org's donor custom field
   ``api_name``s (``DONOR_CUSTOM_FIELDS``; null when the donor has none) and served per ``donor_custom_fields``.
+* ``archive_donor(id)`` / ``restore_donor(id)`` — staff archive (soft delete: ``deleted_at``; listed only under
+  ``view=archived|both``; detail and PUT answer 404) and restore.
 * ``find_or_create_donor(body)``; ``edit_transaction(id, **fields)``; ``refund_transaction(id)``;
   ``add_transaction(donor_id, amount_cents, ...)`` — a new gift as a donor would make one.
 * ``render_donor(id)`` (the detail), ``render_donor_row(id)`` (a list row), ``render_transaction(id)``,
@@ -166,9 +168,28 @@ class WeGiveStore:
         return round(int(cents) / 100, 2)
 
     def _donor(self, donor_id: int) -> dict[str, Any]:
-        if donor_id not in self.donors:
+        """A donor the detail and PUT routes can reach: an archived one is soft-deleted, and Laravel's route
+        model binding does not find a trashed model (404, **decided**: the less convenient reading)."""
+        if donor_id not in self.donors or self.donors[donor_id].get("deleted_at") is not None:
             raise NotFound("No query results for model [App\\Models\\Donor].")
         return self.donors[donor_id]
+
+    def archive_donor(self, donor_id: int) -> dict[str, Any]:
+        """Archive a donor as staff would in the dashboard (``DELETE /dashboard/model-archive``, a soft delete):
+        ``deleted_at`` is set; the donor is listed only under ``view=archived|both``; its gifts stay."""
+        with self.lock:
+            donor = self._donor(donor_id)
+            donor["deleted_at"] = donor["updated_at"] = self.now()
+            return copy.deepcopy(resources.donor_row(donor))
+
+    def restore_donor(self, donor_id: int) -> dict[str, Any]:
+        """Undo ``archive_donor`` (``PUT /dashboard/model-restore``)."""
+        with self.lock:
+            if donor_id not in self.donors:
+                raise NotFound("No query results for model [App\\Models\\Donor].")
+            donor = self.donors[donor_id]
+            donor["deleted_at"], donor["updated_at"] = None, self.now()
+            return self.render_donor(donor_id)
 
     def render_donor(self, donor_id: int) -> dict[str, Any]:
         """``GET /dashboard/donors/{id}``: the ``DonorViewResource``."""
@@ -183,7 +204,9 @@ class WeGiveStore:
     def render_donor_row(self, donor_id: int) -> dict[str, Any]:
         """A ``GET /dashboard/donors`` row: the ``DonorTableResource`` (no last or middle name)."""
         with self.lock:
-            return copy.deepcopy(resources.donor_row(self._donor(donor_id)))
+            if donor_id not in self.donors:
+                raise NotFound("No query results for model [App\\Models\\Donor].")
+            return copy.deepcopy(resources.donor_row(self.donors[donor_id]))
 
     def render_fund(self, fund_id: int) -> dict[str, Any]:
         with self.lock:
@@ -332,9 +355,7 @@ class WeGiveStore:
     def update_donor(self, donor_id: int, body: Any) -> dict[str, Any]:
         """``PUT /dashboard/donors/{id}``: validate, apply, bump ``updated_at``."""
         with self.lock:
-            if donor_id not in self.donors:
-                raise NotFound("No query results for model [App\\Models\\Donor].")
-            changes = self._validate_donor(body, self.donors[donor_id])
+            changes = self._validate_donor(body, self._donor(donor_id))
             self._apply_donor(self.donors[donor_id], changes)
             return self.render_donor(donor_id)
 
@@ -427,7 +448,7 @@ class WeGiveStore:
         with self.lock:
             wanted = str(email).lower()
             for donor in self.donors.values():
-                if (donor.get("email_1") or "").lower() == wanted:
+                if donor.get("deleted_at") is None and (donor.get("email_1") or "").lower() == wanted:
                     return self.render_donor(int(donor["id"]))
             donor_id = self._next_id(self.donors, 1001)
             is_company = body["type"] == "company"

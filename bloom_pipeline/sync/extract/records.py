@@ -69,8 +69,8 @@ def stored_records(store: StagingStore, source: str, entity: str) -> list[Record
 RAW_KEYS = (
     ("bloomerang", "constituents"), ("bloomerang", "transactions"), ("bloomerang", "funds"),
     ("bloomerang", "campaigns"), ("bloomerang", "appeals"), ("bloomerang", "custom_fields"),
-    ("wegive", "donors"), ("wegive", "funds"), ("wegive", "fund_allocations"), ("wegive", "transactions"),
-    ("wegive", "pledges"), ("wegive", "scheduled_donations"),
+    ("wegive", "donors"), ("wegive", "archived_donors"), ("wegive", "funds"), ("wegive", "fund_allocations"),
+    ("wegive", "transactions"), ("wegive", "pledges"), ("wegive", "scheduled_donations"),
     ("handbid", "contacts"), ("handbid", "auctions"), ("handbid", "receipts"), ("handbid", "payments"),
     ("handbid", "items"),
 )

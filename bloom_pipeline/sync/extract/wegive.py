@@ -35,9 +35,12 @@ def extract_wegive(
 ) -> None:
     """Donors (list scan + the details that changed), funds, fund allocations, and transactions."""
     if include_constituents:
-        donors = extract_donors(client, store, run_id, out.records.get("bloomerang.constituents"))
+        active, archived = split_archived(list(client.iter_donors(view=DONOR_VIEW)))
+        donors = extract_donors(client, store, run_id, out.records.get("bloomerang.constituents"), listed=active)
         store.write_raw("wegive", "donors", donors, run_id=run_id, window="all")
         out.records["wegive.donors"] = donors
+        store.write_raw("wegive", "archived_donors", archived, run_id=run_id, window="all")
+        out.records["wegive.archived_donors"] = archived
         funds = list(client.iter_funds())
         store.write_raw("wegive", "funds", funds, run_id=run_id, window="all")
         out.records["wegive.funds"] = funds
@@ -74,6 +77,19 @@ def extract_schedules(client: Any, store: StagingStore, run_id: str, out: Extrac
         out.records[f"wegive.{entity}"] = records
 
 
+# The donor list's ``view`` that shows archived donors too (contracts/wegive-handbid.md §1.3: all / active /
+# archived / both; the default and ``all`` may well leave the archived ones out), so a deletion is seen.
+DONOR_VIEW = "both"
+
+
+def split_archived(rows: list[Record]) -> tuple[list[Record], list[Record]]:
+    """(listed donors, archived donors): a row with ``deleted_at`` set is archived (soft-deleted) in WeGive. An
+    archived donor is neither staged nor written to; ``sync/lifecycle.py`` decides what Bloomerang does."""
+    active = [r for r in rows if not (isinstance(r, dict) and r.get("deleted_at"))]
+    archived = [r for r in rows if isinstance(r, dict) and r.get("deleted_at")]
+    return active, archived
+
+
 # What only the list row (DonorTableResource) carries, not the detail (DonorViewResource): kept on the record
 # the run stages, so no step has to scan the list again (the communication step reads `do_not_contact`).
 LIST_ONLY_FIELDS = ("do_not_contact",)
@@ -97,7 +113,8 @@ def _donor_id(row: Any) -> int | None:
 
 
 def extract_donors(client: Any, store: StagingStore, run_id: str,
-                   bloomerang_constituents: list[Record] | None = None) -> list[Record]:
+                   bloomerang_constituents: list[Record] | None = None,
+                   listed: list[Record] | None = None) -> list[Record]:
     """Every listed donor's detail: fetched for the donors that need it, the stored one for the others.
 
     ``bloomerang_constituents`` are the constituents this run read as changed (the Bloomerang extract runs
@@ -106,7 +123,8 @@ def extract_donors(client: Any, store: StagingStore, run_id: str,
     run's own donor writes to the stored details (``on_donor_detail``), so the write-back and the merge
     leave them current.
     """
-    listed = list(client.iter_donors())
+    if listed is None:
+        listed = split_archived(list(client.iter_donors(view=DONOR_VIEW)))[0]
     # a row without a usable id has no detail to read: it goes on as listed, and the mapping quarantines it
     rows = [row for row in listed if _donor_id(row) is not None]
     with store.connect() as con:

@@ -10,6 +10,9 @@ the order of the reference mapping and Bloomerang's duplicate rule; the first ru
 3. ``correlation_id`` -- the source's stored Bloomerang id (WeGive ``bloomerang_id``), if that id is in
                          the snapshot (an id Bloomerang does not have is noted and ignored).
 4. ``custom_field``   -- the Bloomerang correlation custom field (org YAML) holds the source id.
+   ``gift_account``   -- the one constituent the record's gifts already in Bloomerang (found by their own
+                         correlation values) are on: after a merge in Bloomerang whose survivor kept only its
+                         own correlation value, with the data folder lost, the gifts still say who it is.
 5. ``email``          -- individuals: same e-mail (trimmed, case-insensitive) **and compatible names**
                          (``names.names_compatible``: same last name, first names equal, nicknames or one
                          unknown). E-mail is unique per individual in the reference mapping, but a couple
@@ -49,7 +52,8 @@ import pandas as pd
 from bloom_pipeline.staging.review import identity_reason_text
 from bloom_pipeline.sync.identity import names as nm
 
-RULES = ("linked", "review", "correlation_id", "custom_field", "email", "org_name", "duplicate_rule", "new")
+RULES = ("linked", "review", "correlation_id", "custom_field", "gift_account", "email", "org_name", "duplicate_rule",
+         "new")
 SOURCE_RANK = {"wegive": 0, "handbid": 1}
 CORRELATION_COLUMNS = {"wegive": "corr_wegive", "handbid": "corr_handbid"}
 CONTACT_POINTS = ("email", "street", "phone")
@@ -265,6 +269,41 @@ def assign_custom_field_matches(result: Resolution, rows: pd.DataFrame, snapshot
                       "custom_field")
 
 
+def gift_accounts(transactions: pd.DataFrame, bloomerang: pd.DataFrame | None) -> pd.DataFrame:
+    """``source, source_id (the donor), bloomerang_id (an account)``: where the staged gifts of each donor are in
+    Bloomerang, found by the gifts' correlation values (``transactions``: staged rows with ``donor_source_id``;
+    ``bloomerang``: ``snapshot.transaction_frame``)."""
+    columns = ["source", "source_id", "bloomerang_id"]
+    if bloomerang is None or bloomerang.empty or transactions.empty or "account_id" not in bloomerang:
+        return pd.DataFrame(columns=columns)
+    frames = []
+    for source, column in CORRELATION_COLUMNS.items():
+        held = bloomerang[["account_id", column]].dropna()
+        gifts = transactions[transactions["source"] == source][["source_id", "donor_source_id"]].dropna()
+        if held.empty or gifts.empty:
+            continue
+        held = held.assign(source_id=held[column].astype(str).str.strip())
+        found = gifts.astype({"source_id": str}).merge(held, on="source_id")
+        frames.append(pd.DataFrame({"source": source, "source_id": found["donor_source_id"].astype(str),
+                                    "bloomerang_id": pd.to_numeric(found["account_id"])}))
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True).dropna().drop_duplicates()
+
+
+def assign_gift_account_matches(result: Resolution, rows: pd.DataFrame, accounts: pd.DataFrame,
+                                known_ids: set[int]) -> None:
+    """Rule ``gift_account``: the record's gifts are on exactly one constituent Bloomerang has (gifts on
+    several constituents -- one moved by hand to a spouse -- say nothing, and later rules decide)."""
+    accounts = accounts.astype({"source_id": str})
+    accounts = accounts[accounts["bloomerang_id"].astype("int64").isin(known_ids)]
+    if accounts.empty:
+        return
+    one = accounts.groupby(["source", "source_id"])["bloomerang_id"].transform("nunique") == 1
+    found = rows.merge(accounts[one], on=["source", "source_id"])[["_row", "bloomerang_id"]]
+    result.assign(found.assign(why="the gifts it already has in Bloomerang"), "gift_account")
+
+
 def _apply_decisions(result: Resolution, sources: list[str], source_ids: list[str],
                      decisions: Mapping[tuple[str, str], IdentityDecision], known_ids: set[int]) -> None:
     """Rule ``review``: what reviewers decided for records still open (link to their pick, or create).
@@ -290,13 +329,15 @@ def _apply_decisions(result: Resolution, sources: list[str], source_ids: list[st
 def resolve_constituents(
     staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame | None = None,
     decisions: Mapping[tuple[str, str], IdentityDecision] | None = None,
+    accounts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per staged constituent: ``source, source_id, bloomerang_id (Int64, <NA> = create or wait),
     rule, create_key (set for records to create; shared by records that become one constituent),
     ambiguous, note, review ({reason, candidates} when the record needs an identity item of its own),
     waiting_for (the record key whose identity item this record waits on), decision_id (the identity
     item whose decision it follows)``. ``decisions``: ``{(source, source_id): IdentityDecision}`` of
-    resolved identity items. Staged rows repeated by (source, source_id) count once (the last)."""
+    resolved identity items. ``accounts``: ``gift_accounts`` (rule ``gift_account``). Staged rows repeated by
+    (source, source_id) count once (the last)."""
     staged = staged.astype({"source_id": str}).drop_duplicates(["source", "source_id"], keep="last")
     staged = staged.reset_index(drop=True)
     n = len(staged)
@@ -329,6 +370,8 @@ def resolve_constituents(
         result.assign(corr[~corr.index.isin(missing.index)], "correlation_id")
 
     assign_custom_field_matches(result, rows, snapshot)
+    if accounts is not None and len(accounts):
+        assign_gift_account_matches(result, rows, accounts, known_ids)
 
     open_keys = keys[keys["_row"].isin(result.open_rows())]
     emails = _email_pairs(open_keys, snap)

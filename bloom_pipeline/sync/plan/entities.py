@@ -101,17 +101,18 @@ def awaiting_review_refs(plan: pd.DataFrame) -> dict[str, str]:
 
 
 def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd.DataFrame, *,
-                         store: StagingStore | None = None, run_id: str | None = None) -> pd.DataFrame:
+                         store: StagingStore | None = None, run_id: str | None = None,
+                         accounts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Step 3 for donors and contacts (``identity.constituents``), with the org's identity reviews when
     ``store`` is given: the reviewers' decisions are applied, answered items closed, and each record that
     must wait gets its item (raised once) — ``review_id`` names it. Without ``store``: pure, no items."""
     if store is None:
-        return identity.resolve_constituents(staged, snapshot, links)
+        return identity.resolve_constituents(staged, snapshot, links, accounts=accounts)
     if not run_id:
         raise ValueError("resolve_constituents needs the run id with a store (it stamps the review items)")
     with store.write() as con:
         decided = identity_reviews.decisions(con, snapshot, run_id)
-    resolved = identity.resolve_constituents(staged, snapshot, links, decided)
+    resolved = identity.resolve_constituents(staged, snapshot, links, decided, accounts=accounts)
     with store.write() as con:
         return identity_reviews.queue(con, run_id, resolved, staged, snapshot)
 

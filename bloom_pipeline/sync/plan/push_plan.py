@@ -19,6 +19,7 @@ from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.context import RunContext
 from bloom_pipeline.sync.extract.records import stored_records
+from bloom_pipeline.sync.identity.constituents import gift_accounts
 from bloom_pipeline.sync.merge.linked import field_rules
 from bloom_pipeline.sync.plan import entities
 from bloom_pipeline.sync.plan.records import PLAN_COLUMNS
@@ -81,11 +82,14 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     people = sourced_values(ctx.org, staged_frame(store, "constituents", run_id))
     unlinked = people[~linked_mask(people, states["constituents"])]
     links = states["constituents"].dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]]
-    resolved = entities.resolve_constituents(unlinked, snapshot, links, store=store, run_id=run_id)
+    transactions = staged_frame(store, "transactions", run_id)
+    accounts = gift_accounts(transactions, ctx.bloomerang_transactions())  # where their gifts already are
+    resolved = entities.resolve_constituents(unlinked, snapshot, links, store=store, run_id=run_id,
+                                             accounts=accounts)
     people_plan = entities.plan_constituents(unlinked, resolved, states["constituents"], snapshot,
                                              policies=_policies(ctx.org))
     frames.append(people_plan)
-    frames.append(entities.plan_transactions(staged_frame(store, "transactions", run_id), states["transactions"],
+    frames.append(entities.plan_transactions(transactions, states["transactions"],
                                              blocked_refs={**_blocked_donor_refs(store, states["constituents"]),
                                                            **entities.awaiting_review_refs(people_plan)},
                                              bloomerang=ctx.bloomerang_transactions()))
