@@ -289,7 +289,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                          {"id": lambda c: c["id"], "name": lambda c: c["name"].lower(),
                           "created_at": lambda c: c["created_at"]})
 
-    def archived_view(request: Request, views: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
+    def schedule_view(request: Request, views: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
         """``view``: absent, ``all`` or ``active`` serve the rows not archived (Laravel's soft-delete scope);
         ``archived`` only the archived ones — the less convenient reading: a cancelled schedule is listed
         only when asked for."""
@@ -301,7 +301,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
 
     async def list_pledges(request: Request) -> JSONResponse:
         q = request.query_params
-        in_view = archived_view(request, ("all", "active", "archived", "ended"))
+        in_view = schedule_view(request, ("all", "active", "archived", "ended"))
         with store.lock:
             rows = [p for p in store.pledges.values() if in_view(p)
                     and (not q.get("donor_id") or _eq(p.get("donor_id"), q["donor_id"]))
@@ -319,7 +319,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
     async def list_scheduled_donations(request: Request) -> JSONResponse:
         q = request.query_params
         ranges = _ranges(request, {"created_at": "created_at", "updated_at": "updated_at"})
-        in_view = archived_view(request, ("all", "active", "archived"))
+        in_view = schedule_view(request, ("all", "active", "archived"))
         with store.lock:
             rows = [s for s in store.scheduled_donations.values() if in_view(s)
                     and (not q.get("donor_id") or _eq(s.get("donor_id"), q["donor_id"]))
