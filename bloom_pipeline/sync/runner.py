@@ -38,6 +38,7 @@ from bloom_pipeline.sync.extract.handbid import extract_handbid
 from bloom_pipeline.sync.extract.records import Extracted
 from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
+from bloom_pipeline.sync.merge.funds import sync_fund_names
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.people import sync_communication
@@ -75,6 +76,7 @@ class RunReport:
     snapshot: Path | None = None
     requests: Counter = field(default_factory=Counter)  # Bloomerang requests by (method, path template)
     failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # why writes failed, most common first
+    missing_names: list = field(default_factory=list)  # plan.named.MissingName: org-YAML names Bloomerang lacks
 
     @property
     def failed_records(self) -> int:
@@ -175,6 +177,7 @@ class OrgSync:
 
     def plan(self) -> pd.DataFrame:
         self.report.plan = plan_run(self.ctx, self.report.gates)
+        self.report.missing_names = list(self.ctx.missing_names.values())
         return self.report.plan
 
     def apply(self) -> None:
@@ -189,6 +192,7 @@ class OrgSync:
                 writes.apply(plan, "constituents")
             writes.flush()
             write_back_correlation(ctx, con)
+            funds = sync_fund_names(ctx, con)  # renames both ways, once the funds are linked
             planned = plan[plan["entity"] == "constituents"]
             merged = merge_linked(ctx, con, skip=set(zip(planned["source"], planned["source_id"].astype(str),
                                                           strict=True)))
@@ -199,7 +203,10 @@ class OrgSync:
             outcome = writes.close()
         self.report.counts = outcome.counts
         self.report.conflicts, self.report.review_items = len(merged.conflicts), len(merged.review_ids)
-        self.report.conflicts += len(communication.conflicts)
+        self.report.conflicts += len(communication.conflicts) + len(funds.conflicts)
+        self.report.review_items += len(funds.review_ids)
+        if funds.to_bloomerang or funds.to_wegive or funds.failed:
+            self.report.counts["fund_names"] = funds.counts()
         if communication.to_bloomerang or communication.to_wegive or communication.failed:
             self.report.counts["communication"] = communication.counts()
         if merged.pushed or merged.pulled or merged.failed:

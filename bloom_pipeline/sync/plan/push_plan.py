@@ -20,7 +20,7 @@ from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.context import RunContext
 from bloom_pipeline.sync.extract.records import stored_records
 from bloom_pipeline.sync.merge.linked import field_rules
-from bloom_pipeline.sync.plan import entities
+from bloom_pipeline.sync.plan import entities, named
 from bloom_pipeline.sync.plan.records import PLAN_COLUMNS
 from bloom_pipeline.sync.stage import EntityGate, sourced_values, staged_frame
 
@@ -70,6 +70,14 @@ def _reasons(row: dict[str, Any]) -> str:
     return "; ".join(map(str, reasons or [])) or "invalid record"
 
 
+def missing_named(ctx: RunContext, gifts: pd.DataFrame) -> dict[str, named.MissingName]:
+    """The funds / campaigns / appeals the staged gifts name (from the org YAML) that Bloomerang lacks."""
+    known = {e: [str(r.get("Name") or "") for r in stored_records(ctx.store, "bloomerang", e)]
+             for e in named.CHECKED_ENTITIES}
+    payloads = gifts["payload"].tolist() if "payload" in gifts else []
+    return named.missing_names(payloads, known, create_missing=ctx.org.bloomerang.create_missing)
+
+
 def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     """Every staged record of the run → create / update / unchanged / blocked / skipped, stored."""
     store, run_id = ctx.store, ctx.run_id
@@ -85,9 +93,12 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     people_plan = entities.plan_constituents(unlinked, resolved, states["constituents"], snapshot,
                                              policies=_policies(ctx.org))
     frames.append(people_plan)
-    frames.append(entities.plan_transactions(staged_frame(store, "transactions", run_id), states["transactions"],
+    gifts = staged_frame(store, "transactions", run_id)
+    ctx.missing_names = missing_named(ctx, gifts)
+    frames.append(entities.plan_transactions(gifts, states["transactions"],
                                              blocked_refs={**_blocked_donor_refs(store, states["constituents"]),
-                                                           **entities.awaiting_review_refs(people_plan)},
+                                                           **entities.awaiting_review_refs(people_plan),
+                                                           **named.blocked_refs(ctx.missing_names)},
                                              bloomerang=ctx.bloomerang_transactions()))
     plan = pd.concat([f.reindex(columns=list(PLAN_COLUMNS)) for f in frames], ignore_index=True)
     for entity, gate in gates.items():
