@@ -98,6 +98,11 @@ def print_report(report: RunReport, *, dry_run: bool = False) -> None:
     if merged.get("merged_push") or merged.get("merged_pull"):
         click.echo(f"linked donors: {merged.get('merged_push', 0)} pushed to Bloomerang, "
                    f"{merged.get('merged_pull', 0)} written back to the sources")
+    renamed = report.counts.get("fund_names", {})
+    if renamed:
+        click.echo(f"fund names: {renamed.get('renamed_in_bloomerang', 0)} renamed in Bloomerang, "
+                   f"{renamed.get('renamed_in_wegive', 0)} in WeGive, {renamed.get('failed', 0)} failed "
+                   "(retried on the next run)")
     if report.conflicts or report.review_items:
         click.echo(f"conflicts: {report.conflicts}; queued for review: {report.review_items} "
                    f"(bloom-pipeline review list --org {report.org})")

@@ -177,9 +177,11 @@ def _write(ctx: RunContext, pair: FundPair, decision: FundDecision, outcome: Fun
     try:
         if BLOOMERANG in targets and name != pair.bloomerang:
             ctx.clients.bloomerang.update_fund(pair.bloomerang_id, {"Name": name})
+            log.info("renamed Bloomerang fund %s %r -> %r (as in WeGive)", pair.bloomerang_id, pair.bloomerang, name)
             outcome.to_bloomerang += 1
         if SOURCE in targets and name != pair.wegive:
             ctx.clients.wegive.update_fund(int(pair.wegive_id), {"name": name})
+            log.info("renamed WeGive fund %s %r -> %r (as in Bloomerang)", pair.wegive_id, pair.wegive, name)
             outcome.to_wegive += 1
     except ApiError as exc:
         log.warning("could not rename fund (WeGive %s, Bloomerang %s) to %r: %s", pair.wegive_id,
