@@ -108,8 +108,10 @@ def from_decision(pair: FundPair, item: review.ReviewItem) -> FundDecision:
 
 
 def fund_pairs(states: pd.DataFrame, staged: pd.DataFrame, bloomerang_funds: list[dict[str, Any]]) -> list[FundPair]:
-    """The linked WeGive funds staged this run, with Bloomerang's current name (a fund this run created is
-    not in the run's extract: it has the WeGive name we just gave it)."""
+    """The linked WeGive funds staged this run, with Bloomerang's current name. A fund missing from the run's
+    Bloomerang extract is one this run just created (it has the WeGive name we gave it) — unless the pair has a
+    base already: then Bloomerang's name is unknown this run, and guessing it could revert a rename, so the
+    pair waits for a run that reads it."""
     names = {str(r["source_id"]): r.get("name") for r in staged.to_dict("records")} if len(staged) else {}
     current = {int(f["Id"]): f.get("Name") for f in bloomerang_funds if f.get("Id") is not None}
     pairs = []
@@ -119,6 +121,8 @@ def fund_pairs(states: pd.DataFrame, staged: pd.DataFrame, bloomerang_funds: lis
             continue
         base_w = _snapshot_name(row.get("source_snapshot"))
         base_b = _snapshot_name(row.get("bloomerang_snapshot"))
+        if bloomerang_id not in current and (base_w is not None or base_b is not None):
+            continue
         pairs.append(FundPair(source_id, bloomerang_id, _text(names[source_id]),
                               _text(current.get(bloomerang_id, names[source_id])), base_w, base_b))
     return pairs
@@ -134,13 +138,12 @@ def _snapshot_name(value: Any) -> str | None:
 
 
 def owned_by_merge(states: pd.DataFrame) -> set[tuple[str, str]]:
-    """Linked funds whose names this merge settled once: their renames are the merge's, never the push
-    plan's (which would overwrite a Bloomerang rename, or push over a conflict)."""
+    """Linked WeGive funds: their renames are this merge's, never the push plan's (which would overwrite a
+    Bloomerang rename, push over a conflict, or rename a pair still waiting for a person)."""
     if states is None or states.empty:
         return set()
     return {(str(r["source"]), str(r["source_id"])) for r in states.to_dict("records")
-            if _snapshot_name(r.get("source_snapshot")) is not None
-            and _snapshot_name(r.get("bloomerang_snapshot")) is not None}
+            if r.get("source") == "wegive" and not pd.isna(r.get("bloomerang_id"))}
 
 
 def sync_fund_names(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> FundNamesOutcome:

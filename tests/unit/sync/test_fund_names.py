@@ -39,14 +39,16 @@ def _states(*rows: tuple[str, int, dict | None, dict | None]) -> pd.DataFrame:
                           "bloomerang_snapshot": None if x is None else json.dumps(x)} for s, b, w, x in rows])
 
 
-def test_owned_only_once_both_names_are_recorded() -> None:
-    states = _states(("1", 11, {"name": "A"}, {"name": "A"}), ("2", 12, None, None), ("3", 13, {"name": "C"}, None))
-    assert owned_by_merge(states) == {("wegive", "1")}
+def test_every_linked_wegive_fund_is_the_merges() -> None:
+    states = _states(("1", 11, {"name": "A"}, {"name": "A"}), ("2", 12, None, None), ("3", None, None, None))
+    assert owned_by_merge(states) == {("wegive", "1"), ("wegive", "2")}
     assert owned_by_merge(pd.DataFrame()) == set()
 
 
 def test_pairs_take_bloomerang_names_and_a_new_fund_takes_the_wegive_name() -> None:
-    states = _states(("1", 11, {"name": "A"}, {"name": "A"}), ("2", 12, None, None), ("9", 19, None, None))
-    staged = pd.DataFrame({"source_id": ["1", "2"], "name": ["A", "B new"]})
+    states = _states(("1", 11, {"name": "A"}, {"name": "A"}), ("2", 12, None, None), ("9", 19, None, None),
+                     ("4", 14, {"name": "D"}, {"name": "D"}))
+    staged = pd.DataFrame({"source_id": ["1", "2", "4"], "name": ["A", "B new", "D new"]})
     pairs = fund_pairs(states, staged, [{"Id": 11, "Name": "A renamed"}])
+    # 2 was just created (no base): it has the WeGive name; 4's Bloomerang name was not read: no guess
     assert pairs == [FundPair("1", 11, "A", "A renamed", "A", "A"), FundPair("2", 12, "B new", "B new", None, None)]
