@@ -96,18 +96,14 @@ def ensure_tributes(client: Any, wanted: Mapping[str, Record], known: dict[str, 
 
 
 def _create(client: Any, body: Record) -> int | None:
+    """The new tribute's id; None when it could not be created (its gifts fail, retried next run)."""
     try:
-        return int(client.create_tribute(body)["Id"])
-    except OutcomeUnknownError:
-        # the create may have landed: Bloomerang's list says whether it did (never a second tribute)
-        found = by_name(client.iter_tributes()).get(name_key(body["Name"]))
-        if found is not None:
-            return found
         try:
             return int(client.create_tribute(body)["Id"])
-        except ApiError as exc:
-            log.warning("could not create the Bloomerang tribute %r: %s", body["Name"], exc)
-            return None
-    except ApiError as exc:
+        except OutcomeUnknownError:
+            # the create may have landed: Bloomerang's list says whether it did (never a second tribute)
+            found = by_name(client.iter_tributes()).get(name_key(body["Name"]))
+            return found if found is not None else int(client.create_tribute(body)["Id"])
+    except ApiError as exc:  # a second lost answer too: the next run's list finds it, or creates it then
         log.warning("could not create the Bloomerang tribute %r: %s", body["Name"], exc)
         return None
