@@ -133,16 +133,18 @@ def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd
 
 
 def plan_transactions(staged: pd.DataFrame, state: pd.DataFrame, blocked_refs: dict[str, str] | None = None,
-                      bloomerang: pd.DataFrame | None = None) -> pd.DataFrame:
+                      bloomerang: pd.DataFrame | None = None,
+                      blocked: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
     """Dedupe by source reference, whatever the local state holds: a transaction is the Bloomerang one
     linked before, the one the source names (WeGive ``bloomerang_id``) or the one whose correlation custom
     value holds its source id (``bloomerang``: ``snapshot.transaction_frame``), and is never created twice.
-    Gifts of a quarantined donor are blocked with the donor's reason. A refund is part of what is planned
+    Gifts of a quarantined donor are blocked with the donor's reason, and ``blocked`` gifts with theirs (a
+    fund the org YAML names that Bloomerang lacks: ``plan/named.py``). A refund is part of what is planned
     (see ``_with_refunds``); a gift found in Bloomerang unrefunded whose source refunded it gets the refund."""
     staged, unrefunded_hash = _with_refunds(staged)
     links = state.dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]] if len(state) else None
     resolved = resolve_transactions(staged, bloomerang, links) if len(staged) else None
-    plan = plan_records("transactions", staged, resolved, state, blocked_refs=blocked_refs)
+    plan = plan_records("transactions", staged, resolved, state, blocked=blocked, blocked_refs=blocked_refs)
     plan = _refund_only_updates(plan, state, unrefunded_hash)
     return _refunds_of_found(plan, staged, bloomerang)
 

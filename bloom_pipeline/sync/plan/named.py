@@ -3,8 +3,9 @@
 A name in the org YAML (``handbid.default.fund: General Fund``, a campaign map's values) reaches a payload as
 ``ref:bloomerang.funds:name=General Fund``. A typo there used to become a new Bloomerang fund on the first
 gift — money booked to a fund the finance director never opened. So a name Bloomerang lacks is *missing*:
-with ``bloomerang.create_missing: false`` (the default) every gift naming it is blocked with the name in the
-reason (the gift is planned again on every run, so it lands once someone creates the fund in Bloomerang);
+with ``bloomerang.create_missing: false`` (the default) every gift naming it that is not in Bloomerang yet is
+blocked with the name in the reason (planned again on every run, so it lands once someone creates the fund in
+Bloomerang; a gift already there is not held back — were it changed, its write fails on the name, retried);
 with ``true`` the load creates it once. Either way ``sync --dry-run`` lists each missing name and how many
 gifts name it. Pure: the plan step passes in the staged payloads and the Bloomerang names it read.
 """
@@ -70,7 +71,8 @@ def missing_names(payloads: Iterable[Any], known: Mapping[str, Iterable[str]], *
                   create_missing: bool) -> dict[str, MissingName]:
     """``{ref: MissingName}`` of every named reference in ``payloads`` whose name ``known[entity]`` lacks.
 
-    ``payloads``: the staged gifts' payloads (dicts or JSON text); ``known``: entity → Bloomerang names."""
+    ``payloads``: the payloads (dicts or JSON text) of the staged gifts not yet in Bloomerang; ``known``:
+    entity → Bloomerang names."""
     have = {entity: {name_key(n) for n in names} for entity, names in known.items()}
     counts: dict[str, int] = {}
     found: dict[str, tuple[str, str]] = {}
@@ -85,9 +87,20 @@ def missing_names(payloads: Iterable[Any], known: Mapping[str, Iterable[str]], *
             for ref, (entity, name) in sorted(found.items())}
 
 
-def blocked_refs(missing: Mapping[str, MissingName]) -> dict[str, str]:
-    """The plan's ``blocked_refs`` for the names that are not created: their gifts wait, with the reason."""
-    return {ref: m.reason for ref, m in missing.items() if not m.created}
+def blocked_gifts(gifts: Iterable[tuple[tuple[str, str], Any]], missing: Mapping[str, MissingName]) -> dict[
+        tuple[str, str], str]:
+    """The plan's ``blocked`` (``{(source, source_id): reason}``) for the missing names that are not created.
+
+    ``gifts``: ``((source, source_id), payload)`` of the gifts to check — the caller passes the unlinked ones:
+    a gift already in Bloomerang is not held back (were it changed, its write fails on the name, retried)."""
+    waiting = {ref: m.reason for ref, m in missing.items() if not m.created}
+    out: dict[tuple[str, str], str] = {}
+    for key, payload in gifts:
+        reasons = [f"depends on {ref}, which is {waiting[ref]}" for ref in sorted(refs_in(_payload(payload)))
+                   if ref in waiting]
+        if reasons:
+            out[(str(key[0]), str(key[1]))] = "; ".join(reasons)
+    return out
 
 
 def report_lines(missing: Iterable[MissingName]) -> list[str]:

@@ -70,12 +70,18 @@ def _reasons(row: dict[str, Any]) -> str:
     return "; ".join(map(str, reasons or [])) or "invalid record"
 
 
-def missing_named(ctx: RunContext, gifts: pd.DataFrame) -> dict[str, named.MissingName]:
-    """The funds / campaigns / appeals the staged gifts name (from the org YAML) that Bloomerang lacks."""
+def missing_named(ctx: RunContext, gifts: pd.DataFrame, states: pd.DataFrame
+                  ) -> tuple[dict[str, named.MissingName], dict[tuple[str, str], str]]:
+    """The funds / campaigns / appeals the staged gifts not yet in Bloomerang name (from the org YAML) that
+    Bloomerang lacks, and the gifts to block for them (none with ``bloomerang.create_missing: true``)."""
     known = {e: [str(r.get("Name") or "") for r in stored_records(ctx.store, "bloomerang", e)]
              for e in named.CHECKED_ENTITIES}
-    payloads = gifts["payload"].tolist() if "payload" in gifts else []
-    return named.missing_names(payloads, known, create_missing=ctx.org.bloomerang.create_missing)
+    done = states.dropna(subset=["bloomerang_id"]) if len(states) else states
+    linked = set(zip(done["source"], done["source_id"].astype(str), strict=True)) if len(done) else set()
+    pending = [((s, str(i)), p) for s, i, p in zip(gifts["source"], gifts["source_id"], gifts["payload"], strict=True)
+               if (s, str(i)) not in linked] if len(gifts) else []
+    missing = named.missing_names([p for _, p in pending], known, create_missing=ctx.org.bloomerang.create_missing)
+    return missing, named.blocked_gifts(pending, missing)
 
 
 def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
@@ -94,12 +100,11 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
                                              policies=_policies(ctx.org))
     frames.append(people_plan)
     gifts = staged_frame(store, "transactions", run_id)
-    ctx.missing_names = missing_named(ctx, gifts)
+    ctx.missing_names, waiting = missing_named(ctx, gifts, states["transactions"])
     frames.append(entities.plan_transactions(gifts, states["transactions"],
                                              blocked_refs={**_blocked_donor_refs(store, states["constituents"]),
-                                                           **entities.awaiting_review_refs(people_plan),
-                                                           **named.blocked_refs(ctx.missing_names)},
-                                             bloomerang=ctx.bloomerang_transactions()))
+                                                           **entities.awaiting_review_refs(people_plan)},
+                                             bloomerang=ctx.bloomerang_transactions(), blocked=waiting))
     plan = pd.concat([f.reindex(columns=list(PLAN_COLUMNS)) for f in frames], ignore_index=True)
     for entity, gate in gates.items():
         if not gate.passed:

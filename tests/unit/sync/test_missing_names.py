@@ -34,11 +34,14 @@ def test_source_references_ids_and_tributes_are_not_checked() -> None:
 
 
 def test_blocked_only_when_not_created_and_the_reason_names_the_name() -> None:
-    gifts = [_gift("ref:bloomerang.funds:name=Gala Fnd")]
-    blocked = named.blocked_refs(named.missing_names(gifts, KNOWN, create_missing=False))
-    assert list(blocked) == ["ref:bloomerang.funds:name=Gala Fnd"]
-    assert "no fund named 'Gala Fnd'" in blocked["ref:bloomerang.funds:name=Gala Fnd"]
-    assert named.blocked_refs(named.missing_names(gifts, KNOWN, create_missing=True)) == {}
+    gifts = [(("handbid", "7"), _gift("ref:bloomerang.funds:name=Gala Fnd")),
+             (("handbid", "8"), _gift("ref:bloomerang.funds:name=General Fund"))]
+    payloads = [p for _, p in gifts]
+    blocked = named.blocked_gifts(gifts, named.missing_names(payloads, KNOWN, create_missing=False))
+    assert list(blocked) == [("handbid", "7")]
+    assert "ref:bloomerang.funds:name=Gala Fnd" in blocked[("handbid", "7")]
+    assert "no fund named 'Gala Fnd'" in blocked[("handbid", "7")]
+    assert named.blocked_gifts(gifts, named.missing_names(payloads, KNOWN, create_missing=True)) == {}
 
 
 def test_report_lines_say_what_happens_to_the_gifts() -> None:
