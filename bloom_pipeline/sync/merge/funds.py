@@ -104,7 +104,11 @@ def from_decision(pair: FundPair, item: review.ReviewItem) -> FundDecision:
         return FundDecision("to_bloomerang", _text(pair.wegive))
     if item.decision == "bloomerang":
         return FundDecision("to_wegive", _text(pair.bloomerang))
-    return FundDecision("both", _text(item.decided_value))
+    typed = _text(item.decided_value)
+    if not typed:  # a fund needs a name (both APIs refuse a blank one): nothing to write until it is answered again
+        log.warning("review item %s gives fund %s a blank name: not applied", item.id, pair.wegive_id)
+        return FundDecision("same")
+    return FundDecision("both", typed)
 
 
 def fund_pairs(states: pd.DataFrame, staged: pd.DataFrame, bloomerang_funds: list[dict[str, Any]]) -> list[FundPair]:

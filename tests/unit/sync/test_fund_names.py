@@ -52,3 +52,19 @@ def test_pairs_take_bloomerang_names_and_a_new_fund_takes_the_wegive_name() -> N
     pairs = fund_pairs(states, staged, [{"Id": 11, "Name": "A renamed"}])
     # 2 was just created (no base): it has the WeGive name; 4's Bloomerang name was not read: no guess
     assert pairs == [FundPair("1", 11, "A", "A renamed", "A", "A"), FundPair("2", 12, "B new", "B new", None, None)]
+
+
+def test_a_reviewers_answer_names_the_side_to_rename() -> None:
+    from bloom_pipeline.staging.review import ReviewItem
+    from bloom_pipeline.sync.merge.funds import from_decision
+
+    now = pair("Scholarships", "Scholarship Endowment")
+
+    def item(decision: str, value: object = None) -> ReviewItem:
+        return ReviewItem("funds", "wegive", "3", "name", now.wegive, now.bloomerang, "review", id=1,
+                          status="resolved", decision=decision, decided_value=value)
+
+    assert from_decision(now, item("source")) == FundDecision("to_bloomerang", "Scholarships")
+    assert from_decision(now, item("bloomerang")) == FundDecision("to_wegive", "Scholarship Endowment")
+    assert from_decision(now, item("value", " Scholarship Fund ")) == FundDecision("both", "Scholarship Fund")
+    assert from_decision(now, item("value", "  ")) == FundDecision("same")
