@@ -319,6 +319,15 @@ class BloomerangClient(ApiClient):
     def update_appeal(self, appeal_id: int, body: Mapping[str, Any]) -> Record:
         return self.http.put(f"appeal/{int(appeal_id)}", dict(body))
 
+    def iter_tributes(self, ids: Iterable[int] | None = None, is_active: bool | None = None) -> Iterator[Record]:
+        """Tributes (``GET /tributes``: skip, take, id, isActive — no search, no lastModified)."""
+        return self.iter_pages("tributes", {"id": _pipe(ids),
+                                            "isActive": None if is_active is None else str(is_active).lower()})
+
+    def create_tribute(self, body: Mapping[str, Any]) -> Record:
+        """``POST /tribute``: ``Name`` and ``TributeType`` (InHonorOf | InMemoryOf) are required."""
+        return self.http.post("tribute", dict(body))
+
     # -- custom fields (plain arrays) ----------------------------------------------------------------
     def custom_fields(self, type: str = "Constituent", is_active: bool | None = None) -> list[Record]:
         return list(self.http.get(f"customFields/{type}/", {

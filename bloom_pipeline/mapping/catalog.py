@@ -140,10 +140,16 @@ TRANSACTION_TARGETS = {
     "WalletItemId",
 } | STAGED_ONLY_TARGETS | REFUND_TARGETS
 
+# The tribute a gift honors (POST /tribute body, found again by name): not a field of the designation, so the
+# writer takes `Tribute` out of each designation; the load creates the tribute once and `TributeId` (a
+# 'ref:bloomerang.tributes:name=…') resolves to it. TributeType lives on the tribute: the designation write
+# model has no TributeType (OpenAPI), its read model shows the tribute's.
+TRIBUTE_TARGETS = {"Tribute.Name", "Tribute.TributeType", "Tribute.Note", "Tribute.IsActive"}
+
 DESIGNATION_TARGETS = {
     "Type", "Amount", "Note", "FundId", "CampaignId", "AppealId", "TributeId", "QuickbooksAccountId",
     "NonDeductibleAmount", "AcknowledgementStatus", "RecurringDonationId", "IsExtraPayment", "PledgeId",
-}
+} | TRIBUTE_TARGETS
 
 FUND_TARGETS = {"Name", "IsActive", "IsDefault", "SortIndex", "GeneralLedgerClass"}
 

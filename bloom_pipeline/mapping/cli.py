@@ -113,12 +113,17 @@ def preview(org: str, entity: str, input_path: Path, mappings_dir: Path | None) 
 
 
 def _previewed(entity: str, source_id: str, payload: dict[str, Any], refunded: bool) -> dict[str, Any]:
-    """One mapped record as the sync writes it: the transaction payload without the planned refund, and beside
-    it the refund (`writers.refund_body`, the same body the writer posts) when the source refunded the gift."""
+    """One mapped record as the sync writes it: the transaction payload without the planned refund and tributes,
+    and beside it the refund (`writers.refund_body`, the same body the writer posts) when the source refunded the
+    gift, and the tributes it names (`apply/tributes.py`, found by name or created once)."""
+    from bloom_pipeline.sync.apply import tributes
     from bloom_pipeline.sync.apply.writers import refund_body
 
     planned = payload.pop("Refund", None)
-    out: dict[str, Any] = {"source_id": source_id, "payload": payload}
+    honored = tributes.wanted_tributes([payload])
+    out: dict[str, Any] = {"source_id": source_id, "payload": tributes.without_tribute(payload)}
+    if honored:  # the POST /tribute body the load sends unless Bloomerang has a tribute of that name
+        out["tributes"] = list(honored.values())
     if refunded:
         date = planned.get("Date") if isinstance(planned, dict) else None
         source = entity.split(".")[0]

@@ -241,6 +241,9 @@ class BloomerangSettings(Strict):
     api_key_env: str | None = None
     requests_per_hour: int = Field(default=1000, gt=0)
     custom_fields: CustomFields = CustomFields()
+    # A fund / campaign / appeal the org YAML names but Bloomerang lacks: false (default) blocks its gifts
+    # with the missing name (a typo never becomes a new fund in the books); true creates it once.
+    create_missing: bool = Field(default=False, strict=True)
 
 
 class WeGiveSettings(Strict):

@@ -398,6 +398,13 @@ def ref(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
     return (f"ref:{arg}:" + text).where(text.notna(), None), None
 
 
+def named_ref(values: pd.Series, ctx: Context, arg: Any = None) -> Result:
+    """A Bloomerang record *by name*, resolved by the sync: 'ref:bloomerang.tributes:name=Jane Doe' (a name of
+    digits stays a name, never an id)."""
+    text, _ = strip(values, ctx)
+    return (f"ref:bloomerang.{arg}:name=" + text).where(text.notna(), None), None
+
+
 def ref_inverse(values: pd.Series, ctx: Context) -> pd.Series:
     return _text(values).str.rsplit(":", n=1).str[-1]
 
@@ -592,6 +599,8 @@ REGISTRY: dict[str, Transform] = {
     "to_date": Transform(to_date, None, doc="ISO timestamp → YYYY-MM-DD in the org time zone"),
     "epoch_to_date": Transform(epoch_to_date, None, doc="epoch seconds → YYYY-MM-DD in the org time zone"),
     "ref": Transform(ref, ref_inverse, arg=(), doc="'ref:<source.entity>:<id>' for the sync to resolve"),
+    "named_ref": Transform(named_ref, None, arg=("tributes", "funds", "campaigns", "appeals"),
+                           doc="'ref:bloomerang.<entity>:name=<text>': a Bloomerang record by name"),
     "join_lines": Transform(join_lines, None, combines=True, doc="join street lines with a newline"),
     "note_list": Transform(note_list, None, combines=True, doc="join texts and lists of texts with '; '"),
     "event_setting": Transform(event_setting, None, arg=("fund", "appeal", "campaign"), combines=True,

@@ -32,6 +32,8 @@ class RunContext:
     run_id: str
     direction: str = "both"
     extracted: Extracted = field(default_factory=Extracted)
+    # ref -> plan.named.MissingName: org-YAML names Bloomerang lacks, found by the plan (the dry-run lists them)
+    missing_names: dict = field(default_factory=dict)
     _fields: CorrelationFields | None = field(default=None, repr=False)
     _snapshot: pd.DataFrame | None = field(default=None, repr=False)
     _transactions: pd.DataFrame | None = field(default=None, repr=False)

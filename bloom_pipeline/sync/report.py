@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from bloom_pipeline.sync.plan.named import report_lines
 from bloom_pipeline.sync.runner import RunReport
 
 COLUMNS = ("created", "updated", "unchanged", "quarantined", "failed")
@@ -64,6 +65,10 @@ def story(report: RunReport) -> list[str]:
     if dropped:
         reasons = sorted(((t, n) for g in report.gates.values() for t, n in g.top_field_reasons), key=lambda r: -r[1])
         lines.append(f"values left out (their records synced): {dropped} — {_top(reasons)}")
+    waiting = [m for m in report.missing_names if not m.created]
+    if waiting:
+        lines.append(f"blocked until Bloomerang has them: {_top([(f'{m.kind} {m.name!r}', m.gifts) for m in waiting])}"
+                     " (or set bloomerang.create_missing: true)")
     halted = [g.blocked_reason for g in report.gates.values() if g.blocked_reason]
     if halted:
         lines.append(f"load stopped: {halted[0]}")
@@ -81,6 +86,8 @@ def print_report(report: RunReport, *, dry_run: bool = False) -> None:
         from bloom_pipeline.sync.plan.render import render_plan
 
         click.echo(render_plan(report.plan))
+        for line in report_lines(report.missing_names):
+            click.echo(line)
         click.echo("dry run: nothing was written (no API write, no cursor, no staging row)")
     width = max(len(c) for c in COLUMNS) + 2
     click.echo(f"run {report.run_id} for org {report.org}: {report.status}")
@@ -97,6 +104,11 @@ def print_report(report: RunReport, *, dry_run: bool = False) -> None:
     if deletions.get("recorded") or deletions.get("restored"):
         click.echo(f"archived in WeGive: {deletions.get('recorded', 0)} recorded, {deletions.get('inactivated', 0)} "
                    f"inactivated in Bloomerang, {deletions.get('restored', 0)} restored (table source_deletions)")
+    renamed = report.counts.get("fund_names", {})
+    if renamed:
+        click.echo(f"fund names: {renamed.get('renamed_in_bloomerang', 0)} renamed in Bloomerang, "
+                   f"{renamed.get('renamed_in_wegive', 0)} in WeGive, {renamed.get('failed', 0)} failed "
+                   "(retried on the next run)")
     if report.conflicts or report.review_items:
         click.echo(f"conflicts: {report.conflicts}; queued for review: {report.review_items} "
                    f"(bloom-pipeline review list --org {report.org})")

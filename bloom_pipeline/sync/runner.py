@@ -39,6 +39,7 @@ from bloom_pipeline.sync.extract.records import Extracted
 from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.identity.merges import relink_merged
+from bloom_pipeline.sync.merge.funds import sync_fund_names
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.people import custom_fields, sync_communication, sync_custom_fields
@@ -80,6 +81,7 @@ class RunReport:
     requests: Counter = field(default_factory=Counter)  # Bloomerang requests by (method, path template)
     failure_reasons: list[tuple[str, int]] = field(default_factory=list)  # why writes failed, most common first
     relinked: int = 0  # links moved to the survivor of a Bloomerang merge (constituent_merges)
+    missing_names: list = field(default_factory=list)  # plan.named.MissingName: org-YAML names Bloomerang lacks
 
     @property
     def failed_records(self) -> int:
@@ -182,6 +184,7 @@ class OrgSync:
         moves = relink_merged(self.ctx)  # links to constituents Bloomerang merged away move to the survivor first
         self.report.relinked = sum(m.survivor_id is not None for m in moves)
         self.report.plan = plan_run(self.ctx, self.report.gates)
+        self.report.missing_names = list(self.ctx.missing_names.values())
         return self.report.plan
 
     def apply(self) -> None:
@@ -197,6 +200,7 @@ class OrgSync:
                 writes.apply(plan, "constituents")
             writes.flush()
             write_back_correlation(ctx, con)
+            funds = sync_fund_names(ctx, con)  # renames both ways, once the funds are linked
             planned = plan[plan["entity"] == "constituents"]
             merged = merge_linked(ctx, con, skip=set(zip(planned["source"], planned["source_id"].astype(str),
                                                           strict=True)))
@@ -211,7 +215,10 @@ class OrgSync:
             outcome = writes.close()
         self.report.counts = outcome.counts
         self.report.conflicts, self.report.review_items = len(merged.conflicts), len(merged.review_ids)
-        self.report.conflicts += len(communication.conflicts)
+        self.report.conflicts += len(communication.conflicts) + len(funds.conflicts)
+        self.report.review_items += len(funds.review_ids)
+        if funds.to_bloomerang or funds.to_wegive or funds.failed:
+            self.report.counts["fund_names"] = funds.counts()
         if communication.to_bloomerang or communication.to_wegive or communication.failed:
             self.report.counts["communication"] = communication.counts()
         if created.anything:

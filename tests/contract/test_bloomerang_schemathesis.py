@@ -65,7 +65,7 @@ PIPELINE_OPERATIONS = [
     "GET /constituents", "POST /constituent", "GET /constituent/{id}", "PUT /constituent/{id}",
     "GET /transactions", "POST /transaction", "GET /transaction/{id}", "PUT /transaction/{id}",
     "POST /refund", "GET /funds", "POST /fund", "PUT /fund/{id}", "GET /campaigns", "GET /appeals",
-    "GET /customFields/{type}/", "GET /user/current",
+    "GET /customFields/{type}/", "GET /user/current", "GET /tributes", "POST /tribute",
 ]
 # ... and what the simulator serves beyond them.
 SERVED_OPERATIONS = [
@@ -226,8 +226,17 @@ def _repair_fund(body: dict[str, Any], method: str, picks: dict[str, Any]) -> di
     return body
 
 
+def _repair_tribute(body: dict[str, Any], method: str, picks: dict[str, Any]) -> dict[str, Any]:
+    _text(body, "Name", "Generated Tribute")
+    if body.get("TributeType") not in ("InHonorOf", "InMemoryOf"):
+        body["TributeType"] = "InHonorOf"
+    body.pop("NotificantAccountIds", None)  # ids of constituents the generator cannot know
+    return body
+
+
 _REPAIRS = {"/constituent": _repair_constituent, "/transaction": _repair_transaction, "/interaction": _repair_activity,
             "/note": _repair_activity, "/refund": _repair_refund, "/fund": _repair_fund,
+            "/tribute": _repair_tribute,
             "/constituent/{id}/updateCommunicationSettings": _repair_communication}
 
 

@@ -2,7 +2,7 @@
 
 Serves under ``/v2`` the endpoints our client and sync use: constituents (+ duplicates, search,
 communication settings), emails / phones / addresses, transactions + designations, refunds (create, read,
-update, delete), interactions, notes, funds, campaigns, appeals, custom fields, ``/user/current`` and
+update, delete), interactions, notes, funds, campaigns, appeals, tributes, custom fields, ``/user/current`` and
 ``/database``. This module is only the HTTP layer; business rules live in the store modules of this
 package (``store``, ``people``, ``gifts``, ``activities``, ``validation``, ``duplicates``); list rules in
 ``queries``; body decoding (media type, depth, numbers, string lengths) in ``strict``. Success bodies are
@@ -355,7 +355,7 @@ def _routes(store: BloomerangStore) -> list[Route]:
             ("DELETE", f"/{kind}/{{id:int}}", lambda r, s, k=kind: s.delete_activity(k, _id(r))),
         ]
     for kind, plural, modified in (("fund", "funds", False), ("campaign", "campaigns", True),
-                                   ("appeal", "appeals", True)):
+                                   ("appeal", "appeals", True), ("tribute", "tributes", False)):
         table += [
             ("GET", f"/{plural}", _named_list(kind, modified)),
             ("POST", f"/{kind}", _write(lambda s, b, k=kind: s.create_named(k, b))),

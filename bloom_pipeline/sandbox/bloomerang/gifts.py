@@ -360,6 +360,10 @@ class GiftsMixin:
             out["Fund"] = self.named_ref("fund", record.get("FundId"))
             out["Campaign"] = self.named_ref("campaign", record.get("CampaignId"))
             out["Appeal"] = self.named_ref("appeal", record.get("AppealId"))
+            tribute = self.tributes.get(record.get("TributeId"))
+            if tribute is not None:  # the read model's Tribute {Id, Name} and the tribute's TributeType
+                out["Tribute"] = {"Id": tribute["Id"], "Name": tribute["Name"]}
+                out["TributeType"] = tribute["TributeType"]
             out["CustomValues"] = self.read_custom_values(record["_custom"])
             out["AuditTrail"] = self.audit_trail(record)
             out.pop("IsExtraPayment", None)

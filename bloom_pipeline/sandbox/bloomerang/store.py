@@ -36,6 +36,7 @@ from bloom_pipeline.sandbox.bloomerang.validation import (
     boolean,
     business_date,
     drop_nulls,
+    enum,
     format_timestamp,
     int32,
     integer_id,
@@ -64,6 +65,9 @@ SEED_EMAIL_INTERESTS = [{"Id": 701, "Name": "Newsletter"}, {"Id": 702, "Name": "
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+TRIBUTE_TYPES = ("InHonorOf", "InMemoryOf")
 
 
 class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
@@ -206,10 +210,12 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
             if not isinstance(body.get("Name"), str) or not body["Name"].strip():
                 raise bad("Name is required")
             record: dict[str, Any] = {"Id": self.next_id(), "IsActive": True, "SortIndex": 0}
-            if kind == "fund":
+            if kind in ("fund", "tribute"):
                 record["IsDefault"] = False
+            if kind == "tribute" and body.get("TributeType") is None:
+                raise bad("TributeType is required")  # TributeCreateModel: required Name, TributeType
             self._apply_named(kind, record, body)
-            if kind != "fund":
+            if kind not in ("fund", "tribute"):  # funds and tributes carry no AuditTrail (OpenAPI)
                 record["_audit"] = self.new_audit()
             self.table(kind)[record["Id"]] = record
             return self.render_named(kind, record["Id"])
@@ -231,6 +237,7 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
                      "DefaultQuickbooksAccountId", "QuickbooksAccountIds"),
             "campaign": ("Name", "IsActive", "SortIndex", "StartDate", "EndDate", "Goal"),
             "appeal": ("Name", "IsActive", "SortIndex"),
+            "tribute": ("Name", "IsActive", "IsDefault", "SortIndex", "Note", "TributeType", "NotificantAccountIds"),
         }[kind]
         for key in allowed:
             if key not in body:
@@ -248,6 +255,15 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
                 record[key] = business_date(value, key)
             elif key == "Goal":
                 record[key] = money(value, key)
+            elif key == "TributeType":
+                record[key] = enum(value, key, TRIBUTE_TYPES)
+            elif key == "NotificantAccountIds":
+                if not isinstance(value, list):
+                    raise bad(f"{key} must be a list of integer ids")
+                for account in value:
+                    if integer_id(account, key) not in self.constituents:
+                        raise bad(f"No constituent with id {account} found")
+                record[key] = [integer_id(v, key) for v in value]
             elif key == "QuickbooksAccountIds":
                 if not isinstance(value, list):
                     raise bad(f"{key} must be a list of integer ids")

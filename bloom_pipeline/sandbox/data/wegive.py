@@ -214,6 +214,22 @@ def _allocations(rng: random.Random, amount: int, funds: list[dict[str, Any]]) -
     return [(idx, bounds[i + 1] - bounds[i]) for i, idx in enumerate([first, *others])]
 
 
+# A few gifts honor someone (decided: WeGive types `tribute` as a bare string and documents no values; the
+# sandbox sends "in_honor" / "in_memory"). Chosen by id, not by the world's random stream, so adding tributes
+# moved no other generated value; three names, so one tribute is named by several gifts.
+TRIBUTES = (("in_memory", "Margaret Lane", "In loving memory of Grandma"), ("in_honor", "Coach Rivera", None),
+            ("in_honor", "The Okafor Family", "Thank you for everything"))
+TRIBUTE_EVERY = 7
+
+
+def tribute_fields(txn_id: int) -> dict[str, Any]:
+    """The ``tribute*`` keys of one transaction: one gift in ``TRIBUTE_EVERY`` names a tribute."""
+    if txn_id % TRIBUTE_EVERY:
+        return {}
+    kind, name, message = TRIBUTES[(txn_id // TRIBUTE_EVERY) % len(TRIBUTES)]
+    return {"tribute": kind, "tribute_name": name, "tribute_email": None, "tribute_message": message}
+
+
 def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: list[dict[str, Any]],
                 campaigns: list[dict[str, Any]], created: datetime, anchor: datetime, *, kind: str | None = None,
                 status: str | None = None, amount: int | None = None, frequency: str = "once",
@@ -264,6 +280,7 @@ def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: l
                 "scheduled_donation_next", "scheduled_donation_total_count", "scheduled_donation_total_given",
                 "scheduled_donation_iteration", "fundraiser_id", "fundraiser_name", "fundraiser_slug"):
         txn[key] = None
+    txn.update(tribute_fields(txn_id))
     if scheduled_id:
         txn["scheduled_donation_amount"] = amount
         txn["scheduled_donation_status"] = "active"

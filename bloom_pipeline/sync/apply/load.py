@@ -9,6 +9,7 @@ is the runner's.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ import pandas as pd
 
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import transaction
-from bloom_pipeline.sync.apply import recurring
+from bloom_pipeline.sync.apply import recurring, tributes
 from bloom_pipeline.sync.apply.journal import Journal
 from bloom_pipeline.sync.apply.loop import RecordResult, Writer, apply_plan, summarise
 from bloom_pipeline.sync.apply.outcomes import StoreLedger
@@ -67,6 +68,16 @@ def _named_creator(ctx: RunContext):
     return on_missing
 
 
+def tribute_default_type(org: Any) -> str:
+    """The mapping's default ``Tribute.TributeType`` (WeGive documents no tribute type values), else InHonorOf."""
+    try:
+        rule = org.entity("wegive.transactions").designations.fields.get("Tribute.TributeType")
+    except (KeyError, AttributeError):
+        rule = None
+    default = getattr(rule, "default", None)
+    return default if default in tributes.TRIBUTE_TYPES else tributes.DEFAULT_TYPE
+
+
 def _canonical_by_id(snapshot: pd.DataFrame) -> dict[int, dict[str, Any]]:
     rows = snapshot[["bloomerang_id", *CANONICAL_FIELDS]].astype(object).where(snapshot.notna(), None)
     return {int(r.pop("bloomerang_id")): r for r in rows.to_dict("records")}
@@ -80,7 +91,7 @@ class Load:
         self.results: list[RecordResult] = []
         self.writers = writers(ctx)
         self.journal = Journal.beside(ctx.store.path)
-        self.resolver = RefResolver(on_missing_name=_named_creator(ctx))
+        self.resolver = RefResolver(on_missing_name=_named_creator(ctx) if ctx.org.bloomerang.create_missing else None)
         for entity in ("funds", "campaigns", "appeals"):
             self.resolver.add_names(entity, names_by_id(stored_records(ctx.store, "bloomerang", entity)))
         people = sourced_values(ctx.org, staged_frame(ctx.store, "constituents", ctx.run_id))
@@ -113,6 +124,7 @@ class Load:
         rows = plan[plan["entity"] == "transactions"]
         schedules = self._ensure_schedules(rows)
         rows = recurring.hold_payments(rows, schedules)
+        self._ensure_tributes(rows)
         self.results += apply_plan(rows, self.writers["transactions"], self.resolver, self.book)
 
     def _ensure_schedules(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -134,6 +146,17 @@ class Load:
         book.flush()
         recurring.register(self.resolver, plan, results)
         return plan
+
+    def _ensure_tributes(self, rows: pd.DataFrame) -> None:
+        """Every tribute the planned gifts name exists in Bloomerang (found by name, else created once) and
+        resolves as ``ref:bloomerang.tributes:name=…`` (``apply/tributes.py``)."""
+        writing = rows[rows["action"].isin(["create", "update"])]
+        payloads = [json.loads(p) if isinstance(p, str) else p for p in writing["payload"]]
+        wanted = tributes.wanted_tributes(payloads, tribute_default_type(self.ctx.org))
+        if not wanted:
+            return
+        known = tributes.by_name(stored_records(self.ctx.store, "bloomerang", "tributes"))
+        self.resolver.add_names("tributes", tributes.ensure_tributes(self.ctx.clients.bloomerang, wanted, known))
 
     def _schedules_in_bloomerang(self) -> None:
         """Schedules Bloomerang already holds (their correlation value ``wegive:<entity>:<id>``) resolve

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from bloom_pipeline.clients.http import OutcomeUnknownError
+from bloom_pipeline.sync.apply.tributes import without_tribute
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class TransactionWriter:
         self.field_ids = field_ids  # source -> Transaction custom field id
 
     def _body(self, source: str, source_id: str, payload: Record) -> tuple[Record, bool, Any]:
-        body = copy.deepcopy(payload)
+        body = without_tribute(payload)
         refunded = bool(body.pop("IsRefunded", False))
         refund_date = _refund_date(body.pop("Refund", None))  # the refund's body, never the transaction's
         field_id = self.field_ids.get(source)
@@ -102,7 +103,7 @@ class TransactionWriter:
 
     def update(self, bloomerang_id: int, payload: Record) -> Record:
         refunded = bool(payload.get("IsRefunded", False))
-        body = {k: v for k, v in payload.items() if k not in ("IsRefunded", "Refund")}
+        body = without_tribute({k: v for k, v in payload.items() if k not in ("IsRefunded", "Refund")})
         current = self.client.update_transaction(bloomerang_id, body) if body else self.client.get_transaction(
             bloomerang_id
         )

@@ -36,6 +36,7 @@ def extract_bloomerang(client: Any, store: StagingStore, run_id: str, out: Extra
         ("funds", list(client.iter_funds())),
         ("campaigns", list(client.iter_campaigns())),
         ("appeals", list(client.iter_appeals())),
+        ("tributes", list(client.iter_tributes())),
         ("custom_fields", [dict(f, Area=area) for area in ("Constituent", "Transaction")
                            for f in client.custom_fields(area)]),
     ):

@@ -69,6 +69,7 @@ def stored_records(store: StagingStore, source: str, entity: str) -> list[Record
 RAW_KEYS = (
     ("bloomerang", "constituents"), ("bloomerang", "transactions"), ("bloomerang", "funds"),
     ("bloomerang", "campaigns"), ("bloomerang", "appeals"), ("bloomerang", "custom_fields"),
+    ("bloomerang", "tributes"),
     ("wegive", "donors"), ("wegive", "archived_donors"), ("wegive", "funds"), ("wegive", "fund_allocations"),
     ("wegive", "transactions"), ("wegive", "pledges"), ("wegive", "scheduled_donations"),
     ("handbid", "contacts"), ("handbid", "auctions"), ("handbid", "receipts"), ("handbid", "payments"),

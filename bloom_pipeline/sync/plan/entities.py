@@ -19,6 +19,7 @@ from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
 from bloom_pipeline.sync.identity import constituents as identity
 from bloom_pipeline.sync.identity import reviews as identity_reviews
 from bloom_pipeline.sync.identity.by_reference import resolve_funds, resolve_transactions
+from bloom_pipeline.sync.merge.funds import owned_by_merge
 from bloom_pipeline.sync.plan.records import PLAN_COLUMNS, REF_ENTITY, plan_records
 
 
@@ -28,7 +29,22 @@ def plan_funds(staged: pd.DataFrame, state: pd.DataFrame, bloomerang_funds: list
     funds = pd.DataFrame({"bloomerang_id": [f.get("Id") for f in bloomerang_funds],
                           "name": [f.get("Name") for f in bloomerang_funds]})
     links = state.dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]] if len(state) else None
-    return plan_records("funds", staged, resolve_funds(staged, funds, links), state)
+    plan = plan_records("funds", staged, resolve_funds(staged, funds, links), state)
+    return _names_by_merge(plan, owned_by_merge(state))
+
+
+def _names_by_merge(plan: pd.DataFrame, owned: set[tuple[str, str]]) -> pd.DataFrame:
+    """A linked fund's rename is the fund merge's (``merge/funds.py``, three-way, both directions): the push
+    plan never PUTs it, or it would overwrite a Bloomerang rename or push over a conflict."""
+    if plan.empty or not owned:
+        return plan
+    mine = pd.Series([(s, str(i)) in owned for s, i in zip(plan["source"], plan["source_id"], strict=True)],
+                     index=plan.index) & plan["action"].eq("update")
+    plan.loc[mine, "action"] = "unchanged"
+    plan.loc[mine, "diff"] = "{}"
+    plan.loc[mine, "payload"] = "{}"
+    plan.loc[mine, "reason"] = "linked fund: a rename goes through the fund-name merge, both ways"
+    return plan
 
 
 def plan_constituents(staged: pd.DataFrame, resolved: pd.DataFrame, state: pd.DataFrame,
@@ -118,16 +134,18 @@ def resolve_constituents(staged: pd.DataFrame, snapshot: pd.DataFrame, links: pd
 
 
 def plan_transactions(staged: pd.DataFrame, state: pd.DataFrame, blocked_refs: dict[str, str] | None = None,
-                      bloomerang: pd.DataFrame | None = None) -> pd.DataFrame:
+                      bloomerang: pd.DataFrame | None = None,
+                      blocked: dict[tuple[str, str], str] | None = None) -> pd.DataFrame:
     """Dedupe by source reference, whatever the local state holds: a transaction is the Bloomerang one
     linked before, the one the source names (WeGive ``bloomerang_id``) or the one whose correlation custom
     value holds its source id (``bloomerang``: ``snapshot.transaction_frame``), and is never created twice.
-    Gifts of a quarantined donor are blocked with the donor's reason. A refund is part of what is planned
+    Gifts of a quarantined donor are blocked with the donor's reason, and ``blocked`` gifts with theirs (a
+    fund the org YAML names that Bloomerang lacks: ``plan/named.py``). A refund is part of what is planned
     (see ``_with_refunds``); a gift found in Bloomerang unrefunded whose source refunded it gets the refund."""
     staged, unrefunded_hash = _with_refunds(staged)
     links = state.dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]] if len(state) else None
     resolved = resolve_transactions(staged, bloomerang, links) if len(staged) else None
-    plan = plan_records("transactions", staged, resolved, state, blocked_refs=blocked_refs)
+    plan = plan_records("transactions", staged, resolved, state, blocked=blocked, blocked_refs=blocked_refs)
     plan = _refund_only_updates(plan, state, unrefunded_hash)
     return _refunds_of_found(plan, staged, bloomerang)
 

@@ -21,7 +21,7 @@ from bloom_pipeline.sync.context import RunContext
 from bloom_pipeline.sync.extract.records import stored_records
 from bloom_pipeline.sync.identity.constituents import gift_accounts
 from bloom_pipeline.sync.merge.linked import field_rules
-from bloom_pipeline.sync.plan import entities
+from bloom_pipeline.sync.plan import entities, named
 from bloom_pipeline.sync.plan.records import PLAN_COLUMNS
 from bloom_pipeline.sync.stage import EntityGate, sourced_values, staged_frame
 
@@ -71,6 +71,20 @@ def _reasons(row: dict[str, Any]) -> str:
     return "; ".join(map(str, reasons or [])) or "invalid record"
 
 
+def missing_named(ctx: RunContext, gifts: pd.DataFrame, states: pd.DataFrame
+                  ) -> tuple[dict[str, named.MissingName], dict[tuple[str, str], str]]:
+    """The funds / campaigns / appeals the staged gifts not yet in Bloomerang name (from the org YAML) that
+    Bloomerang lacks, and the gifts to block for them (none with ``bloomerang.create_missing: true``)."""
+    known = {e: [str(r.get("Name") or "") for r in stored_records(ctx.store, "bloomerang", e)]
+             for e in named.CHECKED_ENTITIES}
+    done = states.dropna(subset=["bloomerang_id"]) if len(states) else states
+    linked = set(zip(done["source"], done["source_id"].astype(str), strict=True)) if len(done) else set()
+    pending = [((s, str(i)), p) for s, i, p in zip(gifts["source"], gifts["source_id"], gifts["payload"], strict=True)
+               if (s, str(i)) not in linked] if len(gifts) else []
+    missing = named.missing_names([p for _, p in pending], known, create_missing=ctx.org.bloomerang.create_missing)
+    return missing, named.blocked_gifts(pending, missing)
+
+
 def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     """Every staged record of the run → create / update / unchanged / blocked / skipped, stored."""
     store, run_id = ctx.store, ctx.run_id
@@ -89,10 +103,11 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     people_plan = entities.plan_constituents(unlinked, resolved, states["constituents"], snapshot,
                                              policies=_policies(ctx.org))
     frames.append(people_plan)
+    ctx.missing_names, waiting = missing_named(ctx, transactions, states["transactions"])
     frames.append(entities.plan_transactions(transactions, states["transactions"],
                                              blocked_refs={**_blocked_donor_refs(store, states["constituents"]),
                                                            **entities.awaiting_review_refs(people_plan)},
-                                             bloomerang=ctx.bloomerang_transactions()))
+                                             bloomerang=ctx.bloomerang_transactions(), blocked=waiting))
     plan = pd.concat([f.reindex(columns=list(PLAN_COLUMNS)) for f in frames], ignore_index=True)
     for entity, gate in gates.items():
         if not gate.passed:

@@ -15,7 +15,7 @@ CASES = {
     "bad_unknown_transform.yaml": "11: mappings.wegive.donors.branches.individual.FirstName.transform[1]: "
                                   "unknown transform 'titlecase' (known: account_type, card_expiry, card_type, "
                                   "cents_to_dollars, digits_only, dollars, email, epoch_to_date, event_setting, "
-                                  "integer, join_lines, last_four, lower, non_deductible, note_list, phone, "
+                                  "integer, join_lines, last_four, lower, named_ref, non_deductible, note_list, phone, "
                                   "phone_formatted, positive, ref, routing_number, strip, to_date, to_string)",
     "bad_unknown_source_field.yaml": "11: mappings.wegive.donors.branches.individual.MiddleName.from: "
                                      "unknown source field 'midle_name' for wegive.donors",
