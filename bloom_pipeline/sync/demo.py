@@ -4,6 +4,9 @@
 2. Run the demo org's full bidirectional sync and print the per-entity summary.
 3. Edit one linked donor in WeGive and in Bloomerang within the clock-skew tolerance — a real conflict —
    and run the nightly sync again: the conflict is detected, recorded in the ledger and queued for review.
+   Between the runs a donor also sets an org custom field (T-shirt size) and another opts out of all contact
+   in WeGive; run 2 carries both to Bloomerang. Run 1 has already turned Handbid registrations into
+   interactions; the demo shows one of each.
 """
 
 from __future__ import annotations
@@ -66,10 +69,15 @@ def _make_conflict(apis: Apis, donor_id: int, constituent_id: int) -> None:
     apis.bloomerang.update_constituent(constituent_id, {"PrimaryPhone": {"Type": "Mobile", "Number": "(720) 555-0199"}})
 
 
-def _make_edits(apis: Apis, pulled: tuple[int, int], pushed: tuple[int, int]) -> None:
-    """One edit in Bloomerang (flows back to WeGive) and one in WeGive (flows to Bloomerang)."""
+TSHIRT = ("tshirt_size", "T-Shirt Size", "M")  # demo.yaml maps this WeGive donor field to the Bloomerang one
+
+
+def _make_edits(apis: Apis, pulled: tuple[int, int], pushed: tuple[int, int], opted: tuple[int, int]) -> None:
+    """One edit in Bloomerang (flows back to WeGive), one in WeGive with an org custom field (flows to
+    Bloomerang), and a donor opting out of all contact in WeGive (reaches Bloomerang's settings)."""
     apis.bloomerang.update_constituent(pulled[1], {"PrimaryAddress": {"Type": "Home", "City": "Boulder"}})
-    apis.wegive.update_donor(pushed[0], {"last_name": "Demo"})
+    apis.wegive.update_donor(pushed[0], {"last_name": "Demo", "custom_fields": {TSHIRT[0]: TSHIRT[2]}})
+    apis.wegive.update_donor(opted[0], {"do_not_contact": True})
 
 
 def _show_edits(apis: Apis, pulled: tuple[int, int], pushed: tuple[int, int]) -> None:
@@ -77,6 +85,44 @@ def _show_edits(apis: Apis, pulled: tuple[int, int], pushed: tuple[int, int]) ->
     last = apis.bloomerang.get_constituent(pushed[1]).get("LastName")
     click.echo(f"pull: WeGive donor {pulled[0]} city is now {city!r} (edited in Bloomerang)")
     click.echo(f"push: Bloomerang constituent {pushed[1]} last name is now {last!r} (edited in WeGive)")
+
+
+def _custom_value(constituent: dict[str, Any], field_name: str, fields: list[dict[str, Any]]) -> str | None:
+    """The text a constituent holds in the custom field named ``field_name`` (read shape: a pick's
+    ``Value`` is ``{Id, Value}``)."""
+    ids = {int(f["Id"]) for f in fields if str(f.get("Name", "")).casefold() == field_name.casefold()}
+    for item in constituent.get("CustomValues") or []:
+        if item.get("FieldId") is not None and int(item["FieldId"]) in ids:
+            value = item.get("Value")
+            return str(value.get("Value") if isinstance(value, dict) else value)
+    return None
+
+
+def _show_people(apis: Apis, report: Any, pushed: tuple[int, int], opted: tuple[int, int]) -> None:
+    """The People features on real records: the custom field and the opt-out run 2 carried to Bloomerang,
+    and one of the interactions run 1 made from Handbid registrations."""
+    from bloom_pipeline.staging.store import StagingStore
+
+    fields = list(apis.bloomerang.custom_fields("Constituent"))
+    shirt = _custom_value(apis.bloomerang.get_constituent(pushed[1]), TSHIRT[1], fields)
+    click.echo(f"custom field: Bloomerang constituent {pushed[1]} {TSHIRT[1]} is now {shirt!r} (set in WeGive)")
+    settings = apis.bloomerang.get_constituent(opted[1])
+    marks = ", ".join(settings.get("CommunicationRestrictions") or []) or "none"
+    click.echo(f"opt-out: Bloomerang constituent {opted[1]} restrictions {marks}; e-mail "
+               f"{settings.get('EmailInterestType')} (do_not_contact in WeGive)")
+    store = StagingStore(report.database, org=report.org)
+    try:
+        rows = store.read_frame("SELECT interaction_id, participation FROM event_interactions "
+                                "ORDER BY auction_id, bloomerang_id")
+    except Exception:  # noqa: BLE001 - no Handbid participation this run: nothing to show
+        rows = None
+    if rows is None or not len(rows):
+        click.echo("interactions: none from Handbid")
+        return
+    first = apis.bloomerang.get_interaction(int(rows["interaction_id"].iloc[0]))
+    click.echo(f"interaction: Bloomerang constituent {first.get('AccountId')} {first.get('Subject')!r} on "
+               f"{first.get('Date')} ({first.get('Channel')}, {first.get('Purpose')}; {len(rows)} from Handbid "
+               "registrations and check-ins)")
 
 
 def _progress() -> Any:
@@ -143,20 +189,22 @@ def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) ->
         click.echo("\n== Run 1: first bidirectional sync of the demo org ==")
         first = run_org(DEMO_ORG, direction="both", dry_run=False, since=None, mappings_dir=None,
                         data_dir=data_dir, urls=sandbox.urls, overrides=overrides, progress=_progress())
-        picked = _linked_wegive_donors(first, 3)
-        if len(picked) < 3:
+        picked = _linked_wegive_donors(first, 4)
+        if len(picked) < 4:
             click.echo("not enough linked donors to demonstrate the merge with", err=True)
             return 1
-        (donor_id, constituent_id), pulled, pushed = picked
+        (donor_id, constituent_id), pulled, pushed, opted = picked
         click.echo(f"\n== Between the runs: staff edit Bloomerang constituent {pulled[1]} (city), a donor edits "
-                   f"WeGive donor {pushed[0]} (last name), and WeGive donor {donor_id} and Bloomerang "
-                   f"constituent {constituent_id} both get a new phone number seconds apart: a conflict ==")
-        _make_edits(apis, pulled, pushed)
+                   f"WeGive donor {pushed[0]} (last name, T-shirt size), WeGive donor {opted[0]} opts out of all "
+                   f"contact, and WeGive donor {donor_id} and Bloomerang constituent {constituent_id} both get a "
+                   "new phone number seconds apart: a conflict ==")
+        _make_edits(apis, pulled, pushed, opted)
         _make_conflict(apis, donor_id, constituent_id)
         click.echo("\n== Run 2: the nightly sync ==")
         second = run_org(DEMO_ORG, direction="both", dry_run=False, since=None, mappings_dir=None,
                          data_dir=data_dir, urls=sandbox.urls, overrides=overrides, progress=_progress())
         _show_edits(apis, pulled, pushed)
+        _show_people(apis, second, pushed, opted)
         _show_review_queue(second)
         click.echo(f"reconciliation: {_reconcile(Path(second.database), sandbox.urls, overrides)}")
         apis.close()

@@ -47,6 +47,12 @@ def test_demo_syncs_both_ways_and_shows_a_conflict_queued_for_review(tmp_path: P
     # both directions: a Bloomerang edit reached WeGive, a WeGive edit reached Bloomerang
     assert re.search(r"^pull: WeGive donor \d+ city is now 'Boulder' \(edited in Bloomerang\)$", out, re.M), out
     assert re.search(r"^push: Bloomerang constituent \d+ last name is now 'Demo' \(edited in WeGive\)$", out, re.M)
+    assert re.search(r"^custom field: Bloomerang constituent \d+ T-Shirt Size is now 'M' \(set in WeGive\)$",
+                     out, re.M), out
+    assert re.search(r"^opt-out: Bloomerang constituent \d+ restrictions DoNotCall, DoNotMail, DoNotSolicit; "
+                     r"e-mail OptedOut \(do_not_contact in WeGive\)$", out, re.M), out
+    assert re.search(r"^interaction: Bloomerang constituent \d+ '(Registered for|Attended) .+' on \d{4}-\d\d-\d\d "
+                     r"\(InPerson, SpecialEvent; [1-9]\d* from Handbid", out, re.M), out
     assert re.search(r"^linked donors: [1-9]\d* pushed to Bloomerang, [1-9]\d* written back to the sources$", out, re.M)
 
     # the conflict: detected, recorded and queued, with the command that resolves it
