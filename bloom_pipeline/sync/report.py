@@ -46,6 +46,27 @@ def next_command(report: RunReport) -> str:
     return f"bloom-pipeline reconcile --org {org}"
 
 
+def people_line(report: RunReport) -> str | None:
+    """What the people steps after the merge did (docs/cli.md "What a sync prints"), or None when nothing:
+    opt-outs and org custom field values each way, Handbid interactions, donors created in WeGive."""
+    c = report.counts
+    comm, custom = c.get("communication", {}), c.get("custom_fields", {})
+    events, creates = c.get("event_interactions", {}), c.get("wegive_creates", {})
+    parts = []
+    if comm.get("opted_out_in_bloomerang") or comm.get("opted_out_in_wegive"):
+        parts.append(f"opt-outs {comm.get('opted_out_in_bloomerang', 0)} to Bloomerang, "
+                     f"{comm.get('opted_out_in_wegive', 0)} to WeGive")
+    if custom.get("updated_in_bloomerang") or custom.get("updated_in_wegive") or custom.get("values_quarantined"):
+        parts.append(f"custom field values {custom.get('updated_in_bloomerang', 0)} to Bloomerang, "
+                     f"{custom.get('updated_in_wegive', 0)} to WeGive, {custom.get('values_quarantined', 0)} "
+                     "quarantined")
+    if events.get("created") or events.get("updated"):
+        parts.append(f"event interactions {events.get('created', 0)} created, {events.get('updated', 0)} updated")
+    if creates.get("created"):
+        parts.append(f"WeGive donors created from Bloomerang {creates['created']}")
+    return "people: " + "; ".join(parts) if parts else None
+
+
 def story(report: RunReport) -> list[str]:
     """The short story a person reads first, the same at the end of the CLI output and in Dagster: what changed
     on each side, what failed and why, what waits in review, and the next command."""
@@ -56,6 +77,9 @@ def story(report: RunReport) -> list[str]:
     pulled = report.counts.get("constituents", {}).get("merged_pull", 0)
     lines = [f"Bloomerang: {created} created, {updated} updated (created/updated: {detail})",
              f"WeGive / Handbid: {pulled} donor(s) updated from Bloomerang"]
+    people = people_line(report)
+    if people:
+        lines.append(people)
     if report.failed_records:
         lines.append(f"failed: {report.failed_records}, retried on the next run — {_top(report.failure_reasons)}")
     if report.quarantined_records:

@@ -42,3 +42,15 @@ def test_review_comes_first_and_markdown_is_the_same_story():
     r = report(review_items=2)
     assert next_command(r) == "bloom-pipeline review list --org acme"
     assert story_markdown(r).splitlines() == [f"- {line}" for line in story(r)]
+
+
+def test_the_people_steps_get_one_line_naming_only_what_they_did():
+    assert not any(line.startswith("people:") for line in story(report()))
+    r = report()
+    r.counts |= {"communication": {"opted_out_in_bloomerang": 2, "opted_out_in_wegive": 0, "failed": 0},
+                 "event_interactions": {"created": 5, "updated": 1, "adopted": 0, "waiting_for_link": 0, "failed": 0},
+                 "custom_fields": {"updated_in_bloomerang": 0, "updated_in_wegive": 0, "values_quarantined": 0,
+                                   "failed": 0}}
+    assert story(r)[2] == "people: opt-outs 2 to Bloomerang, 0 to WeGive; event interactions 5 created, 1 updated"
+    r.counts["wegive_creates"] = {"created": 1, "failed": 0}
+    assert story(r)[2].endswith("; WeGive donors created from Bloomerang 1")
