@@ -27,7 +27,6 @@ from the current donor/fund at read time, as WeGive's resources are.
 
 from __future__ import annotations
 
-import copy
 import random
 import threading
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from bloom_pipeline.sandbox.data.wegive import (
     transaction,
     wegive_donor,
 )
+from bloom_pipeline.sandbox.tree import copy_tree
 from bloom_pipeline.sandbox.wegive import resources
 
 DONOR_TEXT = ("first_name", "middle_name", "last_name", "mobile_phone", "home_phone")
@@ -103,6 +103,7 @@ class WeGiveStore:
         self.campaigns: dict[int, dict[str, Any]] = {}
         self.served_as_is: dict[str, list[dict[str, Any]]] = {"donors": [], "transactions": []}
         self._rng = random.Random(0)
+        self.writes = 0  # counts writes through the methods below; app.ScanCache recomputes a list after one
 
     @classmethod
     def from_world(cls, world: Any) -> WeGiveStore:
@@ -110,7 +111,7 @@ class WeGiveStore:
         store = cls()
         for name in ("donors", "transactions", "funds", "fund_allocations", "campaigns"):
             table = getattr(store, name)
-            for record in copy.deepcopy(data.get(name, [])):
+            for record in copy_tree(data.get(name, [])):
                 table[int(record["id"])] = record
         return store
 
@@ -135,23 +136,23 @@ class WeGiveStore:
     def render_donor(self, donor_id: int) -> dict[str, Any]:
         """``GET /dashboard/donors/{id}``: the ``DonorViewResource``."""
         with self.lock:
-            return copy.deepcopy(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
+            return copy_tree(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
 
     def render_donor_row(self, donor_id: int) -> dict[str, Any]:
         """A ``GET /dashboard/donors`` row: the ``DonorTableResource`` (no last or middle name)."""
         with self.lock:
-            return copy.deepcopy(resources.donor_row(self._donor(donor_id)))
+            return copy_tree(resources.donor_row(self._donor(donor_id)))
 
     def render_fund(self, fund_id: int) -> dict[str, Any]:
         with self.lock:
             if fund_id not in self.funds:
                 raise NotFound("No query results for model [App\\Models\\Fund].")
-            return copy.deepcopy(resources.fund_resource(self.funds[fund_id]))
+            return copy_tree(resources.fund_resource(self.funds[fund_id]))
 
     def _allocation(self, alloc: dict[str, Any]) -> dict[str, Any]:
         """A ``FundAllocationResource`` (the fund is the ``Fund`` model, as it is now)."""
         fund = self.funds.get(int(alloc["fund"]["id"]), alloc["fund"])
-        return {"id": alloc["id"], "fund": copy.deepcopy(resources.fund_model(fund)),
+        return {"id": alloc["id"], "fund": copy_tree(resources.fund_model(fund)),
                 "amount": self.money(alloc["amount"])}
 
     def render_allocation(self, alloc: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +160,7 @@ class WeGiveStore:
         return {**self._allocation(alloc), "transaction_id": alloc.get("transaction_id")}
 
     def render_campaign(self, campaign: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(resources.campaign(campaign))
+        return copy_tree(resources.campaign(campaign))
 
     def render_transaction(self, txn_id: int) -> dict[str, Any]:
         """``GET /dashboard/transactions/{id}``: the ``TransactionViewResource`` and its spread columns."""
@@ -179,7 +180,7 @@ class WeGiveStore:
         """A stored-shape transaction with its owner, fund and allocations rendered as they are now (the
         rows ``served_as_is`` are built with it from records the table does not hold)."""
         with self.lock:
-            txn = copy.deepcopy(record)
+            txn = copy_tree(record)
             donor = self.donors.get(int(txn["donor_id"]))
             if donor is not None:
                 txn["owner"] = txn["donor"] = resources.donor_simple(donor)
@@ -194,6 +195,7 @@ class WeGiveStore:
     # -- donors ----------------------------------------------------------------------------------
     def update_donor(self, donor_id: int, body: Any) -> dict[str, Any]:
         """``PUT /dashboard/donors/{id}``: validate, apply, bump ``updated_at``."""
+        self.writes += 1
         with self.lock:
             if donor_id not in self.donors:
                 raise NotFound("No query results for model [App\\Models\\Donor].")
@@ -263,6 +265,7 @@ class WeGiveStore:
 
     def find_or_create_donor(self, body: Any) -> dict[str, Any]:
         """``POST /dashboard/donors/find-or-create``: match on email (case-insensitive), else create."""
+        self.writes += 1
         if not isinstance(body, dict):
             raise Invalid({"type": ["The type field is required."], "email": ["The email field is required."]})
         errors: dict[str, list[str]] = {}
@@ -303,6 +306,7 @@ class WeGiveStore:
     # -- funds -----------------------------------------------------------------------------------
     def update_fund(self, fund_id: int, body: Any) -> dict[str, Any]:
         """``PUT /dashboard/funds/{id}`` (decided): write ``bloomerang_id`` back; name/description/code too."""
+        self.writes += 1
         with self.lock:
             if fund_id not in self.funds:
                 raise NotFound("No query results for model [App\\Models\\Fund].")
@@ -335,6 +339,7 @@ class WeGiveStore:
     # -- user actions for tests ----------------------------------------------------------------
     def edit_transaction(self, txn_id: int, **fields: Any) -> dict[str, Any]:
         """Change stored fields of a transaction (cents) as WeGive's back office would; bumps updated_at."""
+        self.writes += 1
         with self.lock:
             if txn_id not in self.transactions:
                 raise NotFound(f"transaction {txn_id}")
@@ -349,6 +354,7 @@ class WeGiveStore:
     def add_transaction(self, donor_id: int, amount_cents: int, *, source_type: str = "card",
                         status: str = "Success", fund_id: int = 1) -> dict[str, Any]:
         """A new gift made now by ``donor_id`` (all keys as generated gifts have them)."""
+        self.writes += 1
         with self.lock:
             if donor_id not in self.donors:
                 raise NotFound(f"donor {donor_id}")
