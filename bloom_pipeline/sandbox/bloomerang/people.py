@@ -77,6 +77,10 @@ class PeopleMixin:
 
     # -- constituents ---------------------------------------------------------------------------
     def create_constituent(self, body: Any, actor: str | None = None) -> dict[str, Any]:
+        return self.render_constituent(self.insert_constituent(body, actor))
+
+    def insert_constituent(self, body: Any, actor: str | None = None) -> int:
+        """``create_constituent`` without rendering the answer (seeding a store renders nothing); the new Id."""
         body = require_object(body)
         with self.lock:
             if body.get("Type") is None:
@@ -98,7 +102,7 @@ class PeopleMixin:
             self._index_constituent(record)
             self.index_modified("constituent", record)
             self._write_contacts(record["Id"], contacts, actor or self.api_actor)
-            return self.render_constituent(record["Id"])
+            return record["Id"]
 
     def update_constituent(self, record_id: int, body: Any, actor: str | None = None) -> dict[str, Any]:
         body = require_object(body)

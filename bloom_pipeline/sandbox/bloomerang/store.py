@@ -121,7 +121,7 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin):
         for appeal in data.get("appeals", []):
             store.create_named("appeal", appeal)
         for constituent in data.get("constituents", []):
-            store.create_constituent(constituent)
+            store.insert_constituent(constituent)
         return store
 
     def add_custom_field(self, field: dict[str, Any]) -> dict[str, Any]:
