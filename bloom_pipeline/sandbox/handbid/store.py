@@ -26,7 +26,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from bloom_pipeline.sandbox.tree import copy_tree
+from bloom_pipeline.sandbox.tree import copy_bulk, copy_tree
 
 AUCTION_STATUSES = ("setup", "presale", "preview", "open", "ending", "extended", "closed", "reconciled")
 PAYMENT_METHODS = ("handbid_card", "external_card", "cash", "check", "credit")
@@ -90,7 +90,7 @@ class HandbidStore:
         store = cls(int(world.handbid_org_id))
         for name in ("auctions", "contacts", "receipts", "payments", "items"):
             table = getattr(store, name)
-            for record in copy_tree(world.handbid.get(name, [])):
+            for record in copy_bulk(world.handbid.get(name, [])):
                 table[int(record["id"])] = record
         return store
 

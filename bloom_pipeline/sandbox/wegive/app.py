@@ -31,7 +31,7 @@ import hmac
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -145,7 +145,7 @@ class ScanCache:
         self._scans: dict[tuple, tuple[tuple[int, int], list[int], bool]] = {}
 
     def rows(self, request: Request, table_name: str, matched: Callable[[], list[dict[str, Any]]],
-             sort_keys: dict[str, Callable[[dict[str, Any]], Any]]) -> tuple[list[dict[str, Any]], bool]:
+             sort_keys: dict[str, Callable[[dict[str, Any]], Any]]) -> tuple[Sequence[dict[str, Any]], bool]:
         _page_numbers(request)  # a bad count is refused before a sort is looked at, as without the cache
         table = getattr(self.store, table_name)
         key = (table_name, tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k != "page")))
@@ -158,10 +158,25 @@ class ScanCache:
             self._scans[key] = hit
             while len(self._scans) > self.size:
                 del self._scans[next(iter(self._scans))]
-        return [table[i] for i in hit[1] if i in table], hit[2]
+        return _IdRows(table, hit[1]), hit[2]
 
 
-def _page(request: Request, rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], dict[str, Any]],
+class _IdRows(Sequence):
+    """The records of a cached scan, looked up only for the page that is cut (``_page`` slices it)."""
+
+    def __init__(self, table: dict[int, dict[str, Any]], ids: list[int]) -> None:
+        self.table, self.ids = table, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [r for r in (self.table.get(i) for i in self.ids[index]) if r is not None]
+        return self.table[self.ids[index]]
+
+
+def _page(request: Request, rows: Sequence[dict[str, Any]], render: Callable[[dict[str, Any]], dict[str, Any]],
           sort_keys: dict[str, Callable[[dict[str, Any]], Any]],
           as_is: list[dict[str, Any]] | None = None, presorted: bool | None = None) -> JSONResponse:
     """Sort, paginate and wrap ``rows`` in WeGive's list envelope.

@@ -42,7 +42,7 @@ from bloom_pipeline.sandbox.data.wegive import (
     transaction,
     wegive_donor,
 )
-from bloom_pipeline.sandbox.tree import copy_tree
+from bloom_pipeline.sandbox.tree import copy_bulk, copy_tree
 from bloom_pipeline.sandbox.wegive import resources
 
 DONOR_TEXT = ("first_name", "middle_name", "last_name", "mobile_phone", "home_phone")
@@ -111,7 +111,7 @@ class WeGiveStore:
         store = cls()
         for name in ("donors", "transactions", "funds", "fund_allocations", "campaigns"):
             table = getattr(store, name)
-            for record in copy_tree(data.get(name, [])):
+            for record in copy_bulk(data.get(name, [])):
                 table[int(record["id"])] = record
         return store
 
