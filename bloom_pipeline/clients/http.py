@@ -24,6 +24,7 @@ import json as jsonlib
 import logging
 import random
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -43,6 +44,27 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
 _MESSAGE_LIMIT = 500
+
+
+class HttpWait:
+    """Process-wide time spent waiting for HTTP answers, and the requests waited for, per API.
+
+    Why: a sync's wall time is mostly the APIs' time; what the pipeline itself costs is the rest. The
+    benchmarks (``benchmarks/nightly_cost.py``) read ``HTTP_WAIT`` before and after a run and subtract. Time of
+    requests that overlap (several threads) is summed, so it can exceed the wall time it covers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds = 0.0
+        self.requests: Counter[str] = Counter()
+
+    def add(self, api: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds
+            self.requests[api] += 1
+
+
+HTTP_WAIT = HttpWait()
 
 
 def path_template(path: str) -> str:
@@ -282,9 +304,11 @@ class ApiSession:
         for attempt in range(1, self.max_attempts + 1):
             self._take_budget(method, full_path)
             self.request_counts[(method, template)] += 1
+            sent_at = time.perf_counter()
             try:
                 response = self._session.request(method, url, params=clean_params, json=json, timeout=self.timeout)
             except requests.RequestException as exc:
+                HTTP_WAIT.add(self.api, time.perf_counter() - sent_at)
                 sent = not _is_connect_failure(exc)
                 last_problem, last_status = self._describe(exc, sent), None
                 if sent and not safe:
@@ -292,6 +316,7 @@ class ApiSession:
                                               method, full_path, self.api, body=json) from None
                 self._pause(attempt, None, method, full_path, last_problem)
                 continue
+            HTTP_WAIT.add(self.api, time.perf_counter() - sent_at)
             if response.status_code < 400:
                 return self._decode(response, method, full_path)
             status = last_status = response.status_code

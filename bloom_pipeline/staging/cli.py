@@ -5,17 +5,21 @@ analyst would query, so the CLI and SQL never disagree. ``status`` reads the sta
 when a sync holds it, it falls back to the analyst snapshot (the last finished run) and says so.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import duckdb
 
-from bloom_pipeline.staging import review
 from bloom_pipeline.staging.accounting import stg_entity_of
 from bloom_pipeline.staging.store import StagingStore, StoreBusyError
+
+if TYPE_CHECKING:  # review imports pandas: only the review commands load it (`bloom-pipeline --help` does not)
+    from bloom_pipeline.staging import review
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -248,6 +252,8 @@ def review_group() -> None:
 def review_list(org: str, show_all: bool, data_dir: str | None) -> None:
     """List open review items: id, record, field, both values, both timestamps, reason; then, for each
     identity item, the staged record, its candidates and what each --take will do."""
+    from bloom_pipeline.staging import review
+
     con, _ = _open_for_reading(_store(org, data_dir))
     try:
         items = review.list_reviews(con, None if show_all else "open")
@@ -324,6 +330,8 @@ def _decided_cell(item: review.ReviewItem) -> str | None:
 
 def _identity_details(org: str, item: review.ReviewItem) -> str:
     """The staged record, its candidates (name, e-mail, phone, address) and what each choice does."""
+    from bloom_pipeline.staging import review
+
     record = _record_label(item)
     candidates = [c for c in (item.bloomerang_value or []) if isinstance(c, dict)]
 
@@ -368,6 +376,8 @@ def _check_take(_: click.Context, __: click.Parameter, value: str) -> str:
 @data_dir_option
 def review_resolve(org: str, item_id: int, take: str, data_dir: str | None) -> None:
     """Record a decision; the next sync run applies it and logs it."""
+    from bloom_pipeline.staging import review
+
     store = _store(org, data_dir)
     if not store.path.exists():
         raise click.ClickException(f"no staging database for org {org!r} at {store.path}")

@@ -10,6 +10,8 @@ rerun of a day is idempotent and a reader never sees half of it. Values are alwa
 table names are checked by ``ddl`` before they are interpolated.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import threading
@@ -17,10 +19,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # loaded where a frame is built: `bloom-pipeline --help` and `status` never import pandas
+    import pandas as pd
 
 from bloom_pipeline import settings
 from bloom_pipeline.errors import MOVE_ASIDE, DataError, UnusableFileError
@@ -85,7 +89,7 @@ class StagingStore:
     @classmethod
     def for_org(
         cls, org: str, data_dir: str | os.PathLike[str] | None = None, **kwargs: Any
-    ) -> "StagingStore":
+    ) -> StagingStore:
         root = data_dir_from_env(data_dir)
         return cls(root / f"{ddl.check_identifier(org)}_staging.duckdb", org=org, **kwargs)
 
@@ -218,6 +222,8 @@ class StagingStore:
             }
             for record in records
         ]
+        import pandas as pd
+
         frame = pd.DataFrame(rows, columns=["source_id", "record", ddl.WINDOW_COLUMN])
         frame[ddl.WINDOW_COLUMN] = frame[ddl.WINDOW_COLUMN].astype(object)
         frame["run_id"] = run_id

@@ -10,6 +10,8 @@ derived from its content, and a record whose window date cannot be read stays in
 extracted for.
 """
 
+from __future__ import annotations
+
 import contextlib
 import hashlib
 import json
@@ -18,10 +20,12 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
-import pandas as pd
+
+if TYPE_CHECKING:  # each function that builds a frame imports pandas: the CLI's index never loads it
+    import pandas as pd
 
 from bloom_pipeline.staging import ddl
 
@@ -38,7 +42,7 @@ class Window:
             raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
 
     @classmethod
-    def day(cls, day: date | str) -> "Window":
+    def day(cls, day: date | str) -> Window:
         d = date.fromisoformat(day) if isinstance(day, str) else day
         return cls(d, d)
 
@@ -101,7 +105,7 @@ def parse_day(value: Any) -> date | None:
     return None
 
 
-def window_day(record: Any, day_of: Callable[[Any], Any] | None, window: "WindowArg") -> date | None:
+def window_day(record: Any, day_of: Callable[[Any], Any] | None, window: WindowArg) -> date | None:
     """The partition day of one record: ``day_of(record)`` read as a day, never an exception.
 
     Within a ``Window`` every row must carry a day inside it; a record the API returned for the window whose
@@ -174,6 +178,8 @@ def replace_rows(
     Two frame rows with the same ``keys`` are refused unless ``duplicate_keys`` (raw tables keep every
     copy an API returned; the staging step quarantines them).
     """
+    import pandas as pd
+
     ddl.check_identifier(table)
     scope = dict(scope or {})
     where = [f'"{ddl.check_identifier(c)}" = ?' for c in scope]
@@ -232,6 +238,8 @@ def quarantine_rows(
     record and the same level (record: 'invalid' / 'excluded'; field: 'field') are replaced, so a retried
     step does not double-count; every row of one batch is kept, so both copies of a duplicate id stay.
     """
+    import pandas as pd
+
     frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     if frame.empty:
         return 0

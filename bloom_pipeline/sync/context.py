@@ -35,6 +35,7 @@ class RunContext:
     # ref -> plan.named.MissingName: org-YAML names Bloomerang lacks, found by the plan (the dry-run lists them)
     missing_names: dict = field(default_factory=dict)
     _fields: CorrelationFields | None = field(default=None, repr=False)
+    _constituents: list[dict] | None = field(default=None, repr=False)
     _snapshot: pd.DataFrame | None = field(default=None, repr=False)
     _transactions: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -53,11 +54,17 @@ class RunContext:
             self._fields = custom_field_ids(self.org, found)
         return self._fields
 
+    def bloomerang_constituents(self) -> list[dict]:
+        """The stored Bloomerang constituents as read (read shape), parsed once per run: the snapshot frame and
+        the communication step both need them, and parsing every stored record grows with the org. Read only."""
+        if self._constituents is None:
+            self._constituents = stored_records(self.store, "bloomerang", "constituents")
+        return self._constituents
+
     def bloomerang_snapshot(self) -> pd.DataFrame:
         """The staged Bloomerang constituents in canonical columns, flattened once per run."""
         if self._snapshot is None:
-            self._snapshot = snapshot_frame(stored_records(self.store, "bloomerang", "constituents"),
-                                            self.fields.constituent)
+            self._snapshot = snapshot_frame(self.bloomerang_constituents(), self.fields.constituent)
         return self._snapshot
 
     def bloomerang_transactions(self) -> pd.DataFrame:
@@ -69,5 +76,6 @@ class RunContext:
 
     def snapshot_changed(self) -> None:
         """The stored Bloomerang snapshots were rewritten (a new extract): flatten them again when asked."""
+        self._constituents = None
         self._snapshot = None
         self._transactions = None

@@ -88,11 +88,31 @@ def with_extension(numbers: pd.Series, extensions: pd.Series) -> pd.Series:
     return pd.Series(out, index=numbers.index, dtype=object)
 
 
+_SNAPSHOT_KEYS = ("Id", "Type", "FirstName", "MiddleName", "LastName", "Suffix", "FullName", "CustomValues")
+_SNAPSHOT_NESTED = {"PrimaryEmail": ("Value",), "PrimaryPhone": ("Number", "Extension"),
+                    "PrimaryAddress": ("Street", "City", "State", "PostalCode", "Country"),
+                    "AuditTrail": ("LastModifiedDate",)}
+
+
+def _flat_constituent(record: dict[str, Any]) -> dict[str, Any]:
+    """The keys ``snapshot_frame`` reads, flattened as ``pd.json_normalize(max_level=1)`` names them.
+
+    Why not json_normalize itself: it deep-copies every record and flattens every key, and the snapshot is
+    flattened on every run — a quiet night's largest single cost. A key a record lacks is left out, so the
+    frame holds NaN there exactly as json_normalize's frame does."""
+    row = {key: record[key] for key in _SNAPSHOT_KEYS if key in record}
+    for parent, keys in _SNAPSHOT_NESTED.items():
+        inner = record.get(parent)
+        if isinstance(inner, dict):
+            row.update((f"{parent}.{key}", inner[key]) for key in keys if key in inner)
+    return row
+
+
 def snapshot_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) -> pd.DataFrame:
     """Flatten Bloomerang constituents (read shape) into the canonical snapshot columns."""
     if not records:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in CANONICAL_COLUMNS})
-    flat = pd.json_normalize(records, max_level=1)
+    flat = pd.DataFrame([_flat_constituent(r) for r in records])
 
     def col(name: str) -> pd.Series:
         return flat[name] if name in flat else pd.Series(None, index=flat.index, dtype=object)

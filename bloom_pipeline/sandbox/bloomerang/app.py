@@ -114,14 +114,29 @@ def list_constituents(request: Request, store: BloomerangStore) -> dict[str, Any
     order_by = q.choice(params, "orderBy", ("Id", "CreatedDate", "LastModifiedDate"), "Id")
     direction = q.choice(params, "orderDirection", ("Asc", "Desc"), "Asc")
     with store.lock:
+        table, render = store.constituents, (lambda r: store.render_constituent(r["Id"]))
+        if ids is None and custom is None and kind is None and favorite is None:  # a page cut from an index
+            if order_by == "LastModifiedDate":
+                filtered, rows = page.in_modified_order(store.modified_order["constituent"], since, direction, table)
+                return page.window(len(table), filtered, rows, render)
+            if order_by == "Id" and since is None:
+                return page.window(len(table), len(table), page.in_id_order(table, direction), render)
+        if ids is not None:
+            candidates: Any = [table[i] for i in ids if i in table]
+        elif custom is not None:
+            candidates = store.with_custom_value("constituent", *custom)
+        elif since is not None:
+            candidates = [table[i] for i in store.modified_order["constituent"].ids_after(since)]
+        else:
+            candidates = table.values()
         matched = [
-            r for r in store.constituents.values()
+            r for r in candidates
             if (ids is None or r["Id"] in ids) and (kind is None or r["Type"] == kind)
             and q.modified_after(r, since) and (favorite is None or r.get("IsFavorite") == favorite)
             and (custom is None or store.custom_value_matches(r["_custom"], *custom))
         ]
         ordered = q.order(matched, q.audit_key(order_by), direction)
-        return page.envelope(len(store.constituents), ordered, lambda r: store.render_constituent(r["Id"]))
+        return page.envelope(len(table), ordered, render)
 
 
 def duplicates(request: Request, store: BloomerangStore) -> Any:
@@ -181,21 +196,32 @@ def list_transactions(request: Request, store: BloomerangStore) -> dict[str, Any
     order_by = q.choice(params, "orderBy", ("CreatedDate", "Date", "LastModifiedDate"), "Date")
     direction = q.choice(params, "orderDirection", ("Asc", "Desc"), "Desc")
     with store.lock:
-        lines: dict[int, list[dict[str, Any]]] = {}
-        for designation in store.designations.values():
-            lines.setdefault(designation["TransactionId"], []).append(designation)
+        table, render = store.transactions, (lambda t: store.render_transaction(t["Id"]))
+        unfiltered = all(f is None for f in (ids, accounts, numbers, kinds, low, high, custom))
+        if unfiltered and order_by == "LastModifiedDate":  # a page cut from the index
+            filtered, rows = page.in_modified_order(store.modified_order["transaction"], since, direction, table)
+            return page.window(len(table), filtered, rows, render)
+        if ids is not None:
+            candidates: Any = [table[i] for i in ids if i in table]
+        elif custom is not None:
+            holders = {d["TransactionId"] for d in store.with_custom_value("designation", *custom)}
+            candidates = [table[i] for i in sorted(holders) if i in table]
+        elif since is not None:
+            candidates = [table[i] for i in store.modified_order["transaction"].ids_after(since)]
+        else:
+            candidates = table.values()
         matched = [
-            t for t in store.transactions.values()
+            t for t in candidates
             if (ids is None or t["Id"] in ids) and (accounts is None or t["AccountId"] in accounts)
             and (numbers is None or t["TransactionNumber"] in numbers) and q.modified_after(t, since)
             and (low is None or t["Amount"] >= low) and (high is None or t["Amount"] <= high)
-            and (kinds is None or any(d["Type"] in kinds for d in lines.get(t["Id"], [])))
+            and (kinds is None or any(d["Type"] in kinds for d in store.designations_of(t["Id"])))
             and (custom is None or any(store.custom_value_matches(d["_custom"], *custom)
-                                       for d in lines.get(t["Id"], [])))
+                                       for d in store.designations_of(t["Id"])))
         ]
         key = (lambda t: t["Date"]) if order_by == "Date" else q.audit_key(order_by)
         ordered = q.order(matched, key, direction)
-        return page.envelope(len(store.transactions), ordered, lambda t: store.render_transaction(t["Id"]))
+        return page.envelope(len(table), ordered, render)
 
 
 def list_designations(request: Request, store: BloomerangStore) -> dict[str, Any]:

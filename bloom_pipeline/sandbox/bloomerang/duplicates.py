@@ -73,6 +73,21 @@ def name_matches(query: dict[str, str | None], candidate: dict) -> bool:
     return not (q_suffix and c_suffix and q_suffix != c_suffix)
 
 
+def name_key(query: dict[str, str | None]) -> tuple[str, str]:
+    """The part of a name that must be identical for ``name_matches``: an index key (organization name, or an
+    individual's last name), so the duplicate check looks only at constituents that can match."""
+    if query.get("Type", "Individual") == "Organization" or query.get("OrganizationName"):
+        return "Organization", _norm(query.get("OrganizationName"))
+    return "Individual", _norm(query.get("LastName"))
+
+
+def record_name_key(record: dict) -> tuple[str, str]:
+    """``name_key`` of a stored constituent (organizations by ``FullName``)."""
+    if record.get("Type") == "Organization":
+        return "Organization", _norm(record.get("FullName"))
+    return "Individual", _norm(record.get("LastName"))
+
+
 def contact_matches(
     query: dict[str, str | None], emails: list[str], streets: list[str], phones: list[str]
 ) -> bool:

@@ -95,6 +95,7 @@ class GiftsMixin:
             record = fields | {"Id": self.next_id(), "TransactionNumber": self._take("transaction"),
                                "_refund_ids": [], "_audit": self.new_audit(self.api_actor)}
             self.transactions[record["Id"]] = record
+            self.index_modified("transaction", record)
             self._store_designations(record, designations)
             return self.render_transaction(record["Id"])
 
@@ -102,7 +103,7 @@ class GiftsMixin:
         body = require_object(body)
         with self.lock:
             record = self.get_record("transaction", record_id)
-            current = [d for d in self.designations.values() if d["TransactionId"] == record_id]
+            current = self.designations_of(record_id)
             fields, designations = self._check_transaction(body, self.public(record), current)
             for key in _TOP_FIELDS:
                 record.pop(key, None)
@@ -268,20 +269,26 @@ class GiftsMixin:
 
     def _store_designations(self, transaction: dict, checked: list[tuple[dict | None, dict, list]]) -> None:
         keep = {target["Id"] for target, _, _ in checked if target is not None}
-        for designation_id in [d for d, r in self.designations.items() if r["TransactionId"] == transaction["Id"]]:
+        for designation_id in self.designation_ids(transaction["Id"]):
             if designation_id not in keep:
                 del self.designations[designation_id]
+                self.designations_by_transaction.discard(transaction["Id"], designation_id)
         for target, fields, writes in checked:
             if target is None:
                 target = {"Id": self.next_id(), "DesignationNumber": self._take("designation"),
                           "TransactionId": transaction["Id"], "_custom": {}, "_audit": self.new_audit()}
                 self.designations[target["Id"]] = target
+                self.designations_by_transaction.add(transaction["Id"], target["Id"])
             else:
                 for key in _DESIGNATION_FIELDS:
                     target.pop(key, None)
                 self.bump(target)
             target.update(fields)
             self.apply_custom_values(target["_custom"], writes)
+            self.index_custom_values("designation", target)
+            for key in ("PledgeId", "RecurringDonationId"):
+                if target.get(key) is not None:
+                    self.payments_by_schedule.add(target[key], target["Id"])
 
     # -- refunds --------------------------------------------------------------------------------
     def create_refund(self, body: Any) -> dict[str, Any]:
@@ -369,14 +376,14 @@ class GiftsMixin:
             out.pop("IsExtraPayment", None)
             if record["Type"] == "Pledge":
                 out.pop("PledgeFrequency", None)  # write-only: the read model declares no PledgeFrequency
-                payments = [d for d in self.designations.values() if d.get("PledgeId") == record_id]
+                payments = [d for d in self._payments_of(record_id) if d.get("PledgeId") == record_id]
                 out["PledgePaymentIds"] = [d["Id"] for d in payments]
                 out["PledgeInstallments"] = [i | {"Id": n + 1, "PledgeId": record_id}
                                              for n, i in enumerate(record["PledgeInstallments"])]
                 out["PledgeBalance"] = round(record["Amount"] - sum(d["Amount"] for d in payments), 2)
             elif record["Type"] == "RecurringDonation":
                 out["RecurringDonationPaymentIds"] = [
-                    d["Id"] for d in self.designations.values() if d.get("RecurringDonationId") == record_id
+                    d["Id"] for d in self._payments_of(record_id) if d.get("RecurringDonationId") == record_id
                 ]
                 out["RecurringDonationStatus"] = "Active"
             return drop_nulls(out)
@@ -402,14 +409,25 @@ class GiftsMixin:
             return drop_nulls(out)
 
     def designation_ids(self, transaction_id: int) -> list[int]:
-        return sorted(d for d, r in self.designations.items() if r["TransactionId"] == transaction_id)
+        return [d["Id"] for d in self.designations_of(transaction_id)]
+
+    def designations_of(self, transaction_id: int) -> list[dict[str, Any]]:
+        """The transaction's designations by Id (from the index, each checked)."""
+        found = (self.designations.get(i) for i in self.designations_by_transaction.ids(transaction_id))
+        return [d for d in found if d is not None and d["TransactionId"] == transaction_id]
+
+    def _payments_of(self, schedule_id: int) -> list[dict[str, Any]]:
+        found = (self.designations.get(i) for i in self.payments_by_schedule.ids(schedule_id))
+        return [d for d in found if d is not None]
 
     def delete_transaction(self, record_id: int) -> dict[str, Any]:
         with self.lock:
             self.get_record("transaction", record_id)
             for designation_id in self.designation_ids(record_id):
                 del self.designations[designation_id]
-            del self.transactions[record_id]
+            self.designations_by_transaction.drop(record_id)
+            record = self.transactions.pop(record_id)
+            self.modified_order["transaction"].remove(record["_audit"]["modified"], record_id)
             return {"Id": record_id, "Type": "Transaction", "Deleted": True}
 
     def campaign_raised(self, campaign_id: int) -> float:

@@ -77,6 +77,10 @@ class PeopleMixin:
 
     # -- constituents ---------------------------------------------------------------------------
     def create_constituent(self, body: Any, actor: str | None = None) -> dict[str, Any]:
+        return self.render_constituent(self.insert_constituent(body, actor))
+
+    def insert_constituent(self, body: Any, actor: str | None = None) -> int:
+        """``create_constituent`` without rendering the answer (seeding a store renders nothing); the new Id."""
         body = require_object(body)
         with self.lock:
             if body.get("Type") is None:
@@ -95,8 +99,10 @@ class PeopleMixin:
             record["_audit"] = self.new_audit(actor or self.api_actor)
             self.apply_custom_values(record["_custom"], writes)
             self.constituents[record["Id"]] = record
+            self._index_constituent(record)
+            self.index_modified("constituent", record)
             self._write_contacts(record["Id"], contacts, actor or self.api_actor)
-            return self.render_constituent(record["Id"])
+            return record["Id"]
 
     def update_constituent(self, record_id: int, body: Any, actor: str | None = None) -> dict[str, Any]:
         body = require_object(body)
@@ -112,6 +118,7 @@ class PeopleMixin:
             record.clear()
             record.update(merged)
             self.apply_custom_values(record["_custom"], writes)
+            self._index_constituent(record)
             self._write_contacts(record_id, contacts, actor or self.api_actor)
             self.bump(record, actor or self.api_actor)
             return self.render_constituent(record_id)
@@ -209,6 +216,10 @@ class PeopleMixin:
         writes = custom_value_writes(body.get("CustomValues"), "Constituent", self.custom_fields, self.pick_values)
         return changes, writes
 
+    def _index_constituent(self, record: dict[str, Any]) -> None:
+        self.constituents_by_name.add(dupes.record_name_key(record), record["Id"])
+        self.index_custom_values("constituent", record)
+
     @staticmethod
     def _finish_names(record: dict[str, Any]) -> None:
         """Server-computed names: FullName of individuals (Prefix excluded, as observed live)."""
@@ -259,16 +270,17 @@ class PeopleMixin:
                 raise bad(f"No {kind} with id {item['Id']} found on constituent {account_id}")
             return found
         if primary:
-            return next((r for r in table.values() if r["AccountId"] == account_id and r.get("IsPrimary")), None)
+            return next((r for r in self.contacts_of(kind, account_id) if r.get("IsPrimary")), None)
         return None
 
     def _insert_contact(self, kind: str, account_id: int, fields: dict, actor: str) -> dict[str, Any]:
         table = getattr(self, _CONTACTS[kind][0])
-        siblings = [r for r in table.values() if r["AccountId"] == account_id]
+        siblings = self.contacts_of(kind, account_id)
         record = {"IsPrimary": not siblings, "IsBad": False} if kind != "phone" else {"IsPrimary": not siblings}
         record |= {k: v for k, v in fields.items() if v is not None}
         record |= {"Id": self.next_id(), "AccountId": account_id, "_audit": self.new_audit(actor)}
         table[record["Id"]] = record
+        self.contacts_by_account[kind].add(account_id, record["Id"])
         self._settle_primary(kind, record)
         return record
 
@@ -283,8 +295,7 @@ class PeopleMixin:
 
     def _settle_primary(self, kind: str, record: dict[str, Any]) -> None:
         """Exactly one primary per constituent and kind (when it has any record of that kind)."""
-        table = getattr(self, _CONTACTS[kind][0])
-        siblings = [r for r in table.values() if r["AccountId"] == record["AccountId"]]
+        siblings = self.contacts_of(kind, record["AccountId"])
         if record.get("IsPrimary"):
             for other in siblings:
                 if other is not record and other.get("IsPrimary"):
@@ -319,7 +330,8 @@ class PeopleMixin:
         with self.lock:
             record = self.get_record(kind, record_id)
             del getattr(self, _CONTACTS[kind][0])[record_id]
-            remaining = [r for r in getattr(self, _CONTACTS[kind][0]).values() if r["AccountId"] == record["AccountId"]]
+            self.contacts_by_account[kind].discard(record["AccountId"], record_id)
+            remaining = self.contacts_of(kind, record["AccountId"])
             if remaining:
                 self._settle_primary(kind, remaining[0])
             self.bump(self.constituents[record["AccountId"]])
@@ -339,8 +351,10 @@ class PeopleMixin:
             return drop_nulls(out)
 
     def contacts_of(self, kind: str, account_id: int) -> list[dict[str, Any]]:
+        """The constituent's email / phone / address records by Id (from the index, each checked)."""
         table = getattr(self, _CONTACTS[kind][0])
-        return sorted((r for r in table.values() if r["AccountId"] == account_id), key=lambda r: r["Id"])
+        found = (table.get(i) for i in self.contacts_by_account[kind].ids(account_id))
+        return [r for r in found if r is not None and r["AccountId"] == account_id]
 
     # -- reads ------------------------------------------------------------------------------------
     def render_constituent(self, record_id: int) -> dict[str, Any]:
@@ -373,8 +387,10 @@ class PeopleMixin:
             for kind in _CONTACTS:
                 for contact in self.contacts_of(kind, record_id):
                     del getattr(self, _CONTACTS[kind][0])[contact["Id"]]
+                self.contacts_by_account[kind].drop(record_id)
             self.drop_activities_of(record_id)
-            del self.constituents[record_id]
+            record = self.constituents.pop(record_id)
+            self.modified_order["constituent"].remove(record["_audit"]["modified"], record_id)
             return {"Id": record_id, "Type": "Constituent", "Deleted": True}
 
     def find_duplicates(self, query: dict[str, Any]) -> list[dict[str, Any]]:
@@ -383,9 +399,9 @@ class PeopleMixin:
             if not dupes.has_name_and_contact(query):
                 return []
             found = []
-            for record_id in sorted(self.constituents):
-                record = self.constituents[record_id]
-                if not dupes.name_matches(query, record):
+            for record_id in self.constituents_by_name.ids(dupes.name_key(query)):
+                record = self.constituents.get(record_id)
+                if record is None or not dupes.name_matches(query, record):
                     continue
                 emails = [r["Value"] for r in self.contacts_of("email", record_id)]
                 streets = [r.get("Street", "") for r in self.contacts_of("address", record_id)]

@@ -15,8 +15,10 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
+from bloom_pipeline.sandbox.bloomerang.indexes import ModifiedOrder
 from bloom_pipeline.sandbox.bloomerang.validation import (
     ERR_QUERY,
     INT32_MAX,
@@ -136,9 +138,33 @@ class Page:
         self.take = int_param(params, "take", 50, 1, 50)
 
     def envelope(self, total: int, matched: list[Record], render: Callable[[Record], Record]) -> Record:
-        rows = [render(r) for r in matched[self.skip : self.skip + self.take]]
-        return {"Total": total, "TotalFiltered": len(matched), "Start": self.skip,
+        return self.window(total, len(matched), matched[self.skip : self.skip + self.take], render)
+
+    def window(self, total: int, filtered: int, records: Iterable[Record], render: Callable[[Record], Record]
+               ) -> Record:
+        """The envelope of an already cut page (an index gave the ``filtered`` count and this page's records)."""
+        rows = [render(r) for r in records]
+        return {"Total": total, "TotalFiltered": filtered, "Start": self.skip,
                 "ResultCount": len(rows), "Results": rows}
+
+    def in_modified_order(self, order: ModifiedOrder, since: datetime | None, direction: str | None,
+                          table: Mapping[int, Record]) -> tuple[int, list[Record]]:
+        """``(TotalFiltered, this page)`` of the records modified after ``since`` in ``(LastModifiedDate, Id)``
+        order, cut from the index by position: O(log n + page), whatever the table's size."""
+        start = order.start_after(since)
+        filtered = len(order) - start
+        if direction == "Desc":
+            stop = len(order) - self.skip
+            ids = order.ids(max(start, stop - self.take), stop)[::-1] if stop > start else []
+        else:
+            ids = order.ids(start + self.skip, min(len(order), start + self.skip + self.take))
+        return filtered, [table[i] for i in ids]
+
+    def in_id_order(self, table: Mapping[int, Record], direction: str | None) -> list[Record]:
+        """This page of a whole table in Id order: tables are filled in Id order (ids only grow and a
+        record is never re-inserted), so the dict's own order is the Id order."""
+        values = reversed(table.values()) if direction == "Desc" else iter(table.values())
+        return list(islice(values, self.skip, self.skip + self.take))
 
 
 def modified_after(record: Record, since: datetime | None) -> bool:

@@ -28,6 +28,7 @@ from typing import Any
 
 from bloom_pipeline.sandbox.bloomerang.activities import ActivitiesMixin
 from bloom_pipeline.sandbox.bloomerang.gifts import GiftsMixin
+from bloom_pipeline.sandbox.bloomerang.indexes import ModifiedOrder, Postings
 from bloom_pipeline.sandbox.bloomerang.merges import MergesMixin
 from bloom_pipeline.sandbox.bloomerang.people import PeopleMixin
 from bloom_pipeline.sandbox.bloomerang.validation import (
@@ -96,6 +97,13 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
         self.custom_field_categories: dict[int, dict[str, Any]] = {}
         self.custom_fields: dict[int, dict[str, Any]] = {}
         self.pick_values: dict[int, dict[str, Any]] = {}
+        # Indexes beside the tables (indexes.py), kept by the write methods: every request O(log n + page).
+        self.contacts_by_account = {"email": Postings(), "phone": Postings(), "address": Postings()}
+        self.designations_by_transaction = Postings()
+        self.payments_by_schedule = Postings()  # PledgeId / RecurringDonationId -> payment designation ids
+        self.custom_value_index = {"constituent": Postings(), "designation": Postings()}  # (field, value) -> ids
+        self.constituents_by_name = Postings()  # duplicate rule: normalized last name / organization name
+        self.modified_order = {"constituent": ModifiedOrder(), "transaction": ModifiedOrder()}
         # Separate counters, as in Bloomerang: API ids vs human-facing numbers.
         self._next = {"id": 1001, "account": 1, "transaction": 1, "designation": 1, "value": 5001}
         for category in SEED_CATEGORIES:
@@ -119,7 +127,7 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
         for appeal in data.get("appeals", []):
             store.create_named("appeal", appeal)
         for constituent in data.get("constituents", []):
-            store.create_constituent(constituent)
+            store.insert_constituent(constituent)
         return store
 
     def add_custom_field(self, field: dict[str, Any]) -> dict[str, Any]:
@@ -174,8 +182,29 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
         return {"created": moment, "created_by": actor, "modified": moment, "modified_by": actor}
 
     def bump(self, record: dict[str, Any], actor: str = API_USER, at: datetime | None = None) -> None:
+        old = record["_audit"]["modified"]
         record["_audit"]["modified"] = (at or self.now()).astimezone(UTC).replace(microsecond=0)
         record["_audit"]["modified_by"] = actor
+        for kind, order in self.modified_order.items():  # ids are unique across tables: one identity check
+            if self.table(kind).get(record.get("Id")) is record:
+                order.move(old, record["_audit"]["modified"], record["Id"])
+
+    def index_modified(self, kind: str, record: dict[str, Any]) -> None:
+        """File a newly stored constituent / transaction in the ``lastModified`` order."""
+        self.modified_order[kind].add(record["_audit"]["modified"], record["Id"])
+
+    def index_custom_values(self, kind: str, record: dict[str, Any]) -> None:
+        """File the record's current custom values for ``customFieldId``/``customFieldValue`` lookups (a value
+        it no longer holds stays filed: readers check ``custom_value_matches``)."""
+        for field_id, value in record["_custom"].items():
+            for item in value if isinstance(value, list) else [value]:
+                self.custom_value_index[kind].add((field_id, item.get("Value")), record["Id"])
+
+    def with_custom_value(self, kind: str, field_id: int, wanted: str) -> list[dict[str, Any]]:
+        """The stored records of ``kind`` holding ``wanted`` in custom field ``field_id``, by Id."""
+        table = self.table(kind)
+        found = (table.get(i) for i in self.custom_value_index[kind].ids((field_id, wanted)))
+        return [r for r in found if r is not None and self.custom_value_matches(r["_custom"], field_id, wanted)]
 
     @staticmethod
     def audit_trail(record: dict[str, Any]) -> dict[str, str]:

@@ -175,15 +175,22 @@ def parse_timestamp(value: str, name: str) -> datetime:
 
 
 def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC).replace(microsecond=0)
+    if utc.year < 1000:  # strftime's %Y does not pad; isoformat (a fifth of the cost) does
+        return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc.isoformat()[:-6] + "Z"
+
+
+_NESTED = (dict, list)
 
 
 def drop_nulls(value: Any) -> Any:
-    """Responses omit null properties (as the live API does)."""
+    """Responses omit null properties (as the live API does). Scalars are not recursed into: every rendered
+    record passes through here, and a call per scalar was a third of a constituent page's cost."""
     if isinstance(value, dict):
-        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+        return {k: drop_nulls(v) if isinstance(v, _NESTED) else v for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [drop_nulls(v) for v in value]
+        return [drop_nulls(v) if isinstance(v, _NESTED) else v for v in value]
     return value
 
 

@@ -23,13 +23,14 @@ sync's job (Handbid only releases transactions of finalized + reconciled events)
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+
+from bloom_pipeline.sandbox.tree import copy_bulk, copy_tree
 
 AUCTION_STATUSES = ("setup", "presale", "preview", "open", "ending", "extended", "closed", "reconciled")
 PAYMENT_METHODS = ("handbid_card", "external_card", "cash", "check", "credit")
@@ -96,7 +97,7 @@ class HandbidStore:
         store = cls(int(world.handbid_org_id))
         for name in ("auctions", "contacts", "receipts", "payments", "items", "bidders"):
             table = getattr(store, name)
-            for record in copy.deepcopy(world.handbid.get(name, [])):
+            for record in copy_bulk(world.handbid.get(name, [])):
                 table[int(record["id"])] = record
         return store
 
@@ -114,12 +115,12 @@ class HandbidStore:
         with self.lock:
             if contact_id not in self.contacts:
                 raise not_found("Contact")
-            return copy.deepcopy(self.contacts[contact_id])
+            return copy_tree(self.contacts[contact_id])
 
     def of_auction(self, table: str, auction_id: int) -> list[dict[str, Any]]:
         with self.lock:
             self.auction(auction_id)
-            return [copy.deepcopy(r) for r in getattr(self, table).values() if r["auctionId"] == auction_id]
+            return [copy_tree(r) for r in getattr(self, table).values() if r["auctionId"] == auction_id]
 
     def bidders_of(self, auction_id: int) -> list[dict[str, Any]]:
         """The auction's registrations as served: flags as 0/1 or true/false (``flags_as``)."""
@@ -134,12 +135,12 @@ class HandbidStore:
         """The rows ``served_as_is`` lists under ``auction_id``, in the order given."""
         with self.lock:
             self.auction(auction_id)
-            return [copy.deepcopy(r) for r in self.served_as_is.get(table, []) if r.get("auctionId") == auction_id]
+            return [copy_tree(r) for r in self.served_as_is.get(table, []) if r.get("auctionId") == auction_id]
 
     def served_contacts(self, floor: int | None) -> list[dict[str, Any]]:
         """The contact rows ``served_as_is`` holds that an ``updatedSince=floor`` read lists."""
         with self.lock:
-            return [copy.deepcopy(r) for r in self.served_as_is.get("contacts", [])
+            return [copy_tree(r) for r in self.served_as_is.get("contacts", [])
                     if floor is None or updated_after(r.get("dateUpdated"), floor)]
 
     # -- writes ----------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ class HandbidStore:
             contact.update(changes)
             contact["name"] = " ".join(x for x in (contact.get("firstName"), contact.get("lastName")) if x)
             contact["dateUpdated"] = self.epoch()
-            return copy.deepcopy(contact)
+            return copy_tree(contact)
 
     def edit_contact(self, contact_id: int, **fields: Any) -> dict[str, Any]:
         """A manager edits a contact in Handbid (same rules as the PUT)."""
@@ -198,7 +199,7 @@ class HandbidStore:
             auction["status"] = status
             auction["reconciledAt"] = now if status == "reconciled" else None
             auction["dateUpdated"] = now
-            return copy.deepcopy(auction)
+            return copy_tree(auction)
 
     def mark_receipt_emailed(self, receipt_id: int) -> dict[str, Any]:
         with self.lock:
@@ -207,7 +208,7 @@ class HandbidStore:
             receipt = self.receipts[receipt_id]
             now = self.epoch()
             receipt.update(emailed=True, emailedAt=now, dateUpdated=now)
-            return copy.deepcopy(receipt)
+            return copy_tree(receipt)
 
     def add_payment(self, receipt_id: int, amount_cents: int, method: str = "handbid_card",
                     reference: str | None = None) -> dict[str, Any]:
@@ -232,7 +233,7 @@ class HandbidStore:
             for line in receipt["lineItems"]:
                 line["isPaid"] = receipt["paid"]
             receipt["dateUpdated"] = now
-            return copy.deepcopy(payment)
+            return copy_tree(payment)
 
     def register_bidder(self, auction_id: int, contact_id: int, *, paddle: int | None = None) -> dict[str, Any]:
         """A manager registers a contact as a bidder of an event (not checked in yet); again: unchanged."""
@@ -242,13 +243,13 @@ class HandbidStore:
                 raise not_found("Contact")
             for row in self.bidders.values():
                 if row["auctionId"] == auction_id and row["contactId"] == contact_id:
-                    return copy.deepcopy(row)
+                    return copy_tree(row)
             now = self.epoch()
             taken = [int(r["currentPaddleNumber"] or 0) for r in self.bidders.values() if r["auctionId"] == auction_id]
             row = bidder_row(max(self.bidders, default=70000) + 1, auction_id, contact_id,
                              paddle or max(taken, default=99) + 1, checked_in=False, at=now)
             self.bidders[row["id"]] = row
-            return copy.deepcopy(row)
+            return copy_tree(row)
 
     def check_in(self, auction_id: int, contact_id: int) -> dict[str, Any]:
         """The contact checks in at the event (registered first if they were not)."""
@@ -256,7 +257,7 @@ class HandbidStore:
             row_id = self.register_bidder(auction_id, contact_id)["id"]
             row = self.bidders[row_id]
             row.update(isCheckedIn=True, isComing=True, dateUpdated=self.epoch())
-            return copy.deepcopy(row)
+            return copy_tree(row)
 
 
 def bidder_row(row_id: int, auction_id: int, contact_id: int, paddle: int, *, checked_in: bool,

@@ -32,12 +32,11 @@ Behaviour a client must cope with, and the choices we made where the spec is sil
 
 from __future__ import annotations
 
-import copy
 import hmac
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -48,6 +47,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
+from bloom_pipeline.sandbox.tree import copy_tree
 from bloom_pipeline.sandbox.wegive.store import Invalid, NotFound, WeGiveStore
 
 __all__ = ["WeGiveStore", "create_app"]
@@ -105,14 +105,8 @@ def _in_ranges(record: dict[str, Any], ranges: list[tuple[str, str | None, str |
     return True
 
 
-def _page(request: Request, rows: list[dict[str, Any]], render: Callable[[dict[str, Any]], dict[str, Any]],
-          sort_keys: dict[str, Callable[[dict[str, Any]], Any]],
-          as_is: list[dict[str, Any]] | None = None) -> JSONResponse:
-    """Sort, paginate and wrap ``rows`` in WeGive's list envelope.
-
-    ``as_is``: rows already in answer shape (``store.served_as_is``, filtered), served after the sorted
-    ``rows`` unsorted and unrendered: they may lack the id the sort and the renderers need, and putting them
-    last keeps every page of the table's rows where it is without them."""
+def _page_numbers(request: Request) -> tuple[int, int]:
+    """``page`` (1 when absent or unreadable) and ``count`` (validated as Laravel does)."""
     params = request.query_params
     try:
         page = max(1, int(params.get("page", "1")))
@@ -126,6 +120,12 @@ def _page(request: Request, rows: list[dict[str, Any]], render: Callable[[dict[s
         raise Invalid({"count": [f"The count field must not be greater than {MAX_COUNT}."]})
     if count < 1:
         raise Invalid({"count": ["The count field must be at least 1."]})
+    return page, count
+
+
+def _sorted(request: Request, rows: list[dict[str, Any]],
+            sort_keys: dict[str, Callable[[dict[str, Any]], Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """``rows`` in the order of the request's ``sort[...]`` brackets (id order under them); whether any applied."""
     rows = sorted(rows, key=lambda r: int(r["id"]))
     sorts = [(k, v) for k, v in _brackets(request).get("sort", {}).items() if k in sort_keys]
     for key, direction in reversed(sorts):
@@ -133,15 +133,77 @@ def _page(request: Request, rows: list[dict[str, Any]], render: Callable[[dict[s
             raise Invalid({f"sort.{key}": ["The selected sort direction is invalid."]})
         rows.sort(key=lambda r, f=sort_keys[key]: (f(r) is None, f(r) if f(r) is not None else 0),
                   reverse=direction.lower() == "desc")
+    return rows, bool(sorts)
+
+
+class ScanCache:
+    """The filtered, sorted ids of the list a client is paging through, so page N costs O(page), not O(n).
+
+    A client walks a list as page 1, 2, … with the same filters; recomputing the filter and the sort of the
+    whole table on every page made a scan of 100,000 donors quadratic. Page 1 (or any other page after a
+    write through the store, or a change in the table's size) recomputes, so every write the API or a test
+    makes through the store is seen on the next page, as a live database would show it."""
+
+    def __init__(self, store: WeGiveStore, size: int = 16) -> None:
+        self.store = store
+        self.size = size
+        self._scans: dict[tuple, tuple[tuple[int, int], list[int], bool]] = {}
+
+    def rows(self, request: Request, table_name: str, matched: Callable[[], list[dict[str, Any]]],
+             sort_keys: dict[str, Callable[[dict[str, Any]], Any]]) -> tuple[Sequence[dict[str, Any]], bool]:
+        _page_numbers(request)  # a bad count is refused before a sort is looked at, as without the cache
+        table = getattr(self.store, table_name)
+        key = (table_name, tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k != "page")))
+        stamp = (self.store.writes, len(table))
+        hit = self._scans.get(key)
+        if hit is None or hit[0] != stamp or request.query_params.get("page", "1") in ("1", ""):
+            rows, sorted_ = _sorted(request, matched(), sort_keys)
+            hit = (stamp, [int(r["id"]) for r in rows], sorted_)
+            self._scans.pop(key, None)
+            self._scans[key] = hit
+            while len(self._scans) > self.size:
+                del self._scans[next(iter(self._scans))]
+        return _IdRows(table, hit[1]), hit[2]
+
+
+class _IdRows(Sequence):
+    """The records of a cached scan, looked up only for the page that is cut (``_page`` slices it)."""
+
+    def __init__(self, table: dict[int, dict[str, Any]], ids: list[int]) -> None:
+        self.table, self.ids = table, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [r for r in (self.table.get(i) for i in self.ids[index]) if r is not None]
+        return self.table[self.ids[index]]
+
+
+def _page(request: Request, rows: Sequence[dict[str, Any]], render: Callable[[dict[str, Any]], dict[str, Any]],
+          sort_keys: dict[str, Callable[[dict[str, Any]], Any]],
+          as_is: list[dict[str, Any]] | None = None, presorted: bool | None = None) -> JSONResponse:
+    """Sort, paginate and wrap ``rows`` in WeGive's list envelope.
+
+    ``as_is``: rows already in answer shape (``store.served_as_is``, filtered), served after the sorted
+    ``rows`` unsorted and unrendered: they may lack the id the sort and the renderers need, and putting them
+    last keeps every page of the table's rows where it is without them. ``presorted``: ``rows`` come from
+    ``ScanCache.rows`` already in order (the value says whether a ``sort[...]`` applied)."""
+    page, count = _page_numbers(request)
+    if presorted is None:
+        rows, sorted_ = _sorted(request, rows, sort_keys)
+    else:
+        sorted_ = presorted
     extra = as_is or []
     total = len(rows) + len(extra)
     start = (page - 1) * count
     chunk = [render(r) for r in rows[start:start + count]]
-    chunk += copy.deepcopy(extra[max(0, start - len(rows)):max(0, start + count - len(rows))])
+    chunk += copy_tree(extra[max(0, start - len(rows)):max(0, start + count - len(rows))])
     meta = {"total": str(total), "current_page": page, "last_page": max(1, math.ceil(total / count)),
             "per_page": count, "from": start + 1 if chunk else 0, "to": start + len(chunk) if chunk else 0}
     return JSONResponse({"data": chunk, "search_mode": False, "pagination": True,
-                         "sort": bool(sorts), "meta": meta})
+                         "sort": sorted_, "meta": meta})
 
 
 def _numeric(value: Any) -> float | None:
@@ -198,6 +260,7 @@ def archived_view(view: str | None, archived: bool) -> bool:
 
 def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token: str) -> Any:
     """The WeGive app wrapped in the fault middleware (auth is checked there, first)."""
+    scans = ScanCache(store)
 
     async def list_donors(request: Request) -> JSONResponse:
         q = request.query_params
@@ -216,12 +279,13 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                     and (donor_type not in ("individual", "company") or d.get("type") == donor_type)
                     and _in_ranges(d, ranges))
 
+        sort_keys = {"id": lambda d: d["id"], "created_at": lambda d: d["created_at"],
+                     "name": lambda d: (d.get("name") or "").lower()}
         with store.lock:
-            rows = [d for d in store.donors.values() if wanted(d)]
-            return _page(request, rows, lambda d: store.render_donor_row(int(d["id"])),
-                         {"id": lambda d: d["id"], "created_at": lambda d: d["created_at"],
-                          "name": lambda d: (d.get("name") or "").lower()},
-                         [d for d in store.served_as_is.get("donors", []) if wanted(d)])
+            rows, sorted_ = scans.rows(request, "donors", lambda: [d for d in store.donors.values() if wanted(d)],
+                                       sort_keys)
+            return _page(request, rows, lambda d: store.render_donor_row(int(d["id"])), sort_keys,
+                         [d for d in store.served_as_is.get("donors", []) if wanted(d)], presorted=sorted_)
 
     async def show_donor(request: Request) -> JSONResponse:
         return JSONResponse({"data": store.render_donor(_id(request, "donor"))})
@@ -247,13 +311,14 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                     and (not q.get("bloomerang_id") or _eq(t.get("bloomerang_id"), q["bloomerang_id"]))
                     and (not q.get("fund") or any(_eq(a["fund"]["id"], q["fund"]) for a in t["fund_allocations"])))
 
+        sort_keys = {"id": lambda t: t["id"], "created": lambda t: t["created_at"],
+                     "updated_at": lambda t: t["updated_at"], "amount": lambda t: _numeric(t["amount"]),
+                     "donor": lambda t: t["donor_id"]}
         with store.lock:
-            rows = [t for t in store.transactions.values() if wanted(t)]
-            return _page(request, rows, lambda t: store.render_transaction_row(int(t["id"])),
-                         {"id": lambda t: t["id"], "created": lambda t: t["created_at"],
-                          "updated_at": lambda t: t["updated_at"], "amount": lambda t: _numeric(t["amount"]),
-                          "donor": lambda t: t["donor_id"]},
-                         [t for t in store.served_as_is.get("transactions", []) if wanted(t)])
+            rows, sorted_ = scans.rows(request, "transactions",
+                                       lambda: [t for t in store.transactions.values() if wanted(t)], sort_keys)
+            return _page(request, rows, lambda t: store.render_transaction_row(int(t["id"])), sort_keys,
+                         [t for t in store.served_as_is.get("transactions", []) if wanted(t)], presorted=sorted_)
 
     async def show_transaction(request: Request) -> JSONResponse:
         return JSONResponse({"data": store.render_transaction(_id(request, "transaction"))})

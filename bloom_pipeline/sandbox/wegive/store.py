@@ -38,7 +38,6 @@ from the current donor/fund at read time, as WeGive's resources are.
 
 from __future__ import annotations
 
-import copy
 import random
 import threading
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from bloom_pipeline.sandbox.data.wegive import (
     transaction,
     wegive_donor,
 )
+from bloom_pipeline.sandbox.tree import copy_bulk, copy_tree
 from bloom_pipeline.sandbox.wegive import resources
 
 DONOR_TEXT = ("first_name", "middle_name", "last_name", "mobile_phone", "home_phone")
@@ -142,6 +142,7 @@ class WeGiveStore:
         self.pledge_spread = True
         self.served_as_is: dict[str, list[dict[str, Any]]] = {"donors": [], "transactions": []}
         self._rng = random.Random(0)
+        self.writes = 0  # counts writes through the methods below; app.ScanCache recomputes a list after one
 
     @classmethod
     def from_world(cls, world: Any) -> WeGiveStore:
@@ -150,7 +151,7 @@ class WeGiveStore:
         for name in ("donors", "transactions", "funds", "fund_allocations", "campaigns", "pledges",
                      "scheduled_donations"):
             table = getattr(store, name)
-            for record in copy.deepcopy(data.get(name, [])):
+            for record in copy_bulk(data.get(name, [])):
                 table[int(record["id"])] = record
         return store
 
@@ -180,7 +181,7 @@ class WeGiveStore:
         with self.lock:
             donor = self._donor(donor_id)
             donor["deleted_at"] = donor["updated_at"] = self.now()
-            return copy.deepcopy(resources.donor_row(donor))
+            return copy_tree(resources.donor_row(donor))
 
     def restore_donor(self, donor_id: int) -> dict[str, Any]:
         """Undo ``archive_donor`` (``PUT /dashboard/model-restore``)."""
@@ -194,7 +195,7 @@ class WeGiveStore:
     def render_donor(self, donor_id: int) -> dict[str, Any]:
         """``GET /dashboard/donors/{id}``: the ``DonorViewResource``."""
         with self.lock:
-            detail = copy.deepcopy(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
+            detail = copy_tree(resources.donor_detail(self._donor(donor_id), spread=self.donor_spread))
             held = detail.get("custom_fields")
             if isinstance(held, dict) and self.donor_custom_fields == "list":
                 detail["custom_fields"] = [{"api_name": key, "name": DONOR_CUSTOM_FIELDS.get(key, key), "value": value}
@@ -206,18 +207,18 @@ class WeGiveStore:
         with self.lock:
             if donor_id not in self.donors:
                 raise NotFound("No query results for model [App\\Models\\Donor].")
-            return copy.deepcopy(resources.donor_row(self.donors[donor_id]))
+            return copy_tree(resources.donor_row(self.donors[donor_id]))
 
     def render_fund(self, fund_id: int) -> dict[str, Any]:
         with self.lock:
             if fund_id not in self.funds:
                 raise NotFound("No query results for model [App\\Models\\Fund].")
-            return copy.deepcopy(resources.fund_resource(self.funds[fund_id]))
+            return copy_tree(resources.fund_resource(self.funds[fund_id]))
 
     def _allocation(self, alloc: dict[str, Any]) -> dict[str, Any]:
         """A ``FundAllocationResource`` (the fund is the ``Fund`` model, as it is now)."""
         fund = self.funds.get(int(alloc["fund"]["id"]), alloc["fund"])
-        return {"id": alloc["id"], "fund": copy.deepcopy(resources.fund_model(fund)),
+        return {"id": alloc["id"], "fund": copy_tree(resources.fund_model(fund)),
                 "amount": self.money(alloc["amount"])}
 
     def render_allocation(self, alloc: dict[str, Any]) -> dict[str, Any]:
@@ -225,7 +226,7 @@ class WeGiveStore:
         return {**self._allocation(alloc), "transaction_id": alloc.get("transaction_id")}
 
     def render_campaign(self, campaign: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(resources.campaign(campaign))
+        return copy_tree(resources.campaign(campaign))
 
     def render_transaction(self, txn_id: int) -> dict[str, Any]:
         """``GET /dashboard/transactions/{id}``: the ``TransactionViewResource`` and its spread columns."""
@@ -245,7 +246,7 @@ class WeGiveStore:
         """A stored-shape transaction with its owner, fund and allocations rendered as they are now (the
         rows ``served_as_is`` are built with it from records the table does not hold)."""
         with self.lock:
-            txn = copy.deepcopy(record)
+            txn = copy_tree(record)
             donor = self.donors.get(int(txn["donor_id"]))
             if donor is not None:
                 txn["owner"] = txn["donor"] = resources.donor_simple(donor)
@@ -270,7 +271,7 @@ class WeGiveStore:
         with self.lock:
             if pledge_id not in self.pledges:
                 raise NotFound("No query results for model [App\\Models\\Pledge].")
-            pledge = copy.deepcopy(self.pledges[pledge_id])
+            pledge = copy_tree(self.pledges[pledge_id])
             paid = [t for t in self._payments("pledge_id", pledge_id) if t["status"] == "Success"]
             total, size = int(pledge["total_amount"]), int(pledge["installment_size"]) or 1
             paid_cents = sum(int(t["amount"]) for t in paid)
@@ -292,7 +293,7 @@ class WeGiveStore:
         with self.lock:
             if schedule_id not in self.scheduled_donations:
                 raise NotFound("No query results for model [App\\Models\\ScheduledDonation].")
-            schedule = copy.deepcopy(self.scheduled_donations[schedule_id])
+            schedule = copy_tree(self.scheduled_donations[schedule_id])
             payments = [t for t in self._payments("scheduled_donation_id", schedule_id) if t["status"] == "Success"]
             donor = self.donors.get(int(schedule["donor_id"]))
             fund = self.funds.get(int(schedule["fund_id"]))
@@ -354,6 +355,7 @@ class WeGiveStore:
     # -- donors ----------------------------------------------------------------------------------
     def update_donor(self, donor_id: int, body: Any) -> dict[str, Any]:
         """``PUT /dashboard/donors/{id}``: validate, apply, bump ``updated_at``."""
+        self.writes += 1
         with self.lock:
             changes = self._validate_donor(body, self._donor(donor_id))
             self._apply_donor(self.donors[donor_id], changes)
@@ -426,6 +428,7 @@ class WeGiveStore:
 
     def find_or_create_donor(self, body: Any) -> dict[str, Any]:
         """``POST /dashboard/donors/find-or-create``: match on email (case-insensitive), else create."""
+        self.writes += 1
         if not isinstance(body, dict):
             raise Invalid({"type": ["The type field is required."], "email": ["The email field is required."]})
         errors: dict[str, list[str]] = {}
@@ -466,6 +469,7 @@ class WeGiveStore:
     # -- funds -----------------------------------------------------------------------------------
     def update_fund(self, fund_id: int, body: Any) -> dict[str, Any]:
         """``PUT /dashboard/funds/{id}`` (decided): write ``bloomerang_id`` back; name/description/code too."""
+        self.writes += 1
         with self.lock:
             if fund_id not in self.funds:
                 raise NotFound("No query results for model [App\\Models\\Fund].")
@@ -498,6 +502,7 @@ class WeGiveStore:
     # -- user actions for tests ----------------------------------------------------------------
     def edit_transaction(self, txn_id: int, **fields: Any) -> dict[str, Any]:
         """Change stored fields of a transaction (cents) as WeGive's back office would; bumps updated_at."""
+        self.writes += 1
         with self.lock:
             if txn_id not in self.transactions:
                 raise NotFound(f"transaction {txn_id}")
@@ -515,13 +520,14 @@ class WeGiveStore:
             raise NotFound(f"pledge {pledge_id}")
         stored = self.pledges[pledge_id]
         keys = resources.PLEDGE_VIEW_KEYS + resources.PLEDGE_SPREAD_KEYS
-        return {k: copy.deepcopy(stored.get(k)) for k in keys} | {"donor": None, "fund": None, "donations": []}
+        return {k: copy_tree(stored.get(k)) for k in keys} | {"donor": None, "fund": None, "donations": []}
 
     def add_transaction(self, donor_id: int, amount_cents: int, *, source_type: str = "card",
                         status: str = "Success", fund_id: int = 1, pledge_id: int | None = None,
                         scheduled_donation_id: int | None = None) -> dict[str, Any]:
         """A new gift made now by ``donor_id`` (all keys as generated gifts have them), optionally a payment
         on one of the store's pledges or scheduled donations."""
+        self.writes += 1
         with self.lock:
             if donor_id not in self.donors:
                 raise NotFound(f"donor {donor_id}")

@@ -68,12 +68,29 @@ NOT_WRITABLE_IN_BLOOMERANG = {"Individual": frozenset({"full_name"}),
 _SAMPLES = {"email": "sample@example.org", "phone": "3035550100"}
 
 
+# (id(org), source, constituent type) -> (the org, its source keys): a pure function of the org's mapping,
+# derived with a dozen reverse mappings, which every run (and every merge pass of a run) asked for again.
+_SOURCE_KEYS: dict[tuple[int, str, str | None], tuple[OrgConfig, dict[str, frozenset[str]]]] = {}
+
+
 def source_keys(org: OrgConfig, source: str, constituent_type: str | None) -> dict[str, frozenset[str]]:
     """Canonical field -> the top-level keys of the source's PUT body it writes (absent: cannot be written).
 
     Derived from the reverse mapping itself: a field whose rule has no inverse (or no rule at all, like a
     Handbid middle name) is one the source cannot receive, so the merge must never plan a write of it there.
+    Computed once per org object (the cache entry holds the org, so an id is never reused for another).
     """
+    cached = _SOURCE_KEYS.get((id(org), source, constituent_type))
+    if cached is not None and cached[0] is org:
+        return cached[1]
+    keys = _derive_source_keys(org, source, constituent_type)
+    _SOURCE_KEYS[(id(org), source, constituent_type)] = (org, keys)
+    while len(_SOURCE_KEYS) > 64:  # a long-lived process loading its orgs anew never grows this without bound
+        del _SOURCE_KEYS[next(iter(_SOURCE_KEYS))]
+    return keys
+
+
+def _derive_source_keys(org: OrgConfig, source: str, constituent_type: str | None) -> dict[str, frozenset[str]]:
     kind = {"constituent_type": constituent_type}
     baseline = to_source_payload(source, kind, org)
     keys: dict[str, frozenset[str]] = {}

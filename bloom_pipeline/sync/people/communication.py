@@ -43,7 +43,6 @@ from bloom_pipeline.mapping.spec import CommunicationSettings
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.context import RunContext
-from bloom_pipeline.sync.extract.records import stored_records
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +235,7 @@ def sync_communication(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Commu
     if flags is None:
         return outcome
     bases = load_bases(con)
-    snapshot = {int(r["Id"]): r for r in stored_records(ctx.store, "bloomerang", "constituents")
+    snapshot = {int(r["Id"]): r for r in ctx.bloomerang_constituents()
                 if isinstance(r, dict) and r.get("Id") is not None}
     fresh: dict[int, dict[str, Any]] = {}  # constituents read or written in this step (two donors, one person)
     for source_id, bloomerang_id in links[["source_id", "bloomerang_id"]].itertuples(index=False):

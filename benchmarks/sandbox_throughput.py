@@ -1,0 +1,194 @@
+"""Sandbox throughput at real org sizes: world generation time, requests per second, memory.
+
+1. generates the world of ``--donors`` WeGive donors (wall and CPU time: the figure a test or the demo waits
+   for before the first request);
+2. builds the three stores and serves them in a child process (forked with the world already built, so the
+   client below never shares an interpreter lock with the servers — as a real API is elsewhere);
+3. sends a realistic mix for ``--seconds`` from ``--clients`` threads, one keep-alive session each:
+   creates (``POST /constituent`` with a correlation custom value), updates (``PUT /constituent/{id}``),
+   ``GET /constituents`` by correlation value, paged constituent lists in ``LastModifiedDate`` and in Id
+   order, changed transactions by ``lastModified``, and pages of the WeGive donor list scan;
+4. prints requests per second overall and per kind (median and 95th percentile latency), the child's RSS,
+   the 1-minute load average, and the targets.
+
+Targets (2 cores): generation of 100,000 donors <= 30 s; >= 300 requests/s at 100,000 donors on loopback.
+Exit status 0 when every target is met, else 1. A benchmark, not a test.
+
+    python benchmarks/sandbox_throughput.py                  # 100,000 donors, 20 s of requests
+    python benchmarks/sandbox_throughput.py --quick          # 20,000 donors, 5 s
+    python benchmarks/sandbox_throughput.py --donors 2000 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+import psutil
+import requests
+
+from bloom_pipeline.sandbox.data.world import generate_world
+from bloom_pipeline.sandbox.faults import Knobs
+from bloom_pipeline.sandbox.server import Sandbox
+from bloom_pipeline.settings import SANDBOX_KEYS
+
+GENERATION_TARGET_S = 30.0
+RPS_TARGET = 300.0
+# request kind -> weight in the mix
+MIX = {"create": 20, "update": 10, "by_correlation": 30, "changed_constituents": 10, "id_page": 10,
+       "changed_transactions": 5, "wegive_donor_page": 15}
+
+
+def _serve(world: Any, conn: Any) -> None:
+    """Child process: build the stores from the (inherited) world, serve, report urls and build time."""
+    started = time.monotonic()
+    sandbox = Sandbox(world=world, knobs=Knobs(rate_limit=None)).start()
+    bloomerang = sandbox.stores["bloomerang"]
+    values = [v["Value"] for c in bloomerang.constituents.values() for v in [c["_custom"].get(901)] if v]
+    conn.send({"urls": sandbox.urls, "build_s": time.monotonic() - started, "ids": list(bloomerang.constituents),
+               "values": values, "donor_pages": max(1, len(sandbox.stores["wegive"].donors) // 200)})
+    conn.recv()  # until the parent is done
+    sandbox.stop()
+
+
+class Load:
+    """One client thread's share of the mix (own session, own random stream)."""
+
+    def __init__(self, urls: dict[str, str], setup: dict[str, Any], seed: int, deadline: float) -> None:
+        self.urls, self.setup, self.deadline = urls, setup, deadline
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.session = requests.Session()
+        self.session.headers["X-API-KEY"] = SANDBOX_KEYS["bloomerang"]
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: Counter[str] = Counter()
+        self.created = 0
+
+    def request(self, kind: str) -> None:
+        b, rng = self.urls["bloomerang"], self.rng
+        ids, values = self.setup["ids"], self.setup["values"]
+        started = time.perf_counter()
+        if kind == "create":
+            self.created += 1
+            value = f"bench-{self.seed}-{self.created}"
+            answer = self.session.post(f"{b}/constituent", json={
+                "Type": "Individual", "FirstName": "Bench", "LastName": f"Load{self.created}",
+                "PrimaryEmail": {"Type": "Home", "Value": f"bench{self.seed}.{self.created}@example.org"},
+                "CustomValues": [{"FieldId": 901, "Value": value}]})
+            if answer.ok:
+                ids.append(answer.json()["Id"])
+                values.append(value)
+        elif kind == "update":
+            answer = self.session.put(f"{b}/constituent/{rng.choice(ids)}", json={"JobTitle": f"Title {rng.random()}"})
+        elif kind == "by_correlation":
+            answer = self.session.get(f"{b}/constituents", params={"customFieldId": 901,
+                                                                   "customFieldValue": rng.choice(values)})
+        elif kind == "changed_constituents":
+            answer = self.session.get(f"{b}/constituents", params={
+                "orderBy": "LastModifiedDate", "orderDirection": "Asc", "take": 50,
+                "skip": rng.randrange(max(1, len(ids) - 50))})
+        elif kind == "id_page":
+            answer = self.session.get(f"{b}/constituents", params={"take": 50,
+                                                                   "skip": rng.randrange(max(1, len(ids) - 50))})
+        elif kind == "changed_transactions":
+            answer = self.session.get(f"{b}/transactions", params={
+                "lastModified": "2026-11-01T00:00:00Z", "orderBy": "LastModifiedDate", "orderDirection": "Asc"})
+        else:
+            answer = self.session.get(f"{self.urls['wegive']}/dashboard/donors",
+                                      params={"page": rng.randrange(1, self.setup["donor_pages"] + 1), "count": 200},
+                                      headers={"Authorization": f"Bearer {SANDBOX_KEYS['wegive']}"})
+        self.latencies[kind].append(time.perf_counter() - started)
+        if not answer.ok:
+            self.errors[f"{kind} {answer.status_code}"] += 1
+
+    def run(self) -> None:
+        kinds, weights = list(MIX), list(MIX.values())
+        while time.monotonic() < self.deadline:
+            self.request(self.rng.choices(kinds, weights)[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--donors", type=int, default=None, help="generated WeGive donors (default 100,000)")
+    parser.add_argument("--seconds", type=float, default=None, help="length of the request mix (default 20)")
+    parser.add_argument("--clients", type=int, default=2, help="client threads (keep-alive session each)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--quick", action="store_true", help="20,000 donors and 5 s of requests")
+    args = parser.parse_args(argv)
+    donors = args.donors or (20_000 if args.quick else 100_000)
+    seconds = args.seconds or (5.0 if args.quick else 20.0)
+
+    wall, cpu = time.monotonic(), time.process_time()
+    world = generate_world(donors=donors, seed=args.seed)
+    generation_wall, generation_cpu = time.monotonic() - wall, time.process_time() - cpu
+    print(f"world: {donors:,} donors, {len(world.wegive['transactions']):,} transactions, "
+          f"{len(world.bloomerang['constituents']):,} Bloomerang constituents; "
+          f"generated in {generation_wall:.1f} s wall, {generation_cpu:.1f} s CPU")
+
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    server = context.Process(target=_serve, args=(world, child), daemon=True)
+    server.start()
+    setup = parent.recv()
+    del world
+    print(f"stores built and serving in {setup['build_s']:.1f} s (child process)")
+    server_process = psutil.Process(server.pid)
+    cpu_before = server_process.cpu_times()
+
+    deadline = time.monotonic() + seconds
+    loads = [Load(setup["urls"], setup, args.seed + n, deadline) for n in range(args.clients)]
+    threads = [threading.Thread(target=load.run) for load in loads]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    cpu_after = server_process.cpu_times()
+    rss = server_process.memory_info().rss
+    parent.send("stop")
+    server.join(timeout=30)
+
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: Counter[str] = Counter()
+    for load in loads:
+        for kind, values in load.latencies.items():
+            latencies[kind] += values
+        errors.update(load.errors)
+    total = sum(len(v) for v in latencies.values())
+    rps = total / elapsed
+    server_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    print(f"\n{total:,} requests in {elapsed:.1f} s from {args.clients} clients = {rps:.0f} requests/s; "
+          f"sandbox CPU {server_cpu:.1f} s ({server_cpu / total * 1000:.2f} ms/request); "
+          f"sandbox RSS {rss / 2**20:.0f} MiB; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'kind':<22} {'requests':>9} {'median ms':>10} {'p95 ms':>8}")
+    for kind in MIX:
+        values = sorted(latencies.get(kind, []))
+        if values:
+            p95 = values[min(len(values) - 1, int(len(values) * 0.95))]
+            print(f"{kind:<22} {len(values):>9} {statistics.median(values) * 1000:>10.2f} {p95 * 1000:>8.2f}")
+    if errors:
+        print(f"errors: {dict(errors)}")
+
+    checks = [
+        (f"generation of {donors:,} donors: {generation_wall:.1f} s <= {GENERATION_TARGET_S:.0f} s",
+         generation_wall <= GENERATION_TARGET_S),
+        (f"{rps:.0f} requests/s >= {RPS_TARGET:.0f} at {donors:,} donors", rps >= RPS_TARGET),
+        (f"no failed request ({sum(errors.values())})", not errors),
+    ]
+    print("\ntargets:")
+    for text, ok in checks:
+        print(f"  [{'met' if ok else 'MISSED'}] {text}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
