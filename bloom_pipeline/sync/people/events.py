@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from bloom_pipeline.clients.http import OutcomeUnknownError
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import transaction
@@ -266,6 +267,18 @@ def sync_event_interactions(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> 
     return outcome
 
 
+def _create(ctx: RunContext, auction_id: int, bid: int, body: Mapping[str, Any]) -> int:
+    """POST the interaction; when the answer is lost, look it up by its marker before anything else (it may
+    have been created) — never a second POST. Not found: the error stands and the next run's read decides."""
+    try:
+        return int(ctx.clients.bloomerang.create_interaction(body)["Id"])
+    except OutcomeUnknownError:
+        found = _found_in_bloomerang(ctx, [bid]).get((auction_id, bid))
+        if found is None:
+            raise
+        return found.interaction_id
+
+
 def _settle(ctx: RunContext, con: duckdb.DuckDBPyConnection, auction: Mapping[str, Any], bid: int, contact: str,
             what: str, existing: Known | None, outcome: EventOutcome) -> None:
     """Create, adopt or update one interaction; then its state and log row, committed together."""
@@ -274,8 +287,7 @@ def _settle(ctx: RunContext, con: duckdb.DuckDBPyConnection, auction: Mapping[st
     action, error, interaction_id, recorded = "created", None, None, what
     try:
         if existing is None:
-            answer = bloomerang.create_interaction(interaction_body(auction, what, bid, ctx.org.timezone))
-            interaction_id = int(answer["Id"])
+            interaction_id = _create(ctx, auction_id, bid, interaction_body(auction, what, bid, ctx.org.timezone))
             outcome.created += 1
         elif RANK[existing.participation] >= RANK[what]:
             action, interaction_id, recorded = "adopted", existing.interaction_id, existing.participation
