@@ -22,6 +22,7 @@ from bloom_pipeline.sync.apply import recurring
 from bloom_pipeline.sync.apply.journal import Journal
 from bloom_pipeline.sync.apply.loop import RecordResult, Writer, apply_plan, summarise
 from bloom_pipeline.sync.apply.outcomes import StoreLedger
+from bloom_pipeline.sync.apply.pool import PoolSize
 from bloom_pipeline.sync.apply.refs import RefResolver
 from bloom_pipeline.sync.apply.writers import ConstituentWriter, FundWriter, TransactionWriter
 from bloom_pipeline.sync.context import RunContext
@@ -79,6 +80,8 @@ class Load:
         self.ctx, self.con = ctx, con
         self.results: list[RecordResult] = []
         self.writers = writers(ctx)
+        # writes in flight at once: up to the org's write_connections, as many as the shared budget can use
+        self.pool = PoolSize(ctx.org.bloomerang.write_connections, getattr(ctx.clients.bloomerang, "http", None))
         self.journal = Journal.beside(ctx.store.path)
         self.resolver = RefResolver(on_missing_name=_named_creator(ctx))
         for entity in ("funds", "campaigns", "appeals"):
@@ -106,13 +109,14 @@ class Load:
     def apply(self, plan: pd.DataFrame, entity: str) -> None:
         """Apply the plan's rows of ``entity`` (funds or constituents), leaders before their followers."""
         rows = entities.leaders_first(plan[plan["entity"] == entity])
-        self.results += apply_plan(rows, self.writers[entity], self.resolver, self.book, on_written=self._remember)
+        self.results += apply_plan(rows, self.writers[entity], self.resolver, self.book, on_written=self._remember,
+                                   pool=self.pool)
 
     def apply_transactions(self, plan: pd.DataFrame) -> None:
         """The recurring schedules and pledges the planned payments reference, then the payments."""
         rows = plan[plan["entity"] == "transactions"]
         self._ensure_schedules(rows)
-        self.results += apply_plan(rows, self.writers["transactions"], self.resolver, self.book)
+        self.results += apply_plan(rows, self.writers["transactions"], self.resolver, self.book, pool=self.pool)
 
     def _ensure_schedules(self, rows: pd.DataFrame) -> None:
         known = ledgers.states_frame(self.con, "schedules").dropna(subset=["bloomerang_id"])
@@ -126,7 +130,7 @@ class Load:
         if plan.empty:
             return
         book = StoreLedger(self.con, self.ctx.run_id, self.journal)
-        results = apply_plan(plan, self.writers["schedules"], self.resolver, book)
+        results = apply_plan(plan, self.writers["schedules"], self.resolver, book, pool=self.pool)
         book.flush()
         recurring.register(self.resolver, plan, results)
 
@@ -145,6 +149,9 @@ class Load:
 
     def close(self) -> PushOutcome:
         self.book.flush()
+        if self.pool.peak:
+            log.info("apply: at most %d Bloomerang writes in flight at once (write_connections %d)", self.pool.peak,
+                     self.pool.cap)
         self.journal.close()
         return PushOutcome(counts=summarise(self.results), results=self.results)
 
