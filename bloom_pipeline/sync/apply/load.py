@@ -148,6 +148,7 @@ class Load:
         self.book.flush()
 
     def close(self) -> PushOutcome:
+        self.pool.close()
         self.book.flush()
         if self.pool.peak:
             log.info("apply: at most %d Bloomerang writes in flight at once (write_connections %d)", self.pool.peak,

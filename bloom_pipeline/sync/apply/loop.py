@@ -261,22 +261,20 @@ def apply_plan(
     rows = plan.to_dict("records")
     applying = _Apply(writer, resolver, ledger, on_written, pool)
     applying.progress.start_entity(writer.entity, len(rows), sum(r["action"] in ("create", "update") for r in rows))
-    cap = applying.pool.cap
-    if cap <= 1:
+    if applying.pool.cap <= 1:
         results = applying.run(rows, None)
     else:
-        with ThreadPoolExecutor(max_workers=cap, thread_name_prefix=f"write-{writer.entity}") as executor:
-            try:
-                results = applying.run(rows, executor)
-            finally:
-                # an unexpected error: the writes already sent are still recorded (their pending markers would
-                # otherwise be looked up next run — safe, but a lookup each)
-                for future in list(applying.in_flight):
-                    result, action = applying.in_flight.pop(future)
-                    try:
-                        applying.finish(result, action, future)
-                    except Exception:  # noqa: BLE001 - the first error is the one raised
-                        log.exception("could not record %s %s:%s", result.entity, result.source, result.source_id)
+        try:
+            results = applying.run(rows, applying.pool.executor())
+        finally:
+            # an unexpected error: the writes already sent are still recorded (their pending markers would
+            # otherwise be looked up next run — safe, but a lookup each)
+            for future in list(applying.in_flight):
+                result, action = applying.in_flight.pop(future)
+                try:
+                    applying.finish(result, action, future)
+                except Exception:  # noqa: BLE001 - the first error is the one raised
+                    log.exception("could not record %s %s:%s", result.entity, result.source, result.source_id)
     applying.progress.end_entity()
     return results
 

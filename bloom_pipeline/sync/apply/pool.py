@@ -19,6 +19,7 @@ The budget stays the only throttle: the pool never sleeps, it only declines to s
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 
@@ -44,12 +45,24 @@ def connections_needed(cap: int, in_flight: int, budget: Budget | None, latency:
 
 
 class PoolSize:
-    """``connections_needed`` for one client's session (its budget and its observed latency)."""
+    """``connections_needed`` for one client's session (its budget and its observed latency), and the threads
+    the writes run on: one set for a whole run (each thread keeps its HTTP connection), shut down by ``close``."""
 
     def __init__(self, cap: int, session: Any = None) -> None:
         self.cap = max(1, int(cap))
         self.session = session
         self.peak = 1 if self.cap == 1 else 0  # the most writes that were in flight at once (reported)
+        self._executor: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.cap, thread_name_prefix="bloomerang-write")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def __call__(self, in_flight: int) -> int:
         budget = getattr(self.session, "rate_budget", None)

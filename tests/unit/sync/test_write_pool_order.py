@@ -110,7 +110,10 @@ def run(plan, writer, cap):
 
     ledger = Ledger(writer)
     pool = PoolSize(cap)
-    return apply_plan(plan, writer, resolver, ledger, on_written=remember, pool=pool), ledger, pool
+    try:
+        return apply_plan(plan, writer, resolver, ledger, on_written=remember, pool=pool), ledger, pool
+    finally:
+        pool.close()
 
 
 PLAN = [(str(i), "create", None, None) for i in range(1, 11)] + [
