@@ -22,7 +22,8 @@ import pytest
 
 from bloom_pipeline.sandbox.faults import Knobs
 from bloom_pipeline.sandbox.server import Sandbox
-from bloom_pipeline.sync.cli import run_org
+from tests.pipeline.bloomerang_records import custom_value
+from tests.pipeline.org_world import run_sync
 
 pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
@@ -50,16 +51,7 @@ def sb() -> Any:
 
 
 def sync(sb: Sandbox, data_dir: Path) -> Any:
-    return run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=None, data_dir=str(data_dir),
-                   urls=sb.urls, quiet=True, overrides={"handbid_org_id": sb.handbid_org_id})
-
-
-def custom_value(record: dict[str, Any], field_id: int) -> str | None:
-    for value in record.get("CustomValues") or []:
-        if value.get("FieldId") == field_id:
-            inner = value.get("Value")
-            return str(inner.get("Value") if isinstance(inner, dict) else inner)
-    return None
+    return run_sync("demo", sb, data_dir)
 
 
 def correlation_counts(sb: Sandbox) -> dict[str, dict[str, int]]:
