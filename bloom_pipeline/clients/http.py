@@ -235,7 +235,14 @@ class ApiSession:
     """A ``requests.Session`` with the retry policy above; ``request()`` returns parsed JSON.
 
     ``request_counts`` counts every request sent (retries included) by (method, path template).
+
+    Safe to share between threads (the apply step's write pool): each thread sends on its own
+    ``requests.Session`` (a Session is not documented as thread-safe), the counter is updated under a
+    lock, and ``latency`` is the observed seconds per answered request (a moving average), which the
+    write pool reads to size itself.
     """
+
+    LATENCY_WEIGHT = 0.2  # weight of the newest answer in the moving average of ``latency``
 
     def __init__(
         self,
@@ -269,16 +276,39 @@ class ApiSession:
         self._sleep = sleep
         self._rng = rng
         self._redact = Redactor(secrets)
-        self._session = requests.Session()
-        self._session.auth = _HeaderAuth(auth_headers)
-        self._session.headers.update({"Accept": "application/json", "User-Agent": "bloom-pipeline/0.1"})
+        self._auth = _HeaderAuth(auth_headers)
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        self.latency: float | None = None
         self._base_path = urlsplit(self.base_url).path
 
     def __repr__(self) -> str:
         return f"ApiSession(api={self.api!r}, base_url={self.base_url!r})"
 
+    @property
+    def _session(self) -> requests.Session:
+        """This thread's ``requests.Session`` (created on first use; all closed by ``close``)."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.auth = self._auth
+            session.headers.update({"Accept": "application/json", "User-Agent": "bloom-pipeline/0.1"})
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+        self._local = threading.local()
+
+    def _observe_latency(self, seconds: float) -> None:
+        previous = self.latency
+        self.latency = seconds if previous is None else previous + self.LATENCY_WEIGHT * (seconds - previous)
 
     # -- public verbs -----------------------------------------------------------------------
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -303,10 +333,12 @@ class ApiSession:
         last_problem, last_status = "", None
         for attempt in range(1, self.max_attempts + 1):
             self._take_budget(method, full_path)
-            self.request_counts[(method, template)] += 1
+            with self._lock:
+                self.request_counts[(method, template)] += 1
             sent_at = time.perf_counter()
             try:
                 response = self._session.request(method, url, params=clean_params, json=json, timeout=self.timeout)
+                self._observe_latency(time.perf_counter() - sent_at)
             except requests.RequestException as exc:
                 HTTP_WAIT.add(self.api, time.perf_counter() - sent_at)
                 sent = not _is_connect_failure(exc)

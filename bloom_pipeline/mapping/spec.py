@@ -240,6 +240,9 @@ class BloomerangSettings(Strict):
     base_url: str | None = None
     api_key_env: str | None = None
     requests_per_hour: int = Field(default=1000, gt=0)
+    # most writes in flight at once in the apply step (sync/apply/pool.py sizes the pool below it from the
+    # budget and the observed latency); 1 = one write at a time
+    write_connections: int = Field(default=4, ge=1, le=16)
     custom_fields: CustomFields = CustomFields()
     # A fund / campaign / appeal the org YAML names but Bloomerang lacks: false (default) blocks its gifts
     # with the missing name (a typo never becomes a new fund in the books); true creates it once.

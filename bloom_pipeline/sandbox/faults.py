@@ -113,6 +113,7 @@ class LogEntry:
     content_type: str = ""
     body: bytes | None = None
     request_body: bytes | None = None
+    received_at: float = field(default_factory=time.monotonic)  # when it arrived (benchmarks: budget use)
 
 
 class RequestLog:

@@ -15,6 +15,12 @@ def custom_values(record: dict[str, Any], field_id: int) -> list[str]:
     return out
 
 
+def custom_value(record: dict[str, Any], field_id: int) -> str | None:
+    """The first value of custom field ``field_id`` on a rendered constituent or designation (None: not set)."""
+    values = custom_values(record, field_id)
+    return values[0] if values else None
+
+
 def by_correlation(store: Any, kind: str, field_id: int) -> dict[str, list[dict[str, Any]]]:
     """Rendered constituents (``kind`` "constituents") or transactions (through their designations) by the value
     of custom field ``field_id``: the source id the pipeline wrote there."""

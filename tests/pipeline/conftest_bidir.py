@@ -17,110 +17,35 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-import duckdb
 import pytest
 
-from bloom_pipeline.sandbox.faults import Knobs
-from bloom_pipeline.sandbox.server import Sandbox
-from bloom_pipeline.sync.cli import run_org
-from bloom_pipeline.sync.runner import RunReport
+from tests.pipeline.org_world import OrgWorld, open_world, org_yaml
 
-REPO = Path(__file__).resolve().parents[2]
 ORG = "bidir"
 SKEW = timedelta(minutes=5)
-ORG_YAML = """\
-name: bidir
-extends: [defaults/wegive, defaults/handbid]
-timezone: America/Denver
-phone_region: US
-sandbox_fallback: true
-clock_skew_tolerance: 5m
-thresholds: {max_reject_share: 0.5}
-bloomerang:
-  api_key_env: BIDIR_TEST_BLOOMERANG_API_KEY
-  requests_per_hour: 100000
-  custom_fields:
-    constituent: {wegive: 901, handbid: 902}
-    transaction: {wegive: 911, handbid: 912}
-wegive: {token_env: BIDIR_TEST_WEGIVE_TOKEN}
-handbid:
-  token_env: BIDIR_TEST_HANDBID_TOKEN
-  default: {fund: General Fund}
+POLICIES = """\
 policies:
   constituents:
     middle_name: {policy: review, direction: both}
     email: {policy: fill_empty, direction: both}
 """
-WRITES = ("POST", "PUT", "DELETE", "PATCH")
-
-
-class Clock:
-    """One clock for all three simulators; it only moves when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
+ORG_YAML = org_yaml(ORG, POLICIES, phone_region="US", clock_skew_tolerance="5m")
 
 
 @dataclass
-class BidirWorld:
-    """The sandbox, the org's files and helpers to run syncs and look at both systems and the ledgers."""
-
-    sandbox: Sandbox
-    clock: Clock
-    data_dir: Path
-    mappings_dir: Path
-    reports: list[RunReport] = field(default_factory=list)
-    history: list[Counter] = field(default_factory=list)  # the writes of every run, in order
-
-    # -- running ---------------------------------------------------------------------------------
-    def sync(self, direction: str = "both") -> RunReport:
-        """One nightly run, an hour after the last edit (so nothing is 'just now')."""
-        self.clock.advance(hours=1)
-        self.sandbox.request_log.clear()
-        report = run_org(ORG, direction=direction, dry_run=False, since=None, mappings_dir=str(self.mappings_dir),
-                         data_dir=str(self.data_dir), urls=self.sandbox.urls, quiet=True,
-                         overrides={"handbid_org_id": self.sandbox.handbid_org_id})
-        self.reports.append(report)
-        self.history.append(self.writes())
-        assert report.status == "succeeded", report.message
-        return report
+class BidirWorld(OrgWorld):
+    """The sandbox, the org's files and helpers to run syncs and look at both systems and the ledgers
+    (``OrgWorld``: one nightly ``sync`` an hour after the last edit, ``writes``, ``query``, the stores)."""
 
     @functools.cached_property
     def picker(self) -> Picker:
         return Picker(self)
-
-    def writes(self) -> Counter:
-        """Writes (POST/PUT/...) the last run sent, by (api, method, path template)."""
-        return Counter((e.api, e.method, e.path_template) for e in self.sandbox.request_log.entries
-                       if e.method in WRITES)
-
-    # -- the stores ------------------------------------------------------------------------------
-    @property
-    def wegive(self) -> Any:
-        return self.sandbox.stores["wegive"]
-
-    @property
-    def handbid(self) -> Any:
-        return self.sandbox.stores["handbid"]
-
-    @property
-    def bloomerang(self) -> Any:
-        return self.sandbox.stores["bloomerang"]
 
     def constituent(self, bloomerang_id: int) -> dict[str, Any]:
         return self.bloomerang.render_constituent(int(bloomerang_id))
@@ -132,15 +57,6 @@ class BidirWorld:
         return self.handbid.contact(int(contact_id))
 
     # -- the staging file ------------------------------------------------------------------------
-    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        con = duckdb.connect(str(self.data_dir / f"{ORG}_staging.duckdb"), read_only=True)
-        try:
-            cursor = con.execute(sql, params or [])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        finally:
-            con.close()
-
     def linked(self, source: str) -> list[tuple[str, int]]:
         """(source id, Bloomerang id) of every donor of ``source`` linked with a stored snapshot."""
         rows = self.query(
@@ -233,14 +149,7 @@ def bidir_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BidirWorld
     One world for every ``test_bidir_*`` module (a session fixture, defined once by this plugin): the first
     sync is the slow part. Tests stay independent by taking their donors from the shared ``world.picker``.
     """
-    root = tmp_path_factory.mktemp("bidir")
-    mappings = root / "mappings"
-    shutil.copytree(REPO / "mappings", mappings)
-    (mappings / "orgs" / f"{ORG}.yaml").write_text(ORG_YAML)
-    clock = Clock()
-    with Sandbox(donors=45, seed=11, knobs=Knobs(rate_limit=None)) as sandbox:
-        for api in ("wegive", "handbid", "bloomerang"):
-            sandbox.stores[api].clock = clock
-        world = BidirWorld(sandbox, clock, root / "data", mappings)
+    with open_world(tmp_path_factory.mktemp("bidir"), ORG, donors=45, seed=11, kind=BidirWorld,
+                    yaml=ORG_YAML) as world:
         world.sync()
         yield world

@@ -14,112 +14,23 @@ Bloomerang side.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from bloom_pipeline.sandbox.faults import Knobs
-from bloom_pipeline.sandbox.server import Sandbox
-from bloom_pipeline.sync.cli import run_org
-from bloom_pipeline.sync.runner import RunReport
+from tests.pipeline.org_world import OrgWorld, open_world, org_yaml
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
 
-REPO = Path(__file__).resolve().parents[2]
 ORG = "comms"
-ORG_YAML = """\
-name: comms
-extends: [defaults/wegive, defaults/handbid]
-timezone: America/Denver
-sandbox_fallback: true
-thresholds: {max_reject_share: 0.5}
-bloomerang:
-  api_key_env: COMMS_TEST_BLOOMERANG_API_KEY
-  requests_per_hour: 100000
-  custom_fields:
-    constituent: {wegive: 901, handbid: 902}
-    transaction: {wegive: 911, handbid: 912}
-wegive: {token_env: COMMS_TEST_WEGIVE_TOKEN}
-handbid:
-  token_env: COMMS_TEST_HANDBID_TOKEN
-  default: {fund: General Fund}
-"""
-WRITES = ("POST", "PUT", "DELETE", "PATCH")
 ALL_RESTRICTIONS = ["DoNotCall", "DoNotMail", "DoNotSolicit"]
 SETTINGS = "/v2/constituent/{id}/updateCommunicationSettings"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class World:
-    sandbox: Sandbox
-    clock: Clock
-    data_dir: Path
-    mappings_dir: Path
-    used: set[int] = field(default_factory=set)
-
-    def sync(self) -> RunReport:
-        self.clock.now += timedelta(hours=1)
-        self.sandbox.request_log.clear()
-        report = run_org(ORG, direction="both", dry_run=False, since=None, mappings_dir=str(self.mappings_dir),
-                         data_dir=str(self.data_dir), urls=self.sandbox.urls, quiet=True,
-                         overrides={"handbid_org_id": self.sandbox.handbid_org_id})
-        assert report.status == "succeeded", report.message
-        return report
-
-    def writes(self) -> Counter:
-        return Counter((e.api, e.method, e.path_template) for e in self.sandbox.request_log.entries
-                       if e.method in WRITES)
-
-    def sent(self, method: str, path_end: str) -> list[dict[str, Any]]:
-        """The JSON bodies the last run sent to paths ending in ``path_end``."""
-        return [json.loads(e.request_body) for e in self.sandbox.request_log.entries
-                if e.method == method and e.path.endswith(path_end) and e.request_body]
-
-    @property
-    def wegive(self) -> Any:
-        return self.sandbox.stores["wegive"]
-
-    @property
-    def bloomerang(self) -> Any:
-        return self.sandbox.stores["bloomerang"]
-
-    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        con = duckdb.connect(str(self.data_dir / f"{ORG}_staging.duckdb"), read_only=True)
-        try:
-            cursor = con.execute(sql, params or [])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        finally:
-            con.close()
-
-    def take(self) -> tuple[int, int]:
-        """An unused WeGive donor alone on its Individual constituent (no Handbid twin): (donor id, constituent)."""
-        rows = self.query("SELECT source, source_id, bloomerang_id FROM sync_state WHERE entity = 'constituents' "
-                          "AND bloomerang_id IS NOT NULL ORDER BY source, source_id")
-        owners = Counter(int(r["bloomerang_id"]) for r in rows)
-        for r in rows:
-            bid = int(r["bloomerang_id"])
-            if r["source"] != "wegive" or owners[bid] > 1 or bid in self.used:
-                continue
-            if self.bloomerang.render_constituent(bid).get("Type") == "Individual":
-                self.used.add(bid)
-                return int(r["source_id"]), bid
-        raise LookupError("no unused WeGive individual")
+class World(OrgWorld):
+    """The comms org's world, with the two systems' communication settings at hand."""
 
     def settings(self, bid: int) -> tuple[list[str], str]:
         record = self.bloomerang.render_constituent(bid)
@@ -137,15 +48,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("comms")
-    mappings = root / "mappings"
-    shutil.copytree(REPO / "mappings", mappings)
-    (mappings / "orgs" / f"{ORG}.yaml").write_text(ORG_YAML)
-    clock = Clock()
-    with Sandbox(donors=40, seed=11, knobs=Knobs(rate_limit=None), capture_bodies=True) as sandbox:
-        for api in ("wegive", "handbid", "bloomerang"):
-            sandbox.stores[api].clock = clock
-        w = World(sandbox, clock, root / "data", mappings)
+    with open_world(tmp_path_factory.mktemp("comms"), ORG, donors=40, seed=11, kind=World, capture_bodies=True,
+                    yaml=org_yaml(ORG)) as w:
         w.sync()
         yield w
 

@@ -23,140 +23,39 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import duckdb
 import pytest
 
-from bloom_pipeline.sandbox.faults import Knobs
-from bloom_pipeline.sandbox.server import Sandbox
-from bloom_pipeline.sync.cli import run_org
-from bloom_pipeline.sync.runner import RunReport
+from tests.pipeline.bloomerang_records import custom_value
+from tests.pipeline.org_world import OrgWorld, open_world, write_org
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
 
-REPO = Path(__file__).resolve().parents[2]
 ORG = "lifecycle"
-ORG_YAML = """\
-name: lifecycle
-extends: [defaults/wegive, defaults/handbid]
-timezone: America/Denver
-sandbox_fallback: true
-on_source_delete: {policy}
-thresholds: {{max_reject_share: 0.5}}
-bloomerang:
-  api_key_env: LIFECYCLE_TEST_BLOOMERANG_API_KEY
-  requests_per_hour: 100000
-  custom_fields:
-    constituent: {{wegive: 901, handbid: 902}}
-    transaction: {{wegive: 911, handbid: 912}}
-wegive: {{token_env: LIFECYCLE_TEST_WEGIVE_TOKEN}}
-handbid:
-  token_env: LIFECYCLE_TEST_HANDBID_TOKEN
-  default: {{fund: General Fund}}
-"""
-WRITES = ("POST", "PUT", "DELETE", "PATCH")
 DONOR_FIELD, GIFT_FIELD = 901, 911
 CREATE = ("bloomerang", "POST", "/v2/constituent")
 POST_GIFT = ("bloomerang", "POST", "/v2/transaction")
 PUT_CONSTITUENT = ("bloomerang", "PUT", "/v2/constituent/{id}")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
+class World(OrgWorld):
+    """The lifecycle org's world; ``history`` holds every night's writes."""
 
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class World:
-    sandbox: Sandbox
-    clock: Clock
-    root: Path
-    used: set[int] = field(default_factory=set)
-    reports: list[RunReport] = field(default_factory=list)
-    writes: list[Counter] = field(default_factory=list)
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
+    used_holds_donor_ids: ClassVar[bool] = True
 
     def policy(self, policy: str) -> None:
-        (self.root / "mappings" / "orgs" / f"{ORG}.yaml").write_text(ORG_YAML.format(policy=policy))
-
-    def sync(self) -> RunReport:
-        self.clock.now += timedelta(hours=1)
-        self.sandbox.request_log.clear()
-        report = run_org(ORG, direction="both", dry_run=False, since=None, mappings_dir=str(self.root / "mappings"),
-                         data_dir=str(self.data_dir), urls=self.sandbox.urls, quiet=True,
-                         overrides={"handbid_org_id": self.sandbox.handbid_org_id})
-        assert report.status == "succeeded", report.message
-        self.reports.append(report)
-        self.writes.append(Counter((e.api, e.method, e.path_template) for e in self.sandbox.request_log.entries
-                                   if e.method in WRITES))
-        self.clock.now += timedelta(hours=1)
-        return report
-
-    @property
-    def bloomerang(self) -> Any:
-        return self.sandbox.stores["bloomerang"]
-
-    @property
-    def wegive(self) -> Any:
-        return self.sandbox.stores["wegive"]
-
-    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        con = duckdb.connect(str(self.data_dir / f"{ORG}_staging.duckdb"), read_only=True)
-        try:
-            cursor = con.execute(sql, params or [])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        finally:
-            con.close()
-
-    def link(self, donor_id: int) -> int | None:
-        rows = self.query("SELECT bloomerang_id FROM sync_state WHERE entity = 'constituents' AND source = 'wegive' "
-                          "AND source_id = ?", [str(donor_id)])
-        return int(rows[0]["bloomerang_id"]) if rows and rows[0]["bloomerang_id"] is not None else None
-
-    def take(self, *, with_gifts: bool = True) -> tuple[int, int]:
-        """An unused WeGive donor alone on its Individual constituent (with gifts in Bloomerang if asked)."""
-        rows = self.query("SELECT source, source_id, bloomerang_id FROM sync_state WHERE entity = 'constituents' "
-                          "AND bloomerang_id IS NOT NULL ORDER BY source, source_id")
-        owners = Counter(int(r["bloomerang_id"]) for r in rows)
-        accounts = Counter(t["AccountId"] for t in self.bloomerang.transactions.values())
-        for r in rows:
-            bid = int(r["bloomerang_id"])
-            if r["source"] != "wegive" or owners[bid] > 1 or bid in self.used or int(r["source_id"]) in self.used:
-                continue
-            if self.bloomerang.render_constituent(bid).get("Type") != "Individual":
-                continue
-            if with_gifts and not accounts[bid]:
-                continue
-            self.used.update({bid, int(r["source_id"])})
-            return int(r["source_id"]), bid
-        raise LookupError("no unused WeGive individual")
+        assert self.mappings_dir is not None
+        write_org(self.mappings_dir, ORG, on_source_delete=policy)
 
     def gifts_by_value(self) -> Counter:
         """WeGive transaction id (correlation value) → how many Bloomerang transactions hold it."""
         out: Counter = Counter()
         for tid in list(self.bloomerang.transactions):
             record = self.bloomerang.render_transaction(tid)
-            for value in {_value(d, GIFT_FIELD) for d in record.get("Designations", [])} - {None}:
+            for value in {custom_value(d, GIFT_FIELD) for d in record.get("Designations", [])} - {None}:
                 out[value] += 1
         return out
-
-
-def _value(record: dict[str, Any], field_id: int) -> str | None:
-    for value in record.get("CustomValues") or []:
-        if value.get("FieldId") == field_id:
-            inner = value.get("Value")
-            return str(inner.get("Value") if isinstance(inner, dict) else inner)
-    return None
 
 
 @dataclass
@@ -181,26 +80,20 @@ class Story:
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
-    root = tmp_path_factory.mktemp("lifecycle")
-    shutil.copytree(REPO / "mappings", root / "mappings")
-    clock = Clock()
-    with Sandbox(donors=14, seed=7, knobs=Knobs(rate_limit=None)) as sandbox:
-        for api in ("wegive", "handbid", "bloomerang"):
-            sandbox.stores[api].clock = clock
-        w = World(sandbox, clock, root)
+    with open_world(tmp_path_factory.mktemp("lifecycle"), ORG, donors=14, seed=7, kind=World, after_hours=1) as w:
         w.policy("keep")
         w.sync()  # night 0: everyone linked
         s = Story(w)
         s.gifts.append(w.gifts_by_value())
         bl = w.bloomerang
         # night 1: two staff merges and an archive (keep)
-        s.who["typed_dup"] = w.take()
+        s.who["typed_dup"] = w.take(with_gifts=True)
         record = bl.render_constituent(s.who["typed_dup"][1])
         typed = bl.create_constituent({"Type": "Individual", "FirstName": record["FirstName"],
                                        "LastName": record["LastName"]}, actor="Front Desk")
         bl.merge_constituents(int(typed["Id"]), s.who["typed_dup"][1])
         s.survivor["typed_dup"] = int(typed["Id"])
-        s.who["loser"], s.who["winner"] = w.take(), w.take()
+        s.who["loser"], s.who["winner"] = w.take(with_gifts=True), w.take(with_gifts=True)
         bl.merge_constituents(s.who["winner"][1], s.who["loser"][1])
         s.survivor["loser"] = s.who["winner"][1]
         s.who["kept"] = w.take(with_gifts=True)
@@ -226,7 +119,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
         s.merges = w.query("SELECT * FROM constituent_merges ORDER BY detected_at")
         s.deletions = w.query("SELECT * FROM source_deletions ORDER BY source_id")
         s.links = {n: w.link(d) for n, (d, _) in s.who.items()}
-        s.who["unseen_loser"], s.who["unseen_winner"] = w.take(), w.take()
+        s.who["unseen_loser"], s.who["unseen_winner"] = w.take(with_gifts=True), w.take(with_gifts=True)
         bl.merge_constituents(s.who["unseen_winner"][1], s.who["unseen_loser"][1])  # a merge no run saw...
         s.survivor["unseen_loser"] = s.who["unseen_winner"][1]
         shutil.rmtree(w.data_dir)
@@ -237,7 +130,7 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
 
 def test_a_merge_relinks_to_the_survivor_without_a_create(story: Story) -> None:
     w = story.world
-    night = w.writes[1]
+    night = w.history[1]
     assert night[CREATE] == 0 and night[POST_GIFT] == 0
     for name, found_by in (("typed_dup", "correlation_value"), ("loser", "moved_gifts")):
         donor, merged = story.who[name]
@@ -262,7 +155,7 @@ def test_the_merged_gifts_are_not_posted_again(story: Story) -> None:
 
 def test_quiet_nights_write_nothing(story: Story) -> None:
     for night in (2, 4):
-        assert story.world.writes[night] == Counter(), night
+        assert story.world.history[night] == Counter(), night
 
 
 def test_keep_changes_nothing_in_bloomerang_and_marks_the_link(story: Story) -> None:
@@ -272,17 +165,17 @@ def test_keep_changes_nothing_in_bloomerang_and_marks_the_link(story: Story) -> 
     row = story.deletion_of(donor)
     assert row["bloomerang_id"] == constituent and row["deleted_at"]
     assert story.kept_on_night_1 == {"policy": "keep", "action": "kept", "run_id": w.reports[1].run_id}
-    wegive_writes = {k: n for k, n in w.writes[1].items() if k[0] == "wegive"}
+    wegive_writes = {k: n for k, n in w.history[1].items() if k[0] == "wegive"}
     assert all(str(donor) not in path for _, _, path in wegive_writes)
-    assert w.writes[1][PUT_CONSTITUENT] == 0
+    assert w.history[1][PUT_CONSTITUENT] == 0
 
 
 def test_inactivate_sets_status_once_and_never_deletes_gifts(story: Story) -> None:
     w = story.world
     assert story.status["3"] == ["Inactive", "Inactive"]  # the kept one too: the org now asks for it
-    assert w.writes[3][PUT_CONSTITUENT] == 2
-    assert w.writes[4][PUT_CONSTITUENT] == 0
-    assert all(method != "DELETE" for night in w.writes for _, method, _ in night)
+    assert w.history[3][PUT_CONSTITUENT] == 2
+    assert w.history[4][PUT_CONSTITUENT] == 0
+    assert all(method != "DELETE" for night in w.history for _, method, _ in night)
     for name in ("kept", "inactivated"):
         assert any(t["AccountId"] == story.who[name][1] for t in w.bloomerang.transactions.values())
 
@@ -300,7 +193,7 @@ def test_a_restored_donor_syncs_again_but_stays_inactive(story: Story) -> None:
 
 def test_losing_the_data_folder_creates_nobody(story: Story) -> None:
     w = story.world
-    night = w.writes[6]
+    night = w.history[6]
     assert night[CREATE] == 0 and night[POST_GIFT] == 0
     for name in ("typed_dup", "loser", "unseen_loser"):
         assert w.link(story.who[name][0]) == story.survivor[name], name

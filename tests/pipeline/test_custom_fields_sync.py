@@ -17,43 +17,20 @@ unknown pick value id with the documented error shape.
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 import requests
 
-from bloom_pipeline.sandbox.faults import Knobs
-from bloom_pipeline.sandbox.server import Sandbox
-from bloom_pipeline.sync.cli import run_org
 from bloom_pipeline.sync.runner import RunReport
+from tests.pipeline.org_world import OrgWorld, open_world, org_yaml
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
 
-REPO = Path(__file__).resolve().parents[2]
 ORG = "cfields"
-ORG_YAML = """\
-name: cfields
-extends: [defaults/wegive, defaults/handbid]
-timezone: America/Denver
-sandbox_fallback: true
-thresholds: {max_reject_share: 0.5}
-bloomerang:
-  api_key_env: CFIELDS_TEST_BLOOMERANG_API_KEY
-  requests_per_hour: 100000
-  custom_fields:
-    constituent: {wegive: 901, handbid: 902}
-    transaction: {wegive: 911, handbid: 912}
-wegive: {token_env: CFIELDS_TEST_WEGIVE_TOKEN}
-handbid:
-  token_env: CFIELDS_TEST_HANDBID_TOKEN
-  default: {fund: General Fund}
+CUSTOM_FIELDS = """\
 mappings:
   wegive:
     donors:
@@ -69,56 +46,8 @@ SIZE, INTERESTS, NOTES, SINCE, CAPACITY = 921, 922, 923, 924, 925
 MISSING = "Bloomerang has no Constituent custom field named 'Shoe Size'; not synced"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class World:
-    sandbox: Sandbox
-    clock: Clock
-    data_dir: Path
-    mappings_dir: Path
-
-    def sync(self, *, dry_run: bool = False) -> RunReport:
-        self.clock.now += timedelta(hours=1)
-        self.sandbox.request_log.clear()
-        report = run_org(ORG, direction="both", dry_run=dry_run, since=None, mappings_dir=str(self.mappings_dir),
-                         data_dir=str(self.data_dir), urls=self.sandbox.urls, quiet=True,
-                         overrides={"handbid_org_id": self.sandbox.handbid_org_id})
-        assert report.status == "succeeded", report.message
-        return report
-
-    def sent(self, method: str, path_end: str) -> list[dict[str, Any]]:
-        return [json.loads(e.request_body) for e in self.sandbox.request_log.entries
-                if e.method == method and e.path.endswith(path_end) and e.request_body]
-
-    @property
-    def wegive(self) -> Any:
-        return self.sandbox.stores["wegive"]
-
-    @property
-    def bloomerang(self) -> Any:
-        return self.sandbox.stores["bloomerang"]
-
-    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        con = duckdb.connect(str(self.data_dir / f"{ORG}_staging.duckdb"), read_only=True)
-        try:
-            cursor = con.execute(sql, params or [])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        finally:
-            con.close()
-
-    def constituent_of(self, donor_id: int) -> int:
-        rows = self.query("SELECT bloomerang_id FROM sync_state WHERE entity = 'constituents' AND source = 'wegive' "
-                          "AND source_id = ?", [str(donor_id)])
-        assert rows and rows[0]["bloomerang_id"] is not None, f"WeGive donor {donor_id} is not linked"
-        return int(rows[0]["bloomerang_id"])
+class World(OrgWorld):
+    """The cfields org's world, with the constituents' custom values and pick values at hand."""
 
     def values(self, bid: int) -> dict[int, Any]:
         """Field id -> the read-shape value(s) the constituent's GET answers."""
@@ -139,15 +68,9 @@ def _individuals(store: Any, n: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("cfields")
-    mappings = root / "mappings"
-    shutil.copytree(REPO / "mappings", mappings)
-    (mappings / "orgs" / f"{ORG}.yaml").write_text(ORG_YAML)
-    clock = Clock()
-    with Sandbox(donors=12, seed=5, knobs=Knobs(rate_limit=None), capture_bodies=True) as sandbox:
-        for api in ("wegive", "handbid", "bloomerang"):
-            sandbox.stores[api].clock = clock
-        yield World(sandbox, clock, root / "data", mappings)
+    with open_world(tmp_path_factory.mktemp("cfields"), ORG, donors=12, seed=5, kind=World, capture_bodies=True,
+                    yaml=org_yaml(ORG, CUSTOM_FIELDS)) as w:
+        yield w
 
 
 @pytest.fixture(scope="module")

@@ -18,17 +18,13 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from bloom_pipeline.sandbox.faults import Knobs
-from bloom_pipeline.sandbox.server import Sandbox
-from bloom_pipeline.sync.cli import run_org
 from bloom_pipeline.sync.people.events import event_date, read_marker
 from bloom_pipeline.sync.runner import RunReport
+from tests.pipeline.org_world import OrgWorld, open_world
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
 
@@ -37,29 +33,13 @@ CLOSED, UPCOMING = "closed", "preview"
 
 
 @dataclass
-class World:
-    sb: Sandbox
-    data_dir: Path
-    attendees: list[int]  # Handbid contact ids checked in at the closed event
-    registered: list[int]  # ... registered for the upcoming one
+class World(OrgWorld):
+    """The demo org on the repo's mappings, its clock left alone, with the event registrations it was given."""
+
+    attendees: list[int] = field(default_factory=list)  # Handbid contact ids checked in at the closed event
+    registered: list[int] = field(default_factory=list)  # ... registered for the upcoming one
     first: RunReport | None = None
     first_interactions: list[dict[str, Any]] = field(default_factory=list)
-
-    def sync(self) -> RunReport:
-        self.sb.request_log.clear()
-        report = run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=None,
-                         data_dir=str(self.data_dir), urls=self.sb.urls, quiet=True,
-                         overrides={"handbid_org_id": self.sb.handbid_org_id})
-        assert report.status == "succeeded", report.message
-        return report
-
-    @property
-    def handbid(self) -> Any:
-        return self.sb.stores["handbid"]
-
-    @property
-    def bloomerang(self) -> Any:
-        return self.sb.stores["bloomerang"]
 
     def auction(self, status: str) -> dict[str, Any]:
         return next(a for a in self.handbid.auctions.values() if a["status"] == status)
@@ -69,23 +49,20 @@ class World:
         return [store.render_activity("interaction", i) for i in list(store.interactions)
                 if store.interactions[i].get("Purpose") == "SpecialEvent"]
 
-    def constituent_of(self, contact_id: int) -> int:
-        con = duckdb.connect(str(self.data_dir / "demo_staging.duckdb"), read_only=True)
-        try:
-            return int(con.execute("SELECT bloomerang_id FROM sync_state WHERE entity = 'constituents' AND "
-                                   "source = 'handbid' AND source_id = ?", [str(contact_id)]).fetchone()[0])
-        finally:
-            con.close()
+    def constituent_of(self, source_id: int | str, source: str = "handbid") -> int:
+        """The constituent a Handbid contact is linked to (this module's people all come from Handbid)."""
+        return super().constituent_of(source_id, source)
 
     def interaction_writes(self) -> Counter:
-        return Counter((e.method, e.path_template) for e in self.sb.request_log.entries
+        return Counter((e.method, e.path_template) for e in self.sandbox.request_log.entries
                        if e.api == "bloomerang" and e.method in WRITES and "interaction" in e.path_template)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with Sandbox(donors=8, seed=3, knobs=Knobs(rate_limit=None)) as sb:
-        hb = sb.stores["handbid"]
+    with open_world(tmp_path_factory.mktemp("events"), "demo", donors=8, seed=3, kind=World, clocked=False,
+                    own_mappings=False) as w:
+        hb = w.handbid
         closed = next(a["id"] for a in hb.auctions.values() if a["status"] == CLOSED)
         upcoming = next(a["id"] for a in hb.auctions.values() if a["status"] == UPCOMING)
         came = [r for r in hb.bidders.values() if r["auctionId"] == closed and r["isCheckedIn"]][:2]
@@ -94,7 +71,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         registered = [c for c in contacts if c not in {r["contactId"] for r in came}][:2]
         for contact in registered:
             hb.register_bidder(upcoming, contact)
-        w = World(sb, tmp_path_factory.mktemp("events") / "data", [r["contactId"] for r in came], registered)
+        w.attendees, w.registered = [r["contactId"] for r in came], registered
         w.first = w.sync()
         w.first_interactions = w.interactions()
         yield w
@@ -123,11 +100,11 @@ def dropped(world: World, checked_in: dict[str, Any]) -> dict[str, Any]:
     commit); then the data folder is lost too, and a run with the network healthy again."""
     contact = next(c for c in sorted(world.handbid.contacts) if c not in world.attendees + world.registered)
     world.handbid.register_bidder(world.auction(UPCOMING)["id"], contact)
-    world.sb.knobs["bloomerang"].drop_after_commit = 1.0
+    world.sandbox.knobs["bloomerang"].drop_after_commit = 1.0
     try:
         lost = world.sync()
     finally:
-        world.sb.knobs["bloomerang"].drop_after_commit = 0.0
+        world.sandbox.knobs["bloomerang"].drop_after_commit = 0.0
     lost_writes = world.interaction_writes()
     bid = world.constituent_of(contact)
     before = sorted((i["Id"], i["Subject"]) for i in world.interactions())
@@ -135,7 +112,7 @@ def dropped(world: World, checked_in: dict[str, Any]) -> dict[str, Any]:
     healed = world.sync()
     return {"bid": bid, "lost": lost, "lost_writes": lost_writes, "before": before, "healed": healed,
             "healed_writes": world.interaction_writes(),
-            "pages": world.sb.request_log.counts("bloomerang")[("bloomerang", "GET", "/v2/interactions")]}
+            "pages": world.sandbox.request_log.counts("bloomerang")[("bloomerang", "GET", "/v2/interactions")]}
 
 
 def test_each_participant_gets_one_interaction_per_event(world: World) -> None:

@@ -14,82 +14,34 @@ On nights 2 and 3 no phone (and nothing else) is written anywhere, and each side
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import pytest
 
-from bloom_pipeline.sandbox.faults import Knobs
-from bloom_pipeline.sandbox.server import Sandbox
-from bloom_pipeline.sync.cli import run_org
+from bloom_pipeline.sync.runner import RunReport
+from tests.pipeline.org_world import OrgWorld, open_world, org_yaml
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
 
-REPO = Path(__file__).resolve().parents[2]
 ORG = "phones"
-ORG_YAML = """\
-name: phones
-extends: [defaults/wegive, defaults/handbid]
-timezone: America/Denver
-sandbox_fallback: true
-thresholds: {max_reject_share: 0.5}
-bloomerang:
-  api_key_env: PHONES_TEST_BLOOMERANG_API_KEY
-  requests_per_hour: 100000
-  custom_fields:
-    constituent: {wegive: 901, handbid: 902}
-    transaction: {wegive: 911, handbid: 912}
-wegive: {token_env: PHONES_TEST_WEGIVE_TOKEN}
-handbid:
-  token_env: PHONES_TEST_HANDBID_TOKEN
-  default: {fund: General Fund}
-"""
-WRITES = ("POST", "PUT", "DELETE", "PATCH")
 TYPED_IN_WEGIVE = "(303) 555-1212 ext. 44"
 TYPED_IN_BLOOMERANG = ("720-555-0199", "7")  # Number, Extension
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
+@dataclass
+class Nights(OrgWorld):
+    """The world, the org's files and what every night wrote (``history``) and left (``phones``)."""
 
-    def __call__(self) -> datetime:
-        return self.now
+    phones: list[dict[str, Any]] = field(default_factory=list)  # after each night: what each side holds
+    who: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-
-class Nights:
-    """The world, the org's files and what every night wrote."""
-
-    def __init__(self, sandbox: Sandbox, clock: Clock, root: Path) -> None:
-        self.sandbox, self.clock, self.root = sandbox, clock, root
-        self.writes: list[Counter] = []
-        self.phones: list[dict[str, Any]] = []  # after each night: what each side holds for the two donors
-        self.who: dict[str, tuple[int, int]] = {}
-
-    @property
-    def wegive(self) -> Any:
-        return self.sandbox.stores["wegive"]
-
-    @property
-    def bloomerang(self) -> Any:
-        return self.sandbox.stores["bloomerang"]
-
-    def sync(self) -> None:
-        self.clock.now += timedelta(hours=1)
-        self.sandbox.request_log.clear()
-        report = run_org(ORG, direction="both", dry_run=False, since=None, mappings_dir=str(self.root / "mappings"),
-                         data_dir=str(self.root / "data"), urls=self.sandbox.urls, quiet=True,
-                         overrides={"handbid_org_id": self.sandbox.handbid_org_id})
-        assert report.status == "succeeded", report.message
-        self.writes.append(Counter((e.api, e.method, e.path_template) for e in self.sandbox.request_log.entries
-                                   if e.method in WRITES))
+    def sync(self, direction: str = "both", *, dry_run: bool = False) -> RunReport:
+        report = super().sync(direction, dry_run=dry_run)
         self.phones.append({name: self.held(name) for name in self.who})
-        self.clock.now += timedelta(hours=1)
+        return report
 
     def held(self, name: str) -> dict[str, Any]:
         donor, constituent = self.who[name]
@@ -97,32 +49,13 @@ class Nights:
         return {"wegive": self.wegive.render_donor(donor).get("mobile_phone"),
                 "bloomerang": (phone.get("Number"), phone.get("Extension"))}
 
-    def pick(self, count: int) -> list[tuple[int, int]]:
-        """WeGive donors alone on an Individual constituent."""
-        con = duckdb.connect(str(self.root / "data" / f"{ORG}_staging.duckdb"), read_only=True)
-        try:
-            rows = con.execute("SELECT source, source_id, bloomerang_id FROM sync_state WHERE entity = 'constituents' "
-                               "AND bloomerang_id IS NOT NULL ORDER BY source, source_id").fetchall()
-        finally:
-            con.close()
-        owners = Counter(int(b) for _, _, b in rows)
-        found = [(int(s), int(b)) for source, s, b in rows if source == "wegive" and owners[int(b)] == 1
-                 and self.bloomerang.render_constituent(int(b)).get("Type") == "Individual"]
-        return found[:count]
-
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nights]:
-    root = tmp_path_factory.mktemp("phones")
-    shutil.copytree(REPO / "mappings", root / "mappings")
-    (root / "mappings" / "orgs" / f"{ORG}.yaml").write_text(ORG_YAML)
-    clock = Clock()
-    with Sandbox(donors=8, seed=3, knobs=Knobs(rate_limit=None)) as sandbox:
-        for api in ("wegive", "handbid", "bloomerang"):
-            sandbox.stores[api].clock = clock
-        n = Nights(sandbox, clock, root)
+    with open_world(tmp_path_factory.mktemp("phones"), ORG, donors=8, seed=3, kind=Nights,
+                    yaml=org_yaml(ORG), after_hours=1) as n:
         n.sync()  # night 0: everyone linked
-        (wegive_side, bloomerang_side) = n.pick(2)
+        (wegive_side, bloomerang_side) = n.take(), n.take()  # WeGive donors alone on an Individual constituent
         n.who = {"wegive_typed": wegive_side, "bloomerang_typed": bloomerang_side}
         n.wegive.update_donor(wegive_side[0], {"mobile_phone": TYPED_IN_WEGIVE})
         number, extension = TYPED_IN_BLOOMERANG
@@ -152,9 +85,9 @@ def test_a_bloomerang_extension_reaches_wegive(nights: Nights) -> None:
 
 
 def test_quiet_and_reformatted_nights_write_nothing(nights: Nights) -> None:
-    assert nights.writes[1], "night 1 carried the typed numbers"
-    assert nights.writes[2] == Counter()
-    assert nights.writes[3] == Counter()
+    assert nights.history[1], "night 1 carried the typed numbers"
+    assert nights.history[2] == Counter()
+    assert nights.history[3] == Counter()
 
 
 def test_neither_side_is_rewritten(nights: Nights) -> None:

@@ -19,19 +19,16 @@ import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bloom_pipeline.sandbox.faults import Knobs
-from bloom_pipeline.sandbox.server import Sandbox
-from bloom_pipeline.sync.cli import run_org
 from bloom_pipeline.sync.runner import RunReport
+from tests.pipeline.bloomerang_records import custom_value
+from tests.pipeline.org_world import OrgWorld, open_world
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
 
-REPO = Path(__file__).resolve().parents[2]
 WEGIVE_FIELD, FILTER_FIELD = 901, 950
 FIND_OR_CREATE = ("wegive", "POST", "/api/dashboard/donors/find-or-create")
 PULL = """
@@ -54,54 +51,37 @@ def typed(first: str, last: str, email: str | None, sync: str | None, kind: str 
 
 
 @dataclass
-class World:
-    sb: Sandbox
-    data_dir: Path
-    mappings: Path
+class World(OrgWorld):
+    """The demo org on a copy of the mappings (its clock left alone), with what each run did to find-or-create."""
+
     people: dict[str, int] = field(default_factory=dict)  # name -> Bloomerang id
-    reports: list[RunReport] = field(default_factory=list)
     calls: list[int] = field(default_factory=list)  # find-or-create calls per run
     bloomerang_writes: list[list[str]] = field(default_factory=list)  # "METHOD path" per run
     donors_before: int = 0
     donors_after_none: int = 0
 
-    def sync(self) -> RunReport:
-        self.sb.request_log.clear()
-        report = run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=str(self.mappings),
-                         data_dir=str(self.data_dir), urls=self.sb.urls, quiet=True,
-                         overrides={"handbid_org_id": self.sb.handbid_org_id})
-        assert report.status == "succeeded", report.message
-        self.reports.append(report)
-        self.calls.append(self.sb.request_log.counts("wegive")[FIND_OR_CREATE])
-        self.bloomerang_writes.append([f"{e.method} {e.path}" for e in self.sb.request_log.entries
+    def sync(self, direction: str = "both", *, dry_run: bool = False) -> RunReport:
+        report = super().sync(direction, dry_run=dry_run)
+        self.calls.append(self.sandbox.request_log.counts("wegive")[FIND_OR_CREATE])
+        self.bloomerang_writes.append([f"{e.method} {e.path}" for e in self.sandbox.request_log.entries
                                        if e.api == "bloomerang" and e.method in ("POST", "PUT", "DELETE")])
         return report
 
     def donors_with(self, email: str) -> list[dict[str, Any]]:
-        wegive = self.sb.stores["wegive"]
+        wegive = self.wegive
         return [wegive.render_donor(i) for i in list(wegive.donors)
                 if (wegive.donors[i].get("email_1") or "").lower() == email]
 
     def constituent(self, name: str) -> dict[str, Any]:
-        return self.sb.stores["bloomerang"].render_constituent(self.people[name])
-
-    @staticmethod
-    def custom_value(record: dict[str, Any], field_id: int) -> str | None:
-        for value in record.get("CustomValues") or []:
-            if value.get("FieldId") == field_id:
-                inner = value.get("Value")
-                return str(inner.get("Value") if isinstance(inner, dict) else inner)
-        return None
+        return self.bloomerang.render_constituent(self.people[name])
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("pull_create")
-    shutil.copytree(REPO / "mappings", root / "mappings")
-    with Sandbox(donors=8, seed=3, knobs=Knobs(rate_limit=None)) as sb:
-        bloomerang = sb.stores["bloomerang"]
+    with open_world(tmp_path_factory.mktemp("pull_create"), "demo", donors=8, seed=3, kind=World,
+                    clocked=False) as w:
+        bloomerang = w.bloomerang
         bloomerang.add_custom_field({"Id": FILTER_FIELD, "Name": "Sync to WeGive", "ObjectType": "Constituent"})
-        w = World(sb, root / "data", root / "mappings")
         ada = typed("Ada", "Quillfeather", "ada.quillfeather@example.org", "Yes") | {
             "PrimaryPhone": {"Type": "Mobile", "Number": "(303) 555-1212"},
             "PrimaryAddress": {"Type": "Home", "Street": "1 Main St\nApt 2", "City": "Denver", "State": "CO",
@@ -111,10 +91,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                            "cy": typed("Cy", "Quillfeather", "cy.quillfeather@example.org", "No"),
                            "dee": typed("Dee Corp", "", "give@deecorp.example.org", "Yes", "Organization")}.items():
             w.people[name] = int(bloomerang.create_constituent(body)["Id"])
-        w.donors_before = len(sb.stores["wegive"].donors)
+        w.donors_before = len(w.wegive.donors)
         w.sync()  # as the demo org ships: create_missing none
-        w.donors_after_none = len(sb.stores["wegive"].donors)
-        demo = w.mappings / "orgs" / "demo.yaml"
+        w.donors_after_none = len(w.wegive.donors)
+        assert w.mappings_dir is not None
+        demo = w.mappings_dir / "orgs" / "demo.yaml"
         demo.write_text(demo.read_text() + PULL)
         w.sync()  # creates Ada's donor
         w.sync()  # a rerun
@@ -135,25 +116,25 @@ def test_wegive_creates_one_donor_for_the_one_constituent_that_qualifies(world: 
     assert (donor["type"], donor["first_name"], donor["last_name"]) == ("individual", "Ada", "Quillfeather")
     assert world.donors_with("cy.quillfeather@example.org") == []  # outside the filter (No)
     assert world.donors_with("give@deecorp.example.org") == []  # outside the filter (an Organization)
-    assert len(world.sb.stores["wegive"].donors) == world.donors_before + 1
+    assert len(world.wegive.donors) == world.donors_before + 1
     counts = world.reports[1].counts["wegive_creates"]
     assert (counts["created"], counts["skipped_no_email"], counts["failed"]) == (1, 1, 0)  # Bo has no e-mail
 
 
 def test_the_donor_is_linked_both_ways(world: World) -> None:
     [donor] = world.donors_with("ada.quillfeather@example.org")
-    assert world.custom_value(world.constituent("ada"), WEGIVE_FIELD) == str(donor["id"])
-    stored = world.sb.stores["wegive"].donors[int(donor["id"])]  # the raw column (served on the detail)
+    assert custom_value(world.constituent("ada"), WEGIVE_FIELD) == str(donor["id"])
+    stored = world.wegive.donors[int(donor["id"])]  # the raw column (served on the detail)
     assert str(stored.get("bloomerang_id")) == str(world.people["ada"])
     for name in ("bo", "cy", "dee"):
-        assert world.custom_value(world.constituent(name), WEGIVE_FIELD) is None
+        assert custom_value(world.constituent(name), WEGIVE_FIELD) is None
 
 
 def test_no_rerun_creates_the_donor_again_even_without_the_data_folder(world: World) -> None:
     assert world.calls[2:] == [0, 0]
     assert len(world.donors_with("ada.quillfeather@example.org")) == 1
-    assert len(world.sb.stores["wegive"].donors) == world.donors_before + 1
-    bloomerang = world.sb.stores["bloomerang"]
+    assert len(world.wegive.donors) == world.donors_before + 1
+    bloomerang = world.bloomerang
     adas = [i for i in list(bloomerang.constituents)
             if (bloomerang.render_constituent(i).get("PrimaryEmail") or {}).get("Value")
             == "ada.quillfeather@example.org"]

@@ -4,7 +4,9 @@ Takes the stored push plan; gives one ``RecordResult`` per record (created / upd
 failed, with the API's message), durable in the write journal the moment it happens and in
 ``sync_state`` / ``sync_log`` in batches.
 
-* ``loop`` — one record at a time; outcome-unknown creates looked up by correlation id before a retry.
+* ``loop`` — the records in plan order, several requests in flight; outcome-unknown creates looked up by
+  correlation id before a retry.
+* ``pool`` — how many writes to keep in flight: enough to spend the rate budget, at most ``write_connections``.
 * ``writers`` — the Bloomerang write of each entity, with its correlation custom value.
 * ``refs`` — ``ref:`` placeholders of a payload resolved to Bloomerang ids.
 * ``journal`` — the SQLite write journal (crash record).

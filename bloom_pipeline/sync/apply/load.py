@@ -23,6 +23,7 @@ from bloom_pipeline.sync.apply import recurring, tributes
 from bloom_pipeline.sync.apply.journal import Journal
 from bloom_pipeline.sync.apply.loop import RecordResult, Writer, apply_plan, summarise
 from bloom_pipeline.sync.apply.outcomes import StoreLedger
+from bloom_pipeline.sync.apply.pool import PoolSize
 from bloom_pipeline.sync.apply.refs import RefResolver
 from bloom_pipeline.sync.apply.writers import ConstituentWriter, FundWriter, TransactionWriter
 from bloom_pipeline.sync.context import RunContext
@@ -90,6 +91,8 @@ class Load:
         self.ctx, self.con = ctx, con
         self.results: list[RecordResult] = []
         self.writers = writers(ctx)
+        # writes in flight at once: up to the org's write_connections, as many as the shared budget can use
+        self.pool = PoolSize(ctx.org.bloomerang.write_connections, getattr(ctx.clients.bloomerang, "http", None))
         self.journal = Journal.beside(ctx.store.path)
         self.resolver = RefResolver(on_missing_name=_named_creator(ctx) if ctx.org.bloomerang.create_missing else None)
         for entity in ("funds", "campaigns", "appeals"):
@@ -117,7 +120,8 @@ class Load:
     def apply(self, plan: pd.DataFrame, entity: str) -> None:
         """Apply the plan's rows of ``entity`` (funds or constituents), leaders before their followers."""
         rows = entities.leaders_first(plan[plan["entity"] == entity])
-        self.results += apply_plan(rows, self.writers[entity], self.resolver, self.book, on_written=self._remember)
+        self.results += apply_plan(rows, self.writers[entity], self.resolver, self.book, on_written=self._remember,
+                                   pool=self.pool)
 
     def apply_transactions(self, plan: pd.DataFrame) -> None:
         """The recurring schedules and pledges the planned payments reference, then the payments."""
@@ -125,7 +129,7 @@ class Load:
         schedules = self._ensure_schedules(rows)
         rows = recurring.hold_payments(rows, schedules)
         self._ensure_tributes(rows)
-        self.results += apply_plan(rows, self.writers["transactions"], self.resolver, self.book)
+        self.results += apply_plan(rows, self.writers["transactions"], self.resolver, self.book, pool=self.pool)
 
     def _ensure_schedules(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Create the schedules the payments need from WeGive's records of them; the schedule plan."""
@@ -142,7 +146,7 @@ class Load:
         if plan.empty:
             return plan
         book = StoreLedger(self.con, self.ctx.run_id, self.journal)
-        results = apply_plan(plan, self.writers["schedules"], self.resolver, book)
+        results = apply_plan(plan, self.writers["schedules"], self.resolver, book, pool=self.pool)
         book.flush()
         recurring.register(self.resolver, plan, results)
         return plan
@@ -172,7 +176,11 @@ class Load:
         self.book.flush()
 
     def close(self) -> PushOutcome:
+        self.pool.close()
         self.book.flush()
+        if self.pool.peak:
+            log.info("apply: at most %d Bloomerang writes in flight at once (write_connections %d)", self.pool.peak,
+                     self.pool.cap)
         self.journal.close()
         return PushOutcome(counts=summarise(self.results), results=self.results)
 

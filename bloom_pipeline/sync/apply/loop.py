@@ -8,8 +8,12 @@ Bloomerang v2 has no idempotency keys and no batch write, so safety comes from t
 2. *Never retry a POST blindly.* When the answer is lost (``OutcomeUnknownError``: dropped
    connection, read timeout) the writer looks the record up by its correlation id; only when Bloomerang
    certainly lacks it is the POST sent again.
-3. *Record at once.* Each successful write is committed to ``sync_state`` before the next record is
-   touched, and one failing record is logged with the API's message while the others go on.
+3. *Record at once.* Each write's outcome is journaled the moment its answer is in, and one failing
+   record is logged with the API's message while the others go on.
+
+Several writes may be in flight at once (``pool.py``: as many as the rate budget can use, up to the org's
+``write_connections``); only the requests leave the calling thread — resolving references, the pending
+marker, the journal and DuckDB stay in it, in plan order for the markers.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +29,7 @@ import pandas as pd
 
 from bloom_pipeline.clients.http import OutcomeUnknownError
 from bloom_pipeline.errors import ApiError
+from bloom_pipeline.sync.apply.pool import PoolSize
 from bloom_pipeline.sync.apply.refs import RefResolver, UnresolvedRefError
 from bloom_pipeline.sync.fields import present
 from bloom_pipeline.sync.progress import current as current_progress
@@ -89,6 +95,154 @@ def create_with_recovery(writer: Writer, source: str, source_id: str, payload: d
         return writer.create(source, source_id, payload)
 
 
+Job = Callable[[], dict[str, Any]]
+
+
+def _new_result(writer: Writer, row: dict[str, Any]) -> RecordResult:
+    return RecordResult(
+        entity=writer.entity,
+        source=str(row["source"]),
+        source_id=str(row["source_id"]),
+        action="unchanged",
+        bloomerang_id=None if present(row.get("bloomerang_id")) is None else int(row["bloomerang_id"]),
+        diff=_payload(present(row.get("diff"))) or None,
+        payload_hash=present(row.get("payload_hash")),
+    )
+
+
+def _prepare(row: dict[str, Any], writer: Writer, resolver: RefResolver, result: RecordResult) -> Job | None:
+    """Everything of a row's write but the request (main thread): its references resolved, its target known.
+
+    Returns the request to send (``result.action`` says what it will be), or None when nothing is sent.
+    Raises what fails the record (ApiError, UnresolvedRefError, ValueError)."""
+    action = row["action"]
+    if present(row.get("link")) and action == "unchanged":
+        result.extra["link"] = True  # matched and identical: record the pair, send nothing
+    if action in ("unchanged", "skipped", "blocked"):
+        result.action = "skipped" if action in ("skipped", "blocked") else "unchanged"
+        result.error = present(row.get("reason")) if action != "unchanged" else None
+        return None
+    payload = resolver.resolve(_payload(row["payload"]))
+    if action == "create":
+        result.action = "created"
+        return lambda: create_with_recovery(writer, result.source, result.source_id, payload)
+    if action == "update":
+        target = present(row.get("target_ref"))
+        if result.bloomerang_id is None and target is not None:
+            result.bloomerang_id = resolver.lookup(target)  # follower of a record created this run
+            result.extra["link"] = True
+        if result.bloomerang_id is None:
+            raise ValueError("update planned without a Bloomerang id")
+        if not payload:
+            result.action = "unchanged"
+            return None
+        result.action = "updated"
+        bloomerang_id = result.bloomerang_id
+        return lambda: writer.update(bloomerang_id, payload)
+    raise ValueError(f"unknown plan action {action!r}")
+
+
+def _fail(result: RecordResult, action: str, exc: Exception) -> None:
+    result.action = "failed"
+    result.error = str(exc)
+    if action == "create" and isinstance(exc, OutcomeUnknownError):
+        # the POST may have been applied: keep the pending marker so the next run looks the
+        # record up by its correlation id instead of creating it a second time
+        result.extra["pending"] = True
+    log.warning("%s %s:%s failed: %s", result.entity, result.source, result.source_id, exc)
+
+
+class _Apply:
+    """One ``apply_plan`` call: rows prepared, journaled and recorded in the calling thread; only the
+    requests themselves run on the pool's threads (DuckDB and the journal never leave this thread)."""
+
+    def __init__(self, writer: Writer, resolver: RefResolver, ledger: Ledger,
+                 on_written: Callable[[RecordResult, dict[str, Any]], None] | None, pool: PoolSize | None) -> None:
+        self.writer, self.resolver, self.ledger, self.on_written = writer, resolver, ledger, on_written
+        self.pool = pool or PoolSize(1)
+        self.progress = current_progress()  # records done / total, writes, failures, ETA (silent outside a CLI)
+        self.in_flight: dict[Future[dict[str, Any]], tuple[RecordResult, str]] = {}
+
+    def finish(self, result: RecordResult, action: str, outcome: Future[dict[str, Any]] | None) -> None:
+        """A row is done: its result recorded (journal first), its id made resolvable for the rows after it."""
+        written: dict[str, Any] | None = None
+        if outcome is not None:
+            try:
+                written = outcome.result()
+                if written is not None:
+                    result.bloomerang_id = int(written["Id"])
+            except (ApiError, UnresolvedRefError, ValueError) as exc:
+                _fail(result, action, exc)
+                written = None
+        self.ledger.record(result, written)
+        if result.extra.get("pending"):  # recorded as failed, but its create stays to be looked up next run
+            self.ledger.mark_pending(self.writer.entity, result.source, result.source_id, result.payload_hash)
+        if result.bloomerang_id is not None and result.action != "failed" and self.on_written is not None:
+            self.on_written(result, written or {})
+        self.progress.record(result.action, attempted_write=action in ("create", "update"))
+
+    def wait_one(self) -> None:
+        done, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
+        for future in done:
+            result, action = self.in_flight.pop(future)
+            self.finish(result, action, future)
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self.wait_one()
+
+    def busy(self, bloomerang_id: int | None) -> bool:
+        """A write to this Bloomerang record is in flight (two writes to one record go in plan order)."""
+        return bloomerang_id is not None and any(r.bloomerang_id == bloomerang_id for r, _ in self.in_flight.values())
+
+    def run(self, rows: list[dict[str, Any]], executor: ThreadPoolExecutor | None) -> list[RecordResult]:
+        results: list[RecordResult] = []
+        for row in rows:
+            action = row["action"]
+            while True:
+                result = _new_result(self.writer, row)
+                try:
+                    job = _prepare(row, self.writer, self.resolver, result)
+                except UnresolvedRefError as exc:
+                    if self.in_flight:  # a write still in flight may be the record it names: wait, try again
+                        self.wait_one()
+                        continue
+                    _fail(result, action, exc)
+                    job = None
+                except (ApiError, ValueError) as exc:
+                    _fail(result, action, exc)
+                    job = None
+                if job is not None and self.busy(result.bloomerang_id):
+                    self.wait_one()
+                    continue
+                break
+            results.append(result)
+            if job is None:
+                self.finish(result, action, None)
+                continue
+            if action == "create":
+                self.ledger.mark_pending(self.writer.entity, result.source, result.source_id, result.payload_hash)
+            if executor is None:
+                self.finish(result, action, _done(job))
+                continue
+            while len(self.in_flight) >= self.pool(len(self.in_flight)):
+                self.wait_one()
+            self.in_flight[executor.submit(job)] = (result, action)
+            self.pool.peak = max(self.pool.peak, len(self.in_flight))
+        self.drain()
+        return results
+
+
+def _done(job: Job) -> Future[dict[str, Any]]:
+    """The serial path: the request sent in this thread, its outcome handed over like a pool's."""
+    future: Future[dict[str, Any]] = Future()
+    try:
+        future.set_result(job())
+    except BaseException as exc:  # noqa: BLE001 - re-raised by ``result()`` exactly where the pool's would be
+        future.set_exception(exc)
+    return future
+
+
 def apply_plan(
     plan: pd.DataFrame,
     writer: Writer,
@@ -96,70 +250,32 @@ def apply_plan(
     ledger: Ledger,
     *,
     on_written: Callable[[RecordResult, dict[str, Any]], None] | None = None,
+    pool: PoolSize | None = None,
 ) -> list[RecordResult]:
     """Carry out every row of ``plan`` (columns: source, source_id, bloomerang_id, action, payload,
-    diff, payload_hash, reason). Returns one RecordResult per row, in plan order."""
-    results: list[RecordResult] = []
+    diff, payload_hash, reason). Returns one RecordResult per row, in plan order.
+
+    ``pool`` (``pool.PoolSize``) lets up to its cap of requests be in flight at once, on as many threads; the
+    rows are still taken in plan order, a row that names a record not yet known waits for the writes in flight,
+    and two writes to one Bloomerang record never overlap. None or a cap of 1: one write at a time."""
     rows = plan.to_dict("records")
-    progress = current_progress()  # records done / total, writes, failures, ETA (silent outside a CLI sync)
-    progress.start_entity(writer.entity, len(rows), sum(r["action"] in ("create", "update") for r in rows))
-    for row in rows:
-        result = RecordResult(
-            entity=writer.entity,
-            source=str(row["source"]),
-            source_id=str(row["source_id"]),
-            action="unchanged",
-            bloomerang_id=None if present(row.get("bloomerang_id")) is None else int(row["bloomerang_id"]),
-            diff=_payload(present(row.get("diff"))) or None,
-            payload_hash=present(row.get("payload_hash")),
-        )
-        action = row["action"]
-        written: dict[str, Any] | None = None
-        if present(row.get("link")) and action == "unchanged":
-            result.extra["link"] = True  # matched and identical: record the pair, send nothing
-        if action in ("unchanged", "skipped", "blocked"):
-            result.action = "skipped" if action in ("skipped", "blocked") else "unchanged"
-            result.error = present(row.get("reason")) if action != "unchanged" else None
-        else:
-            try:
-                payload = resolver.resolve(_payload(row["payload"]))
-                if action == "create":
-                    ledger.mark_pending(writer.entity, result.source, result.source_id, result.payload_hash)
-                    written = create_with_recovery(writer, result.source, result.source_id, payload)
-                    result.action = "created"
-                elif action == "update":
-                    target = present(row.get("target_ref"))
-                    if result.bloomerang_id is None and target is not None:
-                        result.bloomerang_id = resolver.lookup(target)  # follower of a record created this run
-                        result.extra["link"] = True
-                    if result.bloomerang_id is None:
-                        raise ValueError("update planned without a Bloomerang id")
-                    if payload:
-                        written = writer.update(result.bloomerang_id, payload)
-                        result.action = "updated"
-                    else:
-                        result.action = "unchanged"
-                else:
-                    raise ValueError(f"unknown plan action {action!r}")
-                if written is not None:
-                    result.bloomerang_id = int(written["Id"])
-            except (ApiError, UnresolvedRefError, ValueError) as exc:
-                result.action = "failed"
-                result.error = str(exc)
-                if action == "create" and isinstance(exc, OutcomeUnknownError):
-                    # the POST may have been applied: keep the pending marker so the next run looks the
-                    # record up by its correlation id instead of creating it a second time
-                    result.extra["pending"] = True
-                written = None
-                log.warning("%s %s:%s failed: %s", writer.entity, result.source, result.source_id, exc)
-        ledger.record(result, written)
-        if result.extra.get("pending"):  # recorded as failed, but its create stays to be looked up next run
-            ledger.mark_pending(writer.entity, result.source, result.source_id, result.payload_hash)
-        if result.bloomerang_id is not None and result.action != "failed" and on_written is not None:
-            on_written(result, written or {})
-        results.append(result)
-        progress.record(result.action, attempted_write=action in ("create", "update"))
-    progress.end_entity()
+    applying = _Apply(writer, resolver, ledger, on_written, pool)
+    applying.progress.start_entity(writer.entity, len(rows), sum(r["action"] in ("create", "update") for r in rows))
+    if applying.pool.cap <= 1:
+        results = applying.run(rows, None)
+    else:
+        try:
+            results = applying.run(rows, applying.pool.executor())
+        finally:
+            # an unexpected error: the writes already sent are still recorded (their pending markers would
+            # otherwise be looked up next run — safe, but a lookup each)
+            for future in list(applying.in_flight):
+                result, action = applying.in_flight.pop(future)
+                try:
+                    applying.finish(result, action, future)
+                except Exception:  # noqa: BLE001 - the first error is the one raised
+                    log.exception("could not record %s %s:%s", result.entity, result.source, result.source_id)
+    applying.progress.end_entity()
     return results
 
 

@@ -32,7 +32,7 @@ def test_exhausted_budget_fails_fast_with_a_clear_message(tmp_path):
     with pytest.raises(RateBudgetExhausted) as err:
         budget.acquire()
     assert time.monotonic() - started < 0.5  # did not sleep out the max wait first
-    assert 55 < err.value.retry_in <= 60
+    assert 55 < err.value.retry_in <= 60 + budget.guard  # the slot frees when the request left the window + guard
     assert "2 requests per 60 s" in str(err.value) and KEY not in str(err.value)
 
 
@@ -99,3 +99,23 @@ def test_session_turns_an_exhausted_budget_into_rate_limited_error(tmp_path):
             api.get("funds")
         assert len(server.requests) == 1  # the second request never left the process
     assert err.value.retry_after is not None and KEY not in str(err.value)
+
+
+def test_a_slot_frees_only_a_guard_after_its_request_left_the_window(tmp_path):
+    now = [1000.0]
+    budget = SharedRateBudget(KEY, limit=1, period=60, budget_dir=tmp_path, api="t6", max_wait=0, guard=0.5,
+                              clock=lambda: now[0])
+    budget.acquire()
+    now[0] += 60.2  # out of a 60 s window, but within the guard: the API may not have counted it out yet
+    with pytest.raises(RateBudgetExhausted) as err:
+        budget.acquire()
+    assert err.value.retry_in == pytest.approx(0.3)
+    assert budget.used() == 1
+    now[0] += 0.31
+    budget.acquire()
+    assert budget.used() == 1
+
+
+def test_the_default_guard_is_half_a_second_and_never_more_than_a_hundredth_of_the_period(tmp_path):
+    assert SharedRateBudget(KEY, limit=5, period=3600, budget_dir=tmp_path, api="t7").guard == 0.5
+    assert SharedRateBudget(KEY, limit=5, period=1.0, budget_dir=tmp_path, api="t8").guard == pytest.approx(0.01)
