@@ -45,15 +45,19 @@ class MergesMixin:
                 for record in table.values():
                     if record["AccountId"] == loser_id:
                         record["AccountId"] = survivor_id
-            for table in (self.emails, self.phones, self.addresses):
+            for kind, table in (("email", self.emails), ("phone", self.phones), ("address", self.addresses)):
                 for record in table.values():
                     if record["AccountId"] == loser_id:
                         record["AccountId"] = survivor_id
                         record["IsPrimary"] = False
+                        self.contacts_by_account[kind].add(survivor_id, record["Id"])
+                self.contacts_by_account[kind].drop(loser_id)
             kept, theirs = survivor["_custom"], loser["_custom"]
             for field_id, value in theirs.items():
                 if custom_values == "loser" or (custom_values == "fill" and field_id not in kept):
                     kept[field_id] = value
+            self.index_custom_values("constituent", survivor)  # the indexes of store.py follow the merge
             del self.constituents[loser_id]
+            self.modified_order["constituent"].remove(loser["_audit"]["modified"], loser_id)
             self.bump(survivor, actor)
             return self.render_constituent(survivor_id)
