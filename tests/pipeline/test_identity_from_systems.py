@@ -39,8 +39,11 @@ def test_a_lost_data_folder_creates_nothing_twice_and_reads_pages_not_records(ha
     assert _census(harness) == before
     writes = {k: n for k, n in harness.sb.request_log.counts("bloomerang").items() if k[1] in WRITES}
     assert writes == {}, writes
-    reads = sum(harness.sb.request_log.counts("bloomerang").values())
-    assert reads <= (before["constituents"] + before["transactions"]) / 50 + 10, reads
+    reads_by = harness.sb.request_log.counts("bloomerang")
+    reads = sum(reads_by.values())
+    # pages of the records, plus the run's fixed reads (custom fields and pick lists, funds, campaigns, appeals,
+    # tributes, the Handbid event interactions of the linked constituents, ...): never one read per record
+    assert reads <= (before["constituents"] + before["transactions"]) / 50 + 12, reads_by
     assert again.counts["transactions"].get("created", 0) == 0
     dupes = harness.duplicates(harness.transactions_by(harness.WEGIVE_TRANSACTION_FIELD))
     assert dupes == {}, dupes
