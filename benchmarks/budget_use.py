@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from targets import demo_mappings, report  # benchmarks/targets.py, beside this script
 
 from bloom_pipeline.clients.bloomerang import BloomerangClient
 from bloom_pipeline.mapping.loader import load_org
@@ -54,7 +55,6 @@ from bloom_pipeline.sync.endpoints import build_clients, resolve_endpoints
 from bloom_pipeline.sync.runner import RunOptions, run_sync
 
 WRITES = frozenset({"POST", "PUT", "DELETE"})
-REPO = Path(__file__).resolve().parents[1]
 
 
 def budget_seconds(before: list[float], start: float, count: int, limit: int, period: float) -> float:
@@ -97,16 +97,6 @@ class Result:
     def writes_per_record(self) -> float:
         return self.writes / self.records if self.records else float("nan")
 
-
-def benchmark_mappings(root: Path, connections: int | None) -> Path:
-    """The repo's mappings, the demo org's ``write_connections`` set when ``connections`` is given."""
-    target = root / "mappings"
-    shutil.copytree(REPO / "mappings", target)
-    if connections is not None:
-        demo = target / "orgs" / "demo.yaml"
-        text = demo.read_text().replace("bloomerang:\n", f"bloomerang:\n  write_connections: {connections}\n", 1)
-        demo.write_text(text)
-    return target
 
 
 def records_written(data_dir: Path, run_id: str, refunds: int) -> int:
@@ -214,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = []
     with tempfile.TemporaryDirectory(prefix="bloom-budget-use-") as scratch:
-        mappings = benchmark_mappings(Path(scratch), args.connections)
+        mappings = demo_mappings(Path(scratch), write_connections=args.connections)
         for latency in latencies:
             result = run_once(args, latency, mappings, Path(scratch))
             print_result(result)
@@ -230,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
              r.writes_per_record <= 1.01),
             (f"{r.latency_ms:g} ms: run exit status {r.exit_code} == 0", r.exit_code == 0),
         ]
-    print("\ntargets:")
-    for text, ok in checks:
-        print(f"  [{'met' if ok else 'MISSED'}] {text}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return report(checks)
 
 
 if __name__ == "__main__":
