@@ -1,6 +1,6 @@
 """The speed-ups of the sandbox's build and render keep their results: the collector pause restores the
-collector's state (nested too), the memoised timestamp is right for any tzinfo of one instant, and the
-quicker ``drop_nulls`` still drops nulls at every depth and copies what it returns."""
+collector's state (nested too) and freezes what was built, the memoised timestamp is right for any tzinfo of
+one instant, and the quicker ``drop_nulls`` still drops nulls at every depth and copies what it returns."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from bloom_pipeline.sandbox.bloomerang.validation import drop_nulls, format_time
 from bloom_pipeline.sandbox.heap import paused_gc
 
 
-def test_paused_gc_restores_the_collector_state() -> None:
+def test_paused_gc_restores_the_collector_state_and_freezes_what_was_built() -> None:
     assert gc.isenabled()
     with paused_gc():
+        built = [{"id": n} for n in range(1000)]
         assert not gc.isenabled()
         with paused_gc():
             assert not gc.isenabled()
         assert not gc.isenabled()  # the inner block found it off and left it off
     assert gc.isenabled()
+    assert gc.get_freeze_count() >= len(built)  # no later collection walks the built records
     gc.disable()
     try:
         with paused_gc():
