@@ -7,11 +7,23 @@ from __future__ import annotations
 import gc
 from datetime import UTC, datetime, timedelta, timezone
 
+from bloom_pipeline.sandbox import heap
 from bloom_pipeline.sandbox.bloomerang.validation import drop_nulls, format_timestamp
 from bloom_pipeline.sandbox.heap import paused_gc
 
 
-def test_paused_gc_restores_the_collector_state_and_freezes_what_was_built() -> None:
+def test_a_small_paused_build_is_left_to_the_collector() -> None:
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    with paused_gc():
+        built = [{"id": n} for n in range(1000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # a test's small world keeps normal collection
+    assert len(built) == 1000
+
+
+def test_paused_gc_restores_the_collector_state_and_freezes_what_was_built(monkeypatch) -> None:
+    monkeypatch.setattr(heap, "FREEZE_AT", 0)  # as a real-size build does
     assert gc.isenabled()
     with paused_gc():
         built = [{"id": n} for n in range(1000)]
