@@ -28,6 +28,7 @@ from typing import Any
 import uvicorn
 
 from bloom_pipeline.sandbox.faults import Knobs, RequestLog
+from bloom_pipeline.sandbox.heap import paused_gc
 from bloom_pipeline.settings import SANDBOX_KEYS
 
 APIS = ("bloomerang", "wegive", "handbid")
@@ -123,7 +124,8 @@ class Sandbox:
             self._world = generate_world(donors=self.donors, seed=self.seed)
         package, store_name = _SIMULATORS[api]
         store_class = getattr(importlib.import_module(f"{package}.store"), store_name)
-        store = store_class.from_world(self._world)
+        with paused_gc():  # millions of live records: collections during the seed find nothing (heap.py)
+            store = store_class.from_world(self._world)
         if self.messy:
             from bloom_pipeline.sandbox.data import messy
 

@@ -366,18 +366,22 @@ class PeopleMixin:
             out |= {"IsInHousehold": False, "IsHeadOfHousehold": False, "EngagementScore": "Low",
                     "DonorSearchInfo": {"GenerosityScore": "NotScanned"},
                     "CommunicationRestrictions": record.get("CommunicationRestrictions", [])}
+            clean = {"CustomValues"}  # keys given fresh, already null-free values below
             for kind, (_, primary_key, _, _) in _CONTACTS.items():
                 records = self.contacts_of(kind, record_id)
                 out[kind.capitalize() + "Ids"] = [r["Id"] for r in records]
                 primary = next((r for r in records if r.get("IsPrimary")), None)
                 if primary is not None:
                     out[primary_key] = self.render_contact(kind, primary["Id"])
+                    clean.add(primary_key)
             if record.get("EmailInterestType") == "Custom":
                 out["CustomEmailInterests"] = [{"Id": i, "Name": self.email_interests[i]["Name"]}
                                                for i in record.get("_email_interests", [])]
             out["CustomValues"] = self.read_custom_values(record["_custom"])
             out["AuditTrail"] = self.audit_trail(record)
-            return drop_nulls(out)
+            # the rendered Primary* contacts and CustomValues are fresh and already null-free: only the rest is
+            # cleaned (``drop_nulls`` is idempotent, so this is its whole-record result at a fraction of the cost)
+            return {k: v if k in clean else drop_nulls(v) for k, v in out.items() if v is not None}
 
     def delete_constituent(self, record_id: int) -> dict[str, Any]:
         with self.lock:

@@ -43,6 +43,7 @@ from bloom_pipeline.sandbox.data.wegive import (
     default_funds,
     iter_wegive_records,
 )
+from bloom_pipeline.sandbox.heap import paused_gc
 
 LINK_PATHS = ("both", "custom_field", "bloomerang_id", "match")
 LINK_WEIGHTS = (40, 20, 10, 30)
@@ -71,7 +72,13 @@ def _assign_bloomerang_ids(world: World) -> list[int]:
 
 
 def generate_world(donors: int = 2000, seed: int = 42, anchor: datetime = ANCHOR) -> World:
-    """A deterministic world for all three APIs (same seed → byte-identical JSON)."""
+    """A deterministic world for all three APIs (same seed → byte-identical JSON); built with the cyclic
+    collector paused (``sandbox/heap.py``: the world is one big acyclic tree, collections only cost time)."""
+    with paused_gc():
+        return _generate_world(donors, seed, anchor)
+
+
+def _generate_world(donors: int, seed: int, anchor: datetime) -> World:
     pools = build_pools(seed)
     rng = random.Random(f"world-{seed}")
     records = list(iter_wegive_records(donors, seed, anchor=anchor, pools=pools))
