@@ -27,6 +27,7 @@ import pandas as pd
 
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.mapping.compile import to_source_payload
+from bloom_pipeline.mapping.reverse import payload_keys_by_field
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import ledgers, review
 from bloom_pipeline.staging.store import transaction
@@ -91,15 +92,7 @@ def source_keys(org: OrgConfig, source: str, constituent_type: str | None) -> di
 
 
 def _derive_source_keys(org: OrgConfig, source: str, constituent_type: str | None) -> dict[str, frozenset[str]]:
-    kind = {"constituent_type": constituent_type}
-    baseline = to_source_payload(source, kind, org)
-    keys: dict[str, frozenset[str]] = {}
-    for name in CANONICAL_FIELDS:
-        body = to_source_payload(source, {**kind, name: _SAMPLES.get(name, "Sample")}, org)
-        touched = frozenset(k for k in body if body.get(k) != baseline.get(k))
-        if touched:
-            keys[name] = touched
-    return keys
+    return payload_keys_by_field(source, org, constituent_type, _SAMPLES, CANONICAL_FIELDS)
 
 
 def group_rules(rules: dict[str, FieldRule], writable_in_source: set[str] | frozenset[str],

@@ -75,6 +75,36 @@ def _by_key(frame: pd.DataFrame | None, entity: str) -> dict[tuple[str, str], di
     return {(str(r["source"]), str(r["source_id"])): r for r in frame.to_dict("records")}
 
 
+def _of_keys(frame: pd.DataFrame | None, keys: set[tuple[str, str]]) -> pd.DataFrame | None:
+    """The rows of ``frame`` whose (source, source_id) is one of ``keys``: the plan looks up only those, and
+    turning every ``sync_state`` row into a dict was most of a quiet night's plan (done again per pass)."""
+    if frame is None or frame.empty or not {"source", "source_id"} <= set(frame.columns):
+        return frame
+    wanted = [key in keys for key in zip(frame["source"].astype(str), frame["source_id"].astype(str), strict=True)]
+    return frame[wanted]
+
+
+def _linked_ids(resolutions: Mapping[tuple[str, str], Mapping[str, Any]],
+                states: Mapping[tuple[str, str], Mapping[str, Any]], keys: set[tuple[str, str]]) -> set[int]:
+    """Every Bloomerang id a record of ``keys`` can be planned against (its resolution's or its state's)."""
+    ids = set()
+    for found in (resolutions, states):
+        for key in keys:
+            bid = _clean(found.get(key, {}).get("bloomerang_id"))
+            if bid is not None:
+                ids.add(int(bid))
+    return ids
+
+
+def _of_ids(current: Mapping[int, Mapping[str, Any]] | pd.DataFrame | None,
+            ids: set[int]) -> Mapping[int, Mapping[str, Any]] | pd.DataFrame | None:
+    """The canonical snapshot rows of ``ids`` only (a frame; a mapping is already cheap to look up)."""
+    if not isinstance(current, pd.DataFrame) or current.empty or "bloomerang_id" not in current:
+        return current
+    wanted = [not is_blank(bid) and int(bid) in ids for bid in current["bloomerang_id"]]
+    return current[wanted]
+
+
 def _current(current: Mapping[int, Mapping[str, Any]] | pd.DataFrame | None) -> dict[int, dict[str, Any]]:
     if current is None:
         return {}
@@ -169,7 +199,9 @@ def plan_records(
     policies = policies or {}
     blocked_map, refs_map = _as_mapping(blocked), _as_mapping(blocked_refs)
     staged = staged.astype({"source_id": str}).drop_duplicates(["source", "source_id"], keep="last")
-    resolutions, states, currents = _by_key(resolved, entity), _by_key(state, entity), _current(current)
+    keys = set(zip(staged["source"].astype(str), staged["source_id"], strict=True))
+    resolutions, states = _by_key(resolved, entity), _by_key(_of_keys(state, keys), entity)
+    currents = _current(_of_ids(current, _linked_ids(resolutions, states, keys)))
     leaders = {record_key(str(r["source"]), str(r["source_id"])): r for r in staged.to_dict("records")}
     _promote_leaders(resolutions, blocked_map)
     rows = []

@@ -181,3 +181,24 @@ def test_when_the_leader_of_a_new_person_is_blocked_the_next_record_is_created_i
     plan = plan_for([donor("1", **BOB), donor("501", source="handbid", **BOB)], blocked=[("wegive", "1")])
     assert row_of(plan, "1")["action"] == "blocked"
     assert (row_of(plan, "501")["action"], row_of(plan, "501")["create_key"]) == ("create", "handbid:501")
+
+
+def test_a_record_planned_beside_others_is_planned_as_when_alone():
+    """Each pass plans a subset of the staged records (the later pass of a constituent linked twice): it looks
+    up only those records' states and constituents, and a record's row never depends on the others'."""
+    states, snapshot, staged = [], [], []
+    for n in range(1, 6):
+        sid, person = str(n), {**BOB, "first_name": f"Bob{n}", "email": f"bob{n}@example.org"}
+        snap = json.dumps({**dict.fromkeys(FIELDS), **person, "city": {2: "Golden", 3: "Aurora"}.get(n)})
+        states.append({"source": "wegive", "source_id": n, "bloomerang_id": 100 + n, "source_hash": "h1",
+                       "source_snapshot": snap, "bloomerang_snapshot": snap, "bloomerang_hash": None})
+        snapshot.append(bloomerang(100 + n, **person, corr_wegive=sid, city={2: "Arvada", 3: "Boulder"}.get(n)))
+        city = {2: "Denver", 3: "Aurora"}.get(n)  # 3: Bloomerang's Boulder is an edit there, not to be overwritten
+        staged.append(donor(sid, **person, city=city, payload_hash="h2" if n == 2 else "h1"))
+    together = plan_for(staged, snapshot, states)
+    for n in (2, 3):
+        alone = plan_for([staged[n - 1]], snapshot, states)
+        assert row_of(alone, str(n)) == row_of(together, str(n))
+    assert row_of(together, "2")["diff"] == {"city": ["Arvada", "Denver"]}  # against Bloomerang now
+    assert row_of(together, "3")["action"] == "unchanged"
+    assert row_of(together, "2")["bloomerang_id"] == 102
