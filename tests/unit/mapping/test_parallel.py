@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from bloom_pipeline.mapping import compile as mapping
 from bloom_pipeline.mapping.compile import map_frame
@@ -60,6 +61,7 @@ def assert_same(a: Any, b: Any) -> None:
     pd.testing.assert_frame_equal(a.fields, b.fields)
 
 
+@pytest.mark.slow  # spawns the worker processes three times (one per entity): ~10 s, the fast tier's largest
 def test_parallel_equals_serial_for_donors_transactions_and_contacts(org: Any, caplog: Any) -> None:
     caplog.set_level(logging.DEBUG, logger="bloom_pipeline.mapping.parallel")
     contacts = [record(CONTACT, id=None if i % 101 == 0 else i, email=[f"c{i}@example.org", None, "broken@@x"][i % 3],
