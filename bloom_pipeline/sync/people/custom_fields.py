@@ -297,16 +297,23 @@ def _settle(ctx: RunContext, con: duckdb.DuckDBPyConnection, pair: _Pair, resolv
                         [pair.sid, pair.bid, json.dumps(new_base, default=str), ctx.run_id, now])
 
 
+def _unreadable(changes: dict[str, Any], direction: str, exc: ApiError, kept_old: set[str], logs: list,
+                outcome: CustomFieldOutcome) -> None:
+    """The receiving side could not be read just before the write: nothing is written blind; every change
+    keeps its old base and is logged failed (retried next run)."""
+    for name in changes:
+        kept_old.add(name)
+        logs.append((name, direction, "failed", None, str(exc)))
+    outcome.failed += 1
+
+
 def _push(ctx: RunContext, pair: _Pair, resolved: Resolved, changes: dict[str, Any],
           held: dict[str, dict[str, Any]], kept_old: set[str], logs: list, outcome: CustomFieldOutcome) -> None:
     """``PUT /constituent/{id}`` with the changed fields only, each in its write shape."""
     try:
         live = ctx.clients.bloomerang.get_constituent(pair.bid).get("CustomValues")
     except ApiError as exc:
-        for name in changes:
-            kept_old.add(name)
-            logs.append((name, "push", "failed", None, str(exc)))
-        outcome.failed += 1
+        _unreadable(changes, "push", exc, kept_old, logs, outcome)
         return
     items: dict[str, dict[str, Any]] = {}
     for name, value in changes.items():
@@ -347,10 +354,7 @@ def _pull(ctx: RunContext, pair: _Pair, resolved: Resolved, changes: dict[str, A
     try:
         live = wegive_values(ctx.clients.wegive.get_donor(int(pair.sid)).get("custom_fields"))
     except ApiError as exc:
-        for name in changes:
-            kept_old.add(name)
-            logs.append((name, "pull", "failed", None, str(exc)))
-        outcome.failed += 1
+        _unreadable(changes, "pull", exc, kept_old, logs, outcome)
         return
     body: dict[str, Any] = {}
     names: dict[str, str] = {}
