@@ -230,14 +230,64 @@ def _echo_failures(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> None:
         "ORDER BY quarantined_at, id",
         run_ids,
     ).fetchall() if has_field else []
+    people = _people_step_failures(con, run_ids)
     click.echo("")
-    if not failed and not quarantined and not dropped:
+    if not failed and not quarantined and not dropped and not people:
         click.echo("No failed or quarantined records in these runs.")
         return
     rows = [[r[0], stg_entity_of(r[2], r[1]), r[2], r[3], r[4], r[5], r[6]] for r in failed + quarantined + dropped]
+    rows += [list(r) for r in people]
     click.echo(
         format_table(["RUN", "ENTITY", "SOURCE", "SOURCE ID", "BLOOMERANG ID", "OUTCOME", "REASON"], rows)
     )
+
+
+# The people steps (``sync/people/``) log their writes in tables of their own, not in sync_log: a failed
+# communication preference, custom field value, event interaction, WeGive create or source-deletion write
+# counts in the run's exit status, so ``--failures`` lists it too. Each query gives RUN, ENTITY, SOURCE,
+# SOURCE ID, BLOOMERANG ID, OUTCOME, REASON; a table a file does not have yet (no sync with that step has run
+# on it) is skipped.
+PEOPLE_STEP_FAILURES = {
+    "communication_log": (
+        "SELECT run_id, 'communication', source, source_id, bloomerang_id, 'failed (' || direction || ')', error "
+        "FROM communication_log WHERE action = 'failed' AND run_id IN ({marks}) ORDER BY logged_at"
+    ),
+    "custom_field_log": (
+        "SELECT run_id, 'custom fields', source, source_id, bloomerang_id, "
+        "'failed (' || direction || ' ' || field || ')', error FROM custom_field_log "
+        "WHERE action = 'failed' AND run_id IN ({marks}) ORDER BY logged_at"
+    ),
+    "event_interaction_log": (
+        "SELECT run_id, 'event interactions', 'handbid', contact_id, bloomerang_id, "
+        "'failed (' || participation || ', auction ' || auction_id || ')', error FROM event_interaction_log "
+        "WHERE action = 'failed' AND run_id IN ({marks}) ORDER BY logged_at"
+    ),
+    "wegive_create_log": (
+        "SELECT run_id, 'wegive creates', 'bloomerang', bloomerang_id::VARCHAR, bloomerang_id, "
+        "'failed (create in WeGive)', reason FROM wegive_create_log "
+        "WHERE action = 'failed' AND run_id IN ({marks}) ORDER BY logged_at"
+    ),
+    "source_deletions": (
+        "SELECT run_id, 'source deletions', source, source_id, bloomerang_id, 'failed (' || policy || ')', error "
+        "FROM source_deletions WHERE action = 'failed' AND run_id IN ({marks}) ORDER BY recorded_at"
+    ),
+}
+
+
+def _people_step_failures(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> list[tuple[Any, ...]]:
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+            "AND database_name = current_database()"
+        ).fetchall()
+    }
+    marks = ", ".join("?" for _ in run_ids)
+    rows: list[tuple[Any, ...]] = []
+    for table, query in PEOPLE_STEP_FAILURES.items():
+        if table in present:
+            rows += con.execute(query.format(marks=marks), run_ids).fetchall()
+    return rows
 
 
 @click.group("review")

@@ -111,3 +111,41 @@ def test_review_resolve_rejects_bad_input(org_store):
     assert _run("review", "resolve", "--org", "acme", "--id", "1", "--take", "mine").exit_code == 2
     missing = _run("review", "resolve", "--org", "acme", "--id", "42", "--take", "source")
     assert missing.exit_code == 1 and "no review item 42" in missing.output
+
+
+def test_status_failures_lists_the_people_steps_failures(org_store):
+    """Failures of the people steps live in their own logs, not sync_log; --failures lists them beside the rest."""
+    from bloom_pipeline.sync.people import communication, custom_fields, events, lifecycle, wegive_creates
+
+    with org_store.write() as con:
+        for ddl in (communication.LOG_DDL, custom_fields.LOG_DDL, events.LOG_DDL, wegive_creates.LOG_DDL,
+                    lifecycle.DELETIONS_DDL):
+            con.execute(ddl)
+        now = "2026-12-01 03:00:00+00"
+        con.execute("INSERT INTO communication_log VALUES ('run-2', 'wegive', '8', 18, 'push', 'failed', NULL, "
+                    "'400: bad CommunicationChannels', ?)", [now])
+        con.execute("INSERT INTO custom_field_log VALUES ('run-2', 'wegive', '5', 15, 'T-Shirt Size', 'push', "
+                    "'failed', NULL, '422: value not in pick list', ?)", [now])
+        con.execute("INSERT INTO custom_field_log VALUES ('run-2', 'wegive', '6', 16, 'T-Shirt Size', 'push', "
+                    "'updated', NULL, NULL, ?)", [now])
+        con.execute("INSERT INTO event_interaction_log VALUES ('run-2', 77, 17, 'c-9', NULL, 'failed', "
+                    "'attended', '500: try later', ?)", [now])
+        con.execute("INSERT INTO wegive_create_log VALUES ('run-2', 19, NULL, 'failed', '422: email taken', ?)",
+                    [now])
+        con.execute("INSERT INTO source_deletions VALUES ('wegive', '10', 20, NULL, 'inactivate', 'failed', NULL, "
+                    "'409: constituent locked', 'run-2', ?, NULL, NULL)", [now])
+    result = _run("status", "--org", "acme", "--runs", "1", "--failures")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    expected = {
+        "communication": ("8", "failed (push)", "400: bad CommunicationChannels"),
+        "custom fields": ("5", "failed (push T-Shirt Size)", "422: value not in pick list"),
+        "event interactions": ("c-9", "failed (attended, auction 77)", "500: try later"),
+        "wegive creates": ("19", "failed (create in WeGive)", "422: email taken"),
+        "source deletions": ("10", "failed (inactivate)", "409: constituent locked"),
+    }
+    for entity, texts in expected.items():
+        row = next((line for line in lines if line.startswith("run-2") and entity in line), None)
+        assert row is not None, (entity, result.output)
+        assert all(text in row for text in texts), row
+    assert not any(line.startswith("run-2") and " 6 " in line for line in lines)  # an update is no failure
