@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bloom_pipeline.sandbox.answer_text import TextCache, compact
 from bloom_pipeline.sandbox.bloomerang.activities import ActivitiesMixin
 from bloom_pipeline.sandbox.bloomerang.gifts import GiftsMixin
 from bloom_pipeline.sandbox.bloomerang.indexes import ModifiedOrder, Postings
@@ -104,6 +105,7 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
         self.custom_value_index = {"constituent": Postings(), "designation": Postings()}  # (field, value) -> ids
         self.constituents_by_name = Postings()  # duplicate rule: normalized last name / organization name
         self.modified_order = {"constituent": ModifiedOrder(), "transaction": ModifiedOrder()}
+        self.constituent_texts = TextCache(compact)  # list pages' JSON per constituent (answer_text.py)
         # Separate counters, as in Bloomerang: API ids vs human-facing numbers.
         self._next = {"id": 1001, "account": 1, "transaction": 1, "designation": 1, "value": 5001}
         for category in SEED_CATEGORIES:
