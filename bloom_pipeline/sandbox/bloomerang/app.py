@@ -204,6 +204,10 @@ def list_transactions(request: Request, store: BloomerangStore) -> dict[str, Any
         if unfiltered and order_by == "LastModifiedDate":  # a page cut from the index
             filtered, rows = page.in_modified_order(store.modified_order["transaction"], since, direction, table)
             return page.window(len(table), filtered, rows, render)
+        by_date = store.transactions_by_date
+        if unfiltered and order_by == "Date" and since is None and len(by_date) == len(table):  # the index too
+            filtered, rows = page.in_modified_order(by_date, None, direction, table)
+            return page.window(len(table), filtered, rows, render)
         if ids is not None:
             candidates: Any = [table[i] for i in ids if i in table]
         elif custom is not None:

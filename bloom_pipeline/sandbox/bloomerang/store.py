@@ -106,6 +106,7 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
         self.custom_value_index = {"constituent": Postings(), "designation": Postings()}  # (field, value) -> ids
         self.constituents_by_name = Postings()  # duplicate rule: normalized last name / organization name
         self.modified_order = {"constituent": ModifiedOrder(), "transaction": ModifiedOrder()}
+        self.transactions_by_date = ModifiedOrder()  # (Date, Id): the default order of GET /transactions
         self.constituent_texts = TextCache(compact)  # list pages' JSON per constituent (answer_text.py)
         # Separate counters, as in Bloomerang: API ids vs human-facing numbers.
         self._next = {"id": 1001, "account": 1, "transaction": 1, "designation": 1, "value": 5001}
