@@ -44,22 +44,26 @@ def snapshot(value: Any) -> Any:
 
 
 class TextCache:
-    """key → (snapshot of the render's inputs, JSON text). Callers hold the store's lock."""
+    """key → (snapshot of the render's inputs, JSON text). Callers hold the store's lock.
+
+    A record is kept from the second time it is rendered on: the snapshot costs about as much as encoding, and
+    a scan of a large table sends most records once (a record sent once is only marked as seen)."""
 
     def __init__(self, encode: Callable[[Any], str]) -> None:
         self.encode = encode
-        self._entries: dict[Hashable, tuple[Any, str]] = {}
+        self._entries: dict[Hashable, tuple[Any, str] | None] = {}
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """Records whose text is kept."""
+        return sum(entry is not None for entry in self._entries.values())
 
     def text(self, key: Hashable, inputs: Any, render: Callable[[], Any]) -> str:
         """The JSON text of ``render()``, re-rendered only when ``inputs`` differ from the last render's."""
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] == inputs:
+        hit = self._entries.get(key, False)
+        if hit and hit[0] == inputs:
             return hit[1]
         text = self.encode(render())
-        self._entries[key] = (snapshot(inputs), text)
+        self._entries[key] = None if hit is False else (snapshot(inputs), text)
         return text
 
     def discard(self, key: Hashable) -> None:

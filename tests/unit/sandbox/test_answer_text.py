@@ -47,11 +47,14 @@ def test_text_cache_renders_again_when_an_input_changes_in_place() -> None:
         return {k: v for k, v in record.items() if k != "At"}
 
     first = cache.text(7, record, render)
-    assert cache.text(7, record, render) == first and len(renders) == 1  # unchanged: served again
+    assert len(cache) == 0  # sent once: only marked as seen
+    assert cache.text(7, record, render) == first and len(renders) == 2 and len(cache) == 1  # kept from now on
+    assert cache.text(7, record, render) == first and len(renders) == 2  # unchanged: served again
     record["Address"]["City"] = "Bergen"  # a nested change, made in place
-    assert json.loads(cache.text(7, record, render))["Address"] == {"City": "Bergen"} and len(renders) == 2
+    assert json.loads(cache.text(7, record, render))["Address"] == {"City": "Bergen"} and len(renders) == 3
     record["Tags"].append("b")
-    assert json.loads(cache.text(7, record, render))["Tags"] == ["a", "b"] and len(renders) == 3
+    assert json.loads(cache.text(7, record, render))["Tags"] == ["a", "b"] and len(renders) == 4
+    assert cache.text(7, record, render) and len(renders) == 4
     copied = snapshot(record)
     assert copied == record and copied["Tags"] is not record["Tags"] and copied["At"] is record["At"]
 
