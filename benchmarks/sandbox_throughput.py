@@ -4,12 +4,23 @@
    for before the first request);
 2. builds the three stores and serves them in a child process (forked with the world already built, so the
    client below never shares an interpreter lock with the servers — as a real API is elsewhere);
-3. sends a realistic mix for ``--seconds`` from ``--clients`` threads, one keep-alive session each:
+3. sends a realistic mix for ``--seconds`` from ``--clients`` threads, one keep-alive connection per API each:
    creates (``POST /constituent`` with a correlation custom value), updates (``PUT /constituent/{id}``),
    ``GET /constituents`` by correlation value, paged constituent lists in ``LastModifiedDate`` and in Id
    order, changed transactions by ``lastModified``, and pages of the WeGive donor list scan;
-4. prints requests per second overall and per kind (median and 95th percentile latency), the child's RSS,
-   the 1-minute load average, and the targets.
+4. prints requests per second overall and per kind (median and 95th percentile latency), the CPU the
+   servers and the client threads spent per request, the child's RSS, the 1-minute load average, and the
+   targets.
+
+The client threads share the machine's cores with the servers, so they are kept as cheap as an honest
+client can be: plain ``http.client`` keep-alive connections, request bodies encoded by ``json.dumps`` and
+answers read whole and checked for their status (only a create's answer is parsed, for its ``Id``) — no
+``requests`` session, whose per-request overhead was about as much CPU as the sandbox's own. The client's
+CPU per request is printed beside the servers' so the figure can be read as the servers'.
+
+``--profile PATH`` runs every server thread of the child under ``cProfile`` while the mix runs and writes the
+merged statistics to ``PATH`` (read with ``python -m pstats PATH``); the request rate is then the profiler's,
+not the servers'.
 
 Targets (2 cores): generation of 100,000 donors <= 30 s; >= 300 requests/s at 100,000 donors on loopback.
 Exit status 0 when every target is met, else 1. A benchmark, not a test.
@@ -22,8 +33,12 @@ Exit status 0 when every target is met, else 1. A benchmark, not a test.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import http.client
+import json
 import multiprocessing
 import os
+import pstats
 import random
 import statistics
 import sys
@@ -31,9 +46,9 @@ import threading
 import time
 from collections import Counter, defaultdict
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import psutil
-import requests
 from targets import report  # benchmarks/targets.py, beside this script
 
 from bloom_pipeline.sandbox.data.world import generate_world
@@ -48,9 +63,34 @@ MIX = {"create": 20, "update": 10, "by_correlation": 30, "changed_constituents":
        "changed_transactions": 5, "wegive_donor_page": 15}
 
 
-def _serve(world: Any, conn: Any) -> None:
+class _ThreadProfiles:
+    """cProfile in every thread started after ``install()`` (the uvicorn server threads): ``threading.setprofile``
+    hands each new thread a hook whose first call swaps in that thread's own enabled profiler."""
+
+    def __init__(self) -> None:
+        self.profiles: list[cProfile.Profile] = []
+
+    def install(self) -> None:
+        def first_call(frame: Any, event: str, arg: Any) -> None:
+            profile = cProfile.Profile()
+            self.profiles.append(profile)
+            profile.enable()
+
+        threading.setprofile(first_call)
+
+    def dump(self, path: str) -> None:
+        threading.setprofile(None)  # type: ignore[arg-type]
+        stats = pstats.Stats(*self.profiles) if self.profiles else None
+        if stats is not None:
+            stats.dump_stats(path)
+
+
+def _serve(world: Any, conn: Any, profile_path: str | None = None) -> None:
     """Child process: build the stores from the (inherited) world, serve, report urls and build time."""
     started = time.monotonic()
+    profiles = _ThreadProfiles() if profile_path else None
+    if profiles is not None:
+        profiles.install()
     sandbox = Sandbox(world=world, knobs=Knobs(rate_limit=None)).start()
     bloomerang = sandbox.stores["bloomerang"]
     values = [v["Value"] for c in bloomerang.constituents.values() for v in [c["_custom"].get(901)] if v]
@@ -58,62 +98,94 @@ def _serve(world: Any, conn: Any) -> None:
                "values": values, "donor_pages": max(1, len(sandbox.stores["wegive"].donors) // 200)})
     conn.recv()  # until the parent is done
     sandbox.stop()
+    if profiles is not None and profile_path:
+        profiles.dump(profile_path)
+    conn.send("stopped")
 
 
 class Load:
-    """One client thread's share of the mix (own session, own random stream)."""
+    """One client thread's share of the mix: one keep-alive connection per API, own random stream."""
 
     def __init__(self, urls: dict[str, str], setup: dict[str, Any], seed: int, deadline: float) -> None:
         self.urls, self.setup, self.deadline = urls, setup, deadline
         self.rng = random.Random(seed)
         self.seed = seed
-        self.session = requests.Session()
-        self.session.headers["X-API-KEY"] = SANDBOX_KEYS["bloomerang"]
+        self.base = {api: urlsplit(url) for api, url in urls.items()}
+        self.connections: dict[str, http.client.HTTPConnection] = {}
+        self.headers = {
+            "bloomerang": {"X-API-KEY": SANDBOX_KEYS["bloomerang"], "Content-Type": "application/json"},
+            "wegive": {"Authorization": f"Bearer {SANDBOX_KEYS['wegive']}"},
+        }
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter[str] = Counter()
         self.created = 0
 
+    def _send(self, api: str, method: str, path: str, query: dict[str, Any] | None = None,
+              body: Any = None) -> tuple[int, bytes]:
+        """One request on ``api``'s keep-alive connection (re-opened once when the server closed it)."""
+        base = self.base[api]
+        target = base.path + path + (f"?{urlencode(query)}" if query else "")
+        payload = None if body is None else json.dumps(body).encode()
+        for attempt in (1, 2):
+            connection = self.connections.get(api)
+            if connection is None:
+                connection = self.connections[api] = http.client.HTTPConnection(base.hostname, base.port)
+            try:
+                connection.request(method, target, body=payload, headers=self.headers[api])
+                answer = connection.getresponse()
+                return answer.status, answer.read()
+            except (http.client.HTTPException, ConnectionError):
+                connection.close()
+                del self.connections[api]
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def request(self, kind: str) -> None:
-        b, rng = self.urls["bloomerang"], self.rng
+        rng = self.rng
         ids, values = self.setup["ids"], self.setup["values"]
         started = time.perf_counter()
         if kind == "create":
             self.created += 1
             value = f"bench-{self.seed}-{self.created}"
-            answer = self.session.post(f"{b}/constituent", json={
+            status, body = self._send("bloomerang", "POST", "/constituent", body={
                 "Type": "Individual", "FirstName": "Bench", "LastName": f"Load{self.created}",
                 "PrimaryEmail": {"Type": "Home", "Value": f"bench{self.seed}.{self.created}@example.org"},
                 "CustomValues": [{"FieldId": 901, "Value": value}]})
-            if answer.ok:
-                ids.append(answer.json()["Id"])
+            if status == 200:
+                ids.append(json.loads(body)["Id"])
                 values.append(value)
         elif kind == "update":
-            answer = self.session.put(f"{b}/constituent/{rng.choice(ids)}", json={"JobTitle": f"Title {rng.random()}"})
+            status, _ = self._send("bloomerang", "PUT", f"/constituent/{rng.choice(ids)}",
+                                   body={"JobTitle": f"Title {rng.random()}"})
         elif kind == "by_correlation":
-            answer = self.session.get(f"{b}/constituents", params={"customFieldId": 901,
-                                                                   "customFieldValue": rng.choice(values)})
+            status, _ = self._send("bloomerang", "GET", "/constituents",
+                                   {"customFieldId": 901, "customFieldValue": rng.choice(values)})
         elif kind == "changed_constituents":
-            answer = self.session.get(f"{b}/constituents", params={
+            status, _ = self._send("bloomerang", "GET", "/constituents", {
                 "orderBy": "LastModifiedDate", "orderDirection": "Asc", "take": 50,
                 "skip": rng.randrange(max(1, len(ids) - 50))})
         elif kind == "id_page":
-            answer = self.session.get(f"{b}/constituents", params={"take": 50,
-                                                                   "skip": rng.randrange(max(1, len(ids) - 50))})
+            status, _ = self._send("bloomerang", "GET", "/constituents",
+                                   {"take": 50, "skip": rng.randrange(max(1, len(ids) - 50))})
         elif kind == "changed_transactions":
-            answer = self.session.get(f"{b}/transactions", params={
+            status, _ = self._send("bloomerang", "GET", "/transactions", {
                 "lastModified": "2026-11-01T00:00:00Z", "orderBy": "LastModifiedDate", "orderDirection": "Asc"})
         else:
-            answer = self.session.get(f"{self.urls['wegive']}/dashboard/donors",
-                                      params={"page": rng.randrange(1, self.setup["donor_pages"] + 1), "count": 200},
-                                      headers={"Authorization": f"Bearer {SANDBOX_KEYS['wegive']}"})
+            status, _ = self._send("wegive", "GET", "/dashboard/donors",
+                                   {"page": rng.randrange(1, self.setup["donor_pages"] + 1), "count": 200})
         self.latencies[kind].append(time.perf_counter() - started)
-        if not answer.ok:
-            self.errors[f"{kind} {answer.status_code}"] += 1
+        if status != 200:
+            self.errors[f"{kind} {status}"] += 1
 
     def run(self) -> None:
         kinds, weights = list(MIX), list(MIX.values())
-        while time.monotonic() < self.deadline:
-            self.request(self.rng.choices(kinds, weights)[0])
+        try:
+            while time.monotonic() < self.deadline:
+                self.request(self.rng.choices(kinds, weights)[0])
+        finally:
+            for connection in self.connections.values():
+                connection.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=2, help="client threads (keep-alive session each)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--quick", action="store_true", help="20,000 donors and 5 s of requests")
+    parser.add_argument("--profile", metavar="PATH", default=None,
+                        help="cProfile the server threads during the mix; merged pstats written to PATH")
     args = parser.parse_args(argv)
     donors = args.donors or (20_000 if args.quick else 100_000)
     seconds = args.seconds or (5.0 if args.quick else 20.0)
@@ -136,13 +210,14 @@ def main(argv: list[str] | None = None) -> int:
 
     context = multiprocessing.get_context("fork")
     parent, child = context.Pipe()
-    server = context.Process(target=_serve, args=(world, child), daemon=True)
+    server = context.Process(target=_serve, args=(world, child, args.profile), daemon=True)
     server.start()
     setup = parent.recv()
     del world
     print(f"stores built and serving in {setup['build_s']:.1f} s (child process)")
     server_process = psutil.Process(server.pid)
     cpu_before = server_process.cpu_times()
+    client_cpu_before = time.thread_time(), time.process_time()
 
     deadline = time.monotonic() + seconds
     loads = [Load(setup["urls"], setup, args.seed + n, deadline) for n in range(args.clients)]
@@ -154,8 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         thread.join()
     elapsed = time.monotonic() - started
     cpu_after = server_process.cpu_times()
+    # the client threads' CPU: the whole process's less the (idle, joining) main thread's
+    client_cpu = ((time.process_time() - client_cpu_before[1]) - (time.thread_time() - client_cpu_before[0]))
     rss = server_process.memory_info().rss
     parent.send("stop")
+    parent.recv()  # stopped (and the profile written)
     server.join(timeout=30)
 
     latencies: dict[str, list[float]] = defaultdict(list)
@@ -169,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     server_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     print(f"\n{total:,} requests in {elapsed:.1f} s from {args.clients} clients = {rps:.0f} requests/s; "
           f"sandbox CPU {server_cpu:.1f} s ({server_cpu / total * 1000:.2f} ms/request); "
+          f"client CPU {client_cpu:.1f} s ({client_cpu / total * 1000:.2f} ms/request); "
           f"sandbox RSS {rss / 2**20:.0f} MiB; load average {os.getloadavg()[0]:.2f}")
     print(f"{'kind':<22} {'requests':>9} {'median ms':>10} {'p95 ms':>8}")
     for kind in MIX:
@@ -178,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{kind:<22} {len(values):>9} {statistics.median(values) * 1000:>10.2f} {p95 * 1000:>8.2f}")
     if errors:
         print(f"errors: {dict(errors)}")
+    if args.profile:
+        print(f"server profile: {args.profile} (python -m pstats {args.profile}); the rate above is the profiler's")
 
     checks = [
         (f"generation of {donors:,} donors: {generation_wall:.1f} s <= {GENERATION_TARGET_S:.0f} s",

@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bloom_pipeline.sandbox.answer_text import JsonText
 from bloom_pipeline.sandbox.bloomerang import queries as q
 from bloom_pipeline.sandbox.bloomerang.activities import CHANNELS as INTERACTION_CHANNELS
 from bloom_pipeline.sandbox.bloomerang.activities import PURPOSES as INTERACTION_PURPOSES
@@ -62,6 +63,8 @@ DATABASE = {"Id": "bloom-sandbox", "Name": "Bloom Pipeline Sandbox", "Flavor": "
 
 def _json(payload: Any, status: int = 200, media_type: str = "application/json") -> Response:
     # allow_nan=False: a non-finite number must fail loudly here, never go out as invalid JSON
+    if isinstance(payload, JsonText):  # a page assembled from its records' cached texts (answer_text.py)
+        return Response(payload, status, media_type=media_type)
     return Response(json.dumps(payload, separators=(",", ":"), allow_nan=False), status, media_type=media_type)
 
 
@@ -114,13 +117,13 @@ def list_constituents(request: Request, store: BloomerangStore) -> dict[str, Any
     order_by = q.choice(params, "orderBy", ("Id", "CreatedDate", "LastModifiedDate"), "Id")
     direction = q.choice(params, "orderDirection", ("Asc", "Desc"), "Asc")
     with store.lock:
-        table, render = store.constituents, (lambda r: store.render_constituent(r["Id"]))
+        table, text = store.constituents, (lambda r: store.constituent_text(r["Id"]))
         if ids is None and custom is None and kind is None and favorite is None:  # a page cut from an index
             if order_by == "LastModifiedDate":
                 filtered, rows = page.in_modified_order(store.modified_order["constituent"], since, direction, table)
-                return page.window(len(table), filtered, rows, render)
+                return page.window_text(len(table), filtered, rows, text)
             if order_by == "Id" and since is None:
-                return page.window(len(table), len(table), page.in_id_order(table, direction), render)
+                return page.window_text(len(table), len(table), page.in_id_order(table, direction), text)
         if ids is not None:
             candidates: Any = [table[i] for i in ids if i in table]
         elif custom is not None:
@@ -136,7 +139,7 @@ def list_constituents(request: Request, store: BloomerangStore) -> dict[str, Any
             and (custom is None or store.custom_value_matches(r["_custom"], *custom))
         ]
         ordered = q.order(matched, q.audit_key(order_by), direction)
-        return page.envelope(len(table), ordered, render)
+        return page.envelope_text(len(table), ordered, text)
 
 
 def duplicates(request: Request, store: BloomerangStore) -> Any:
@@ -200,6 +203,10 @@ def list_transactions(request: Request, store: BloomerangStore) -> dict[str, Any
         unfiltered = all(f is None for f in (ids, accounts, numbers, kinds, low, high, custom))
         if unfiltered and order_by == "LastModifiedDate":  # a page cut from the index
             filtered, rows = page.in_modified_order(store.modified_order["transaction"], since, direction, table)
+            return page.window(len(table), filtered, rows, render)
+        by_date = store.transactions_by_date
+        if unfiltered and order_by == "Date" and since is None and len(by_date) == len(table):  # the index too
+            filtered, rows = page.in_modified_order(by_date, None, direction, table)
             return page.window(len(table), filtered, rows, render)
         if ids is not None:
             candidates: Any = [table[i] for i in ids if i in table]

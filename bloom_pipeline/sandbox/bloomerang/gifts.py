@@ -96,6 +96,7 @@ class GiftsMixin:
                                "_refund_ids": [], "_audit": self.new_audit(self.api_actor)}
             self.transactions[record["Id"]] = record
             self.index_modified("transaction", record)
+            self.transactions_by_date.add(record["Date"], record["Id"])
             self._store_designations(record, designations)
             return self.render_transaction(record["Id"])
 
@@ -105,6 +106,7 @@ class GiftsMixin:
             record = self.get_record("transaction", record_id)
             current = self.designations_of(record_id)
             fields, designations = self._check_transaction(body, self.public(record), current)
+            self.transactions_by_date.move(record["Date"], fields["Date"], record_id)
             for key in _TOP_FIELDS:
                 record.pop(key, None)
             record.update(fields)
@@ -428,6 +430,7 @@ class GiftsMixin:
             self.designations_by_transaction.drop(record_id)
             record = self.transactions.pop(record_id)
             self.modified_order["transaction"].remove(record["_audit"]["modified"], record_id)
+            self.transactions_by_date.remove(record["Date"], record_id)
             return {"Id": record_id, "Type": "Transaction", "Deleted": True}
 
     def campaign_raised(self, campaign_id: int) -> float:

@@ -10,7 +10,9 @@ rules need:
   narrows the candidates, it never decides a match.
 * ``ModifiedOrder`` — ``(LastModifiedDate, Id)`` in ascending order: the ``lastModified`` filter and the
   ``orderBy=LastModifiedDate`` order of constituents and transactions, answered by bisection instead of a
-  scan and a sort of the whole table on every page.
+  scan and a sort of the whole table on every page. The same shape keyed by ``Date`` is the default
+  (``Date``) order of the transaction list (``store.transactions_by_date``): a reconciliation pages through
+  every transaction in it, and each page sorted the whole table.
 """
 
 from __future__ import annotations

@@ -383,6 +383,24 @@ class PeopleMixin:
             # cleaned (``drop_nulls`` is idempotent, so this is its whole-record result at a fraction of the cost)
             return {k: v if k in clean else drop_nulls(v) for k, v in out.items() if v is not None}
 
+    def constituent_text(self, record_id: int) -> str:
+        """``render_constituent`` as compact JSON text, reused while its inputs are unchanged (``answer_text``):
+        what a list page sends, without rendering and encoding every record of every page again."""
+        with self.lock:
+            record = self.constituents.get(record_id)
+            if record is None:
+                raise not_found("constituent", record_id)
+            return self.constituent_texts.text(record_id, self._constituent_inputs(record),
+                                               lambda: self.render_constituent(record_id))
+
+    def _constituent_inputs(self, record: dict[str, Any]) -> tuple:
+        """Everything ``render_constituent`` reads: the record, its contact records, the names of its custom
+        fields and of its email interests."""
+        record_id = record["Id"]
+        fields = tuple((self.custom_fields.get(f) or {}).get("Name") for f in record["_custom"])
+        interests = tuple(self.email_interests.get(i) for i in record.get("_email_interests", ()))
+        return (record, [self.contacts_of(kind, record_id) for kind in _CONTACTS], fields, interests)
+
     def delete_constituent(self, record_id: int) -> dict[str, Any]:
         with self.lock:
             self.get_record("constituent", record_id)

@@ -18,6 +18,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+from bloom_pipeline.sandbox.answer_text import JsonText, compact, page_text
 from bloom_pipeline.sandbox.bloomerang.indexes import ModifiedOrder
 from bloom_pipeline.sandbox.bloomerang.validation import (
     ERR_QUERY,
@@ -146,6 +147,17 @@ class Page:
         rows = [render(r) for r in records]
         return {"Total": total, "TotalFiltered": filtered, "Start": self.skip,
                 "ResultCount": len(rows), "Results": rows}
+
+    def window_text(self, total: int, filtered: int, records: Iterable[Record], text: Callable[[Record], str]
+                    ) -> JsonText:
+        """``window`` as JSON text, from each record's own text (``answer_text``): the same bytes ``_json``
+        makes of ``window``'s envelope."""
+        texts = [text(r) for r in records]
+        return page_text({"Total": total, "TotalFiltered": filtered, "Start": self.skip,
+                          "ResultCount": len(texts)}, "Results", texts, compact)
+
+    def envelope_text(self, total: int, matched: list[Record], text: Callable[[Record], str]) -> JsonText:
+        return self.window_text(total, len(matched), matched[self.skip : self.skip + self.take], text)
 
     def in_modified_order(self, order: ModifiedOrder, since: datetime | None, direction: str | None,
                           table: Mapping[int, Record]) -> tuple[int, list[Record]]:

@@ -26,10 +26,12 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bloom_pipeline.sandbox.answer_text import TextCache, compact
 from bloom_pipeline.sandbox.bloomerang.activities import ActivitiesMixin
 from bloom_pipeline.sandbox.bloomerang.gifts import GiftsMixin
 from bloom_pipeline.sandbox.bloomerang.indexes import ModifiedOrder, Postings
 from bloom_pipeline.sandbox.bloomerang.merges import MergesMixin
+from bloom_pipeline.sandbox.bloomerang.people import _CONTACTS as CONTACT_KINDS
 from bloom_pipeline.sandbox.bloomerang.people import PeopleMixin
 from bloom_pipeline.sandbox.bloomerang.validation import (
     CUSTOM_FIELD_TYPES,
@@ -104,6 +106,8 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
         self.custom_value_index = {"constituent": Postings(), "designation": Postings()}  # (field, value) -> ids
         self.constituents_by_name = Postings()  # duplicate rule: normalized last name / organization name
         self.modified_order = {"constituent": ModifiedOrder(), "transaction": ModifiedOrder()}
+        self.transactions_by_date = ModifiedOrder()  # (Date, Id): the default order of GET /transactions
+        self.constituent_texts = TextCache(compact)  # list pages' JSON per constituent (answer_text.py)
         # Separate counters, as in Bloomerang: API ids vs human-facing numbers.
         self._next = {"id": 1001, "account": 1, "transaction": 1, "designation": 1, "value": 5001}
         for category in SEED_CATEGORIES:
@@ -129,6 +133,23 @@ class BloomerangStore(PeopleMixin, GiftsMixin, ActivitiesMixin, MergesMixin):
         for constituent in data.get("constituents", []):
             store.insert_constituent(constituent)
         return store
+
+    @classmethod
+    def seeded_constituent_ids(cls, world: Any) -> list[int]:
+        """The Ids ``from_world`` gives ``world``'s constituents, in order, without seeding a store (the world
+        generator needs them before any store exists): the id counter is taken by every custom field without
+        an Id, every fund, campaign and appeal, then by each constituent and after it by each contact record
+        it carries. ``tests/unit/sandbox/test_seeded_ids.py`` compares this with a seeded store."""
+        data = world.bloomerang if hasattr(world, "bloomerang") else (world or {})
+        next_id = cls()._next["id"]
+        next_id += sum(not field.get("Id") for field in data.get("custom_fields", []))
+        next_id += sum(len(data.get(kind, [])) for kind in ("funds", "campaigns", "appeals"))
+        ids = []
+        for body in data.get("constituents", []):
+            ids.append(next_id)
+            next_id += 1 + sum((body.get(primary) is not None) + len(body.get(secondary) or [])
+                               for _table, primary, secondary, _validate in CONTACT_KINDS.values())
+        return ids
 
     def add_custom_field(self, field: dict[str, Any]) -> dict[str, Any]:
         """Register a custom field (``Values``: pick-list texts for PickOne/PickMultiple fields)."""

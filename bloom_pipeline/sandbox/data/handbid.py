@@ -187,7 +187,8 @@ def event_registrations(auctions: list[dict[str, Any]], contacts: list[dict[str,
         for contact_id, paddle in held:
             rows.append(bidder_row(70001 + len(rows), auction["id"], contact_id, paddle, checked_in=True,
                                    at=int(auction["startTime"])) | {"dateInserted": at})
-        others = [c["id"] for c in contacts if c["id"] not in {h[0] for h in held}]
+        holders = {h[0] for h in held}  # once per auction (built per contact it was quadratic in the contacts)
+        others = [c["id"] for c in contacts if c["id"] not in holders]
         wanted = {"presale": 2, "preview": 2, "closed": 1, "reconciled": 1}.get(auction["status"], 0)
         for contact_id in others[:wanted]:
             rows.append(bidder_row(70001 + len(rows), auction["id"], contact_id, 200 + len(rows), checked_in=False,

@@ -43,9 +43,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bloom_pipeline.sandbox.answer_text import compact, page_text
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
 from bloom_pipeline.sandbox.tree import copy_tree
 from bloom_pipeline.sandbox.wegive.store import Invalid, NotFound, WeGiveStore
@@ -183,13 +184,15 @@ class _IdRows(Sequence):
 
 def _page(request: Request, rows: Sequence[dict[str, Any]], render: Callable[[dict[str, Any]], dict[str, Any]],
           sort_keys: dict[str, Callable[[dict[str, Any]], Any]],
-          as_is: list[dict[str, Any]] | None = None, presorted: bool | None = None) -> JSONResponse:
+          as_is: list[dict[str, Any]] | None = None, presorted: bool | None = None,
+          text: Callable[[dict[str, Any]], str] | None = None) -> Response:
     """Sort, paginate and wrap ``rows`` in WeGive's list envelope.
 
     ``as_is``: rows already in answer shape (``store.served_as_is``, filtered), served after the sorted
     ``rows`` unsorted and unrendered: they may lack the id the sort and the renderers need, and putting them
     last keeps every page of the table's rows where it is without them. ``presorted``: ``rows`` come from
-    ``ScanCache.rows`` already in order (the value says whether a ``sort[...]`` applied)."""
+    ``ScanCache.rows`` already in order (the value says whether a ``sort[...]`` applied). ``text``: a row's JSON
+    text, used instead of ``render`` (the page is then assembled from the texts: the same bytes)."""
     page, count = _page_numbers(request)
     if presorted is None:
         rows, sorted_ = _sorted(request, rows, sort_keys)
@@ -198,12 +201,22 @@ def _page(request: Request, rows: Sequence[dict[str, Any]], render: Callable[[di
     extra = as_is or []
     total = len(rows) + len(extra)
     start = (page - 1) * count
-    chunk = [render(r) for r in rows[start:start + count]]
-    chunk += copy_tree(extra[max(0, start - len(rows)):max(0, start + count - len(rows))])
+    tail = extra[max(0, start - len(rows)):max(0, start + count - len(rows))]
+    if text is not None:  # each row's cached JSON text (answer_text.py); the same bytes as JSONResponse's
+        chunk: list[Any] = [text(r) for r in rows[start:start + count]] + [_encode(r) for r in tail]
+    else:
+        chunk = [render(r) for r in rows[start:start + count]] + copy_tree(tail)
     meta = {"total": str(total), "current_page": page, "last_page": max(1, math.ceil(total / count)),
             "per_page": count, "from": start + 1 if chunk else 0, "to": start + len(chunk) if chunk else 0}
-    return JSONResponse({"data": chunk, "search_mode": False, "pagination": True,
-                         "sort": sorted_, "meta": meta})
+    envelope = {"data": chunk, "search_mode": False, "pagination": True, "sort": sorted_, "meta": meta}
+    if text is not None:
+        return Response(page_text(envelope, "data", chunk, _encode).encode(), media_type="application/json")
+    return JSONResponse(envelope)
+
+
+def _encode(payload: Any) -> str:
+    """What ``JSONResponse`` makes of ``payload`` (as text)."""
+    return compact(payload, ensure_ascii=False)
 
 
 def _numeric(value: Any) -> float | None:
@@ -285,7 +298,8 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
             rows, sorted_ = scans.rows(request, "donors", lambda: [d for d in store.donors.values() if wanted(d)],
                                        sort_keys)
             return _page(request, rows, lambda d: store.render_donor_row(int(d["id"])), sort_keys,
-                         [d for d in store.served_as_is.get("donors", []) if wanted(d)], presorted=sorted_)
+                         [d for d in store.served_as_is.get("donors", []) if wanted(d)], presorted=sorted_,
+                         text=lambda d: store.donor_row_text(int(d["id"])))
 
     async def show_donor(request: Request) -> JSONResponse:
         return JSONResponse({"data": store.render_donor(_id(request, "donor"))})

@@ -46,6 +46,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from bloom_pipeline.sandbox.answer_text import TextCache, compact
 from bloom_pipeline.sandbox.data.wegive import (
     DONOR_CUSTOM_FIELDS,
     address_resource,
@@ -142,6 +143,7 @@ class WeGiveStore:
         self.pledge_spread = True
         self.served_as_is: dict[str, list[dict[str, Any]]] = {"donors": [], "transactions": []}
         self._rng = random.Random(0)
+        self.donor_row_texts = TextCache(lambda row: compact(row, ensure_ascii=False))  # answer_text.py
         self.writes = 0  # counts writes through the methods below; app.ScanCache recomputes a list after one
 
     @classmethod
@@ -208,6 +210,16 @@ class WeGiveStore:
             if donor_id not in self.donors:
                 raise NotFound("No query results for model [App\\Models\\Donor].")
             return copy_tree(resources.donor_row(self.donors[donor_id]))
+
+    def donor_row_text(self, donor_id: int) -> str:
+        """``render_donor_row`` as the JSON text a list page sends, reused while the row is unchanged
+        (``answer_text``). The row is compared, not copied: it shares the stored donor's values and is only
+        encoded, under the lock."""
+        with self.lock:
+            if donor_id not in self.donors:
+                raise NotFound("No query results for model [App\\Models\\Donor].")
+            row = resources.donor_row(self.donors[donor_id])
+            return self.donor_row_texts.text(donor_id, row, lambda: row)
 
     def render_fund(self, fund_id: int) -> dict[str, Any]:
         with self.lock:

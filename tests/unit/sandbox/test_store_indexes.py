@@ -142,3 +142,35 @@ def test_wegive_scan_pages_see_writes_made_between_pages() -> None:
     assert sorted(ordered) == ids and [(store.donors[i].get("name") or "").lower() for i in ordered] == \
         [(store.donors[i].get("name") or "").lower() for i in expected]
     assert client.get("/api/dashboard/donors", params={"page": 2, "count": 500}).status_code == 422
+
+
+def test_bloomerang_transactions_in_date_order_match_a_sort() -> None:
+    """The default ``Date`` order of ``GET /transactions`` is cut from ``store.transactions_by_date``; after
+    creates, a Date moved by an update and a delete, every page is what sorting the whole table gives."""
+    store, client = _bloomerang()
+    accounts, fund = list(store.constituents), next(iter(store.funds))
+    rng = random.Random(8)
+    made = []
+    for n in range(30):
+        day = f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"  # repeats: ties ordered by Id
+        made.append(store.create_transaction({
+            "AccountId": rng.choice(accounts), "Date": day, "Amount": 10.0 + n, "Method": "None",
+            "Designations": [{"Type": "Donation", "Amount": 10.0 + n, "FundId": fund}]})["Id"])
+    store.update_transaction(made[4], {"Date": "2030-01-01"})
+    store.update_transaction(made[5], {"Amount": 99.0, "Designations": [{"Type": "Donation", "Amount": 99.0,
+                                                                         "FundId": fund}]})
+    store.delete_transaction(made[6])
+
+    def pages(**params: str) -> list[int]:
+        out, skip = [], 0
+        while True:
+            page = client.get("/v2/transactions", params={**params, "skip": skip, "take": 7}).json()
+            out += [r["Id"] for r in page["Results"]]
+            skip += 7
+            if skip >= page["TotalFiltered"]:
+                return out
+
+    by_date = sorted(store.transactions.values(), key=lambda t: (t["Date"], t["Id"]))
+    assert pages() == [t["Id"] for t in reversed(by_date)]  # the default: Date Desc
+    assert pages(orderDirection="Asc") == [t["Id"] for t in by_date]
+    assert pages()[0] == made[4] and made[6] not in pages()
