@@ -35,7 +35,6 @@ from bloom_pipeline.staging.writes import (
     quarantine_rows,
     record_json,
     record_key,
-    refresh_raw_rows,
     replace_rows,
     window_day,
 )
@@ -228,13 +227,9 @@ class StagingStore:
         frame = pd.DataFrame(rows, columns=["source_id", "record", ddl.WINDOW_COLUMN])
         frame[ddl.WINDOW_COLUMN] = frame[ddl.WINDOW_COLUMN].astype(object)
         frame["run_id"] = run_id
-        frame["extracted_at"] = stamp = extracted_at or datetime.now(UTC)
+        frame["extracted_at"] = extracted_at or datetime.now(UTC)
         with self.write() as con:
             con.execute(ddl.raw_table_ddl(table))
-            if window is None or window == "all":  # unchanged rows are only stamped (writes.refresh_raw_rows)
-                written = refresh_raw_rows(con, table, frame, window=window, run_id=run_id, extracted_at=stamp)
-                if written is not None:
-                    return written
             return replace_rows(con, table, frame, window=window, keys=("source_id",), duplicate_keys=True)
 
     def write_staged(

@@ -225,53 +225,6 @@ def replace_rows(
     return insert_frame(con, table, frame)
 
 
-def refresh_raw_rows(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    frame: pd.DataFrame,
-    *,
-    window: Literal["all"] | None,
-    run_id: str,
-    extracted_at: datetime,
-) -> int | None:
-    """``replace_rows`` for a raw table (``"all"`` or an upsert by ``source_id``) that rewrites only what changed.
-
-    Why: a quiet night re-reads whole lists (every WeGive donor, the schedules) whose records did not change;
-    deleting and re-inserting each as JSON was most of the extract's own time. A stored row whose
-    ``source_id``, record text and ``window_date`` equal an incoming row's is kept and only stamped with this
-    run (``run_id``, ``extracted_at``, exactly what the rewrite would have left); the others are deleted and the
-    new ones inserted. The table ends as ``replace_rows`` leaves it, but for the rows' physical order. Returns
-    the rows written (every incoming row, as ``replace_rows`` counts), or None when a ``source_id`` repeats in
-    the frame or the table: the caller then writes with ``replace_rows``, which keeps every copy.
-    """
-    import pandas as pd
-
-    ddl.check_identifier(table)
-    if frame["source_id"].duplicated().any():
-        return None
-    if con.execute(f"SELECT count(*) - count(DISTINCT source_id) FROM {table}").fetchall()[0][0]:
-        return None
-    wcol = ddl.WINDOW_COLUMN
-    incoming = pd.DataFrame({"source_id": frame["source_id"].astype(str), "record": frame["record"].astype(str),
-                             wcol: frame[wcol].astype(object)})
-    view = f"incoming_{uuid.uuid4().hex}"
-    con.register(view, incoming)
-    try:
-        keyed = f"EXISTS (SELECT 1 FROM {view} v WHERE v.source_id = {table}.source_id)"
-        same = (f"EXISTS (SELECT 1 FROM {view} v WHERE v.source_id = {table}.source_id "
-                f"AND v.record = CAST({table}.record AS VARCHAR) "
-                f"AND CAST(v.{wcol} AS DATE) IS NOT DISTINCT FROM {table}.{wcol})")
-        con.execute(f"DELETE FROM {table} WHERE NOT {same}" + ("" if window == "all" else f" AND {keyed}"))
-        con.execute(f"UPDATE {table} SET run_id = ?, extracted_at = ? WHERE {keyed}", [run_id, extracted_at])
-        con.execute(
-            f"INSERT INTO {table} (source_id, record, run_id, extracted_at, {wcol}) "
-            f"SELECT v.source_id, v.record, ?, ?, CAST(v.{wcol} AS DATE) FROM {view} v "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.source_id = v.source_id)", [run_id, extracted_at])
-    finally:
-        _unregister(con, view)
-    return len(frame)
-
-
 QUARANTINE_KINDS = ddl.QUARANTINE_KINDS
 
 
