@@ -96,6 +96,17 @@ def column_hashes(columns: Mapping[str, Sequence[Any]], names: Sequence[str], le
     Normalisation is cached per distinct value, which keeps wide frames of repetitive data cheap.
     Produces exactly what ``record_hash`` gives for each row (tests hold the two together).
     """
+    normalised = normalised_columns(columns, names, length)
+    return (
+        [_hash_payload(zip(names, row, strict=True)) for row in zip(*normalised, strict=True)]
+        if names
+        else [_hash_payload([]) for _ in range(length)]
+    )
+
+
+def normalised_columns(columns: Mapping[str, Sequence[Any]], names: Sequence[str], length: int) -> list[list[Any]]:
+    """``normalise`` of every value of ``columns`` (one list per name in ``names``, absent = blank), cached
+    per distinct value: what ``column_hashes`` hashes, for a caller that can compare values before hashing."""
     normalised: list[list[Any]] = []
     for name in names:
         values = columns.get(name)
@@ -113,11 +124,12 @@ def column_hashes(columns: Mapping[str, Sequence[Any]], names: Sequence[str], le
                     cache[value] = result
                 out.append(result)
         normalised.append(out)
-    return (
-        [_hash_payload(zip(names, row, strict=True)) for row in zip(*normalised, strict=True)]
-        if names
-        else [_hash_payload([]) for _ in range(length)]
-    )
+    return normalised
+
+
+def hash_normalised(names: Sequence[str], values: Sequence[Any]) -> str:
+    """``record_hash`` of a record whose values of ``names`` are already normalised (in that order)."""
+    return _hash_payload(zip(names, values, strict=True))
 
 
 def as_utc(value: Any) -> datetime | None:

@@ -181,7 +181,6 @@ def relink_merged(ctx: RunContext) -> list[Relink]:
         if links.empty:
             return []
         moved = gift_accounts(con, ctx.run_id)  # gifts this run's pull saw change
-        gifts = gift_accounts(con)
         failed = _failed_404(con)
     changed = {int(r["Id"]) for r in ctx.extracted.records.get("bloomerang.constituents", []) if r.get("Id")}
     suspects = suspect_ids(links, ctx.bloomerang_snapshot(), moved, failed, changed)
@@ -191,6 +190,8 @@ def relink_merged(ctx: RunContext) -> list[Relink]:
     gone = sorted(suspects - set(existing))
     if not gone:
         return []
+    with store.connect() as con:  # where every linked donor's gifts are: read only once a merge is certain
+        gifts = gift_accounts(con)
     fields = ctx.fields.constituent
     moves: list[Relink] = []
     survivors: dict[int, dict[str, Any]] = {}

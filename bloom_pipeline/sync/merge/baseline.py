@@ -17,7 +17,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bloom_pipeline.sync.fields import BLOOMERANG, CANONICAL_FIELDS, SOURCE, column_hashes, record_hash
+from bloom_pipeline.sync.fields import (
+    BLOOMERANG,
+    CANONICAL_FIELDS,
+    SOURCE,
+    hash_normalised,
+    normalise,
+    normalised_columns,
+    record_hash,
+)
 
 
 def split_base(base: Mapping[str, Any] | str | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -67,29 +75,64 @@ def unchanged_mask(
     names: Sequence[str],
     suffixes: tuple[str, str] = ("_source", "_bloomerang"),
     base_column: str = "base",
-) -> tuple[Any, list[str], list[str]]:
+) -> Any:
     """Rows of a joined frame where neither side moved since its stored snapshot (pandas, no merge).
 
     ``frame`` holds ``<field><suffix>`` columns for each side and ``base_column`` (the stored snapshot),
     or ready-made ``base_source_hash`` / ``base_bloomerang_hash`` columns from ``sync_state``.
-    Returns the boolean mask plus the current source and Bloomerang hashes of every row.
+    Returns the boolean mask: a side is unchanged when its current values hash as its snapshot does
+    (``record_hash``). Against a snapshot the normalised values are compared first and only a row whose
+    values differ is hashed (a quiet night hashes nothing): values that are the same type and equal serialise
+    the same, so they hash the same; anything else is left to the hashes, so the answer is theirs.
     """
     import pandas as pd  # local: keeps the scalar helpers above importable without pandas
 
     length = len(frame)
-    current = []
-    for suffix in suffixes:
-        columns = {name: frame[name + suffix].tolist() for name in names if name + suffix in frame.columns}
-        current.append(column_hashes(columns, names, length))
+    current = [
+        list(zip(*normalised_columns(
+            {name: frame[name + suffix].tolist() for name in names if name + suffix in frame.columns},
+            names, length), strict=True)) if names else [()] * length
+        for suffix in suffixes
+    ]
     if {"base_source_hash", "base_bloomerang_hash"} <= set(frame.columns):
-        stored_source = frame["base_source_hash"].tolist()
-        stored_bloomerang = frame["base_bloomerang_hash"].tolist()
+        stored = zip(frame["base_source_hash"].tolist(), frame["base_bloomerang_hash"].tolist(), strict=True)
+        same = [hash_normalised(names, now_source) == source_hash
+                and hash_normalised(names, now_bloomerang) == bloomerang_hash
+                for now_source, now_bloomerang, (source_hash, bloomerang_hash) in zip(*current, stored, strict=True)]
     else:
         bases = frame[base_column].tolist() if base_column in frame.columns else [None] * length
-        stored = [base_hashes(base, names) for base in bases]
-        stored_source = [pair[0] if pair else None for pair in stored]
-        stored_bloomerang = [pair[1] if pair else None for pair in stored]
-    mask = (pd.Series(current[0], index=frame.index) == pd.Series(stored_source, index=frame.index)) & (
-        pd.Series(current[1], index=frame.index) == pd.Series(stored_bloomerang, index=frame.index)
-    )
-    return mask, current[0], current[1]
+        cache: dict[tuple[str, Any], Any] = {}
+        same = [_side_unchanged(names, now_source, then[0], cache) and _side_unchanged(names, now_bloomerang, then[1],
+                                                                                         cache)
+                if (then := _snapshot_sides(base, names)) is not None else False
+                for now_source, now_bloomerang, base in zip(*current, bases, strict=True)]
+    return pd.Series(same, index=frame.index, dtype=bool)
+
+
+def _snapshot_sides(base: Any, names: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A stored base's two sides, or None when it cannot vouch for ``names`` (as ``base_hashes``)."""
+    sides = split_base(base)
+    if sides is None or any(name not in side for side in sides for name in names):
+        return None
+    return sides
+
+
+# The exact types `normalise` returns whose equal values always serialise alike (a float may not: 0.0 == -0.0).
+_EXACT = (str, int, bool)
+
+
+def _side_unchanged(names: Sequence[str], now: Sequence[Any], snapshot: Mapping[str, Any],
+                    cache: dict[tuple[str, Any], Any]) -> bool:
+    """Whether one side's normalised current values hash as its snapshot does (``record_hash``)."""
+    then = []
+    for name in names:
+        value = snapshot.get(name)
+        try:
+            then.append(cache[(name, type(value), value)])
+        except KeyError:
+            then.append(cache.setdefault((name, type(value), value), normalise(name, value)))
+        except TypeError:  # an unhashable value (a list) is just not cached
+            then.append(normalise(name, value))
+    if all(a is b or (type(a) is type(b) and type(a) in _EXACT and a == b) for a, b in zip(now, then, strict=True)):
+        return True
+    return hash_normalised(names, now) == hash_normalised(names, then)

@@ -130,8 +130,9 @@ def merge_input(links: pd.DataFrame, staged: pd.DataFrame, snapshot: pd.DataFram
     bloom["bloomerang_id"] = bloom["bloomerang_id"].astype("Int64")
     frame["bloomerang_id"] = frame["bloomerang_id"].astype("Int64")
     frame = frame.merge(bloom, on="bloomerang_id", how="inner", suffixes=("_source", "_bloomerang"))
+    # the stored snapshot as a dict, not JSON text: the merge would only parse it again, for every row
     frame["base"] = [
-        json.dumps({"source": _loads(s), "bloomerang": _loads(b)})
+        {"source": _loads(s), "bloomerang": _loads(b)}
         for s, b in zip(frame.pop("source_snapshot"), frame.pop("bloomerang_snapshot"), strict=True)
     ]
     frame["source_modified_at"] = frame.pop("source_updated_at")

@@ -294,7 +294,7 @@ def merge_frame(
     names = tuple(fields) if fields else field_names(rules)
     decisions = decisions or {}
     keys = list(zip(*(frame[column].tolist() for column in key), strict=True))
-    unchanged, _, _ = baseline.unchanged_mask(frame, names)
+    unchanged = baseline.unchanged_mask(frame, names)
     if decisions:
         unchanged &= ~pd.Series([k in decisions for k in keys], index=frame.index, dtype=bool)
     rows, conflicts, review = [], [], []

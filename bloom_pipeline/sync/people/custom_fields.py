@@ -47,8 +47,7 @@ from bloom_pipeline.staging import ledgers, review
 from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.staging.writes import quarantine_rows
 from bloom_pipeline.sync.context import RunContext
-from bloom_pipeline.sync.extract.records import stored_records
-from bloom_pipeline.sync.fields import BLOOMERANG, SOURCE, as_utc, same
+from bloom_pipeline.sync.fields import BLOOMERANG, SOURCE, as_utc, is_blank, same
 from bloom_pipeline.sync.merge.decisions import FieldRule
 from bloom_pipeline.sync.merge.three_way import MergeResult, merge_record
 from bloom_pipeline.sync.people.custom_values import (
@@ -189,7 +188,7 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
     if links.empty:
         return outcome
     by_id = {str(d["id"]): d for d in donors if isinstance(d, dict) and d.get("id") is not None}
-    snapshot = {int(r["Id"]): r for r in stored_records(ctx.store, "bloomerang", "constituents")
+    snapshot = {int(r["Id"]): r for r in ctx.bloomerang_constituents()  # read once per run, shared
                 if isinstance(r, dict) and r.get("Id") is not None}
     bases = _bases(con)
     rules = {key: FieldRule(policy=entry.policy, direction=entry.direction)
@@ -209,10 +208,13 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
             pair.result = MergeResult(fields=())
             _settle(ctx, con, pair, resolved, decision_rows, outcome, quiet)
             continue
+        taken = {k: v for k, v in decisions.get(sid, {}).items() if k in valid}
+        if not taken and not pair.invalid and _as_base(pair):
+            continue  # neither side moved since the last sync: the merge would settle each field as it is
         pair.result = merge_record(
             pair.base, pair.source, pair.bloomerang, _stamp(donor.get("updated_at")),
             _stamp(((snapshot.get(bid) or {}).get("AuditTrail") or {}).get("LastModifiedDate")),
-            rules, ctx.org.clock_skew_tolerance, {k: v for k, v in decisions.get(sid, {}).items() if k in valid},
+            rules, ctx.org.clock_skew_tolerance, taken,
             ctx.direction, fields=valid, context={"source": "wegive", "source_id": sid})
         _settle(ctx, con, pair, resolved, decision_rows, outcome, quiet)
     if quiet:
@@ -220,6 +222,26 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
             con.executemany("INSERT OR REPLACE INTO custom_field_state VALUES ('wegive', ?, ?, ?, ?, ?)",
                             quiet)
     return outcome
+
+
+def _as_base(pair: _Pair) -> bool:
+    """Whether both sides hold exactly what the base holds for every field (same type, same value, a blank only
+    as None): then ``merge_record`` settles each field to the value it has, the new base is the old one and
+    ``_settle`` has nothing to do — so a quiet night skips both for the pair."""
+    base = pair.base
+    if not isinstance(base, dict) or not pair.source:
+        return False
+    for side, now in ((SOURCE, pair.source), (BLOOMERANG, pair.bloomerang)):
+        held = base.get(side)
+        if not isinstance(held, dict):
+            return False
+        for name in pair.source:
+            value = now.get(name)
+            if name not in held or type(held[name]) is not type(value) or held[name] != value:
+                return False
+            if value is not None and is_blank(value):
+                return False  # the merge would store it as None: the base moves
+    return True
 
 
 def _stamp(value: Any) -> datetime | None:

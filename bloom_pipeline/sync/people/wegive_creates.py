@@ -38,7 +38,6 @@ from bloom_pipeline.mapping.spec import PullCreateFilter
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.context import RunContext
-from bloom_pipeline.sync.extract.records import stored_records
 from bloom_pipeline.sync.people.communication import bloomerang_marks
 
 log = logging.getLogger(__name__)
@@ -188,7 +187,7 @@ def create_missing_donors(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Cr
                      if d.get(k)}
     handbid_field = ctx.fields.constituent.get("handbid")
     latest: dict[int, dict[str, Any]] = {}
-    for record in stored_records(ctx.store, "bloomerang", "constituents"):
+    for record in ctx.bloomerang_constituents():  # the run's stored snapshot, read once per run
         if isinstance(record, dict) and str(record.get("Id", "")).isdigit():
             latest[int(record["Id"])] = record
     for bid, record in sorted(latest.items()):

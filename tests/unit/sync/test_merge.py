@@ -417,7 +417,7 @@ def test_merge_frame_skips_unchanged_rows_and_merges_the_rest():
         {"id": "3", "base": None, "source": {**BASE, "email": "c@x.org"}, "bloomerang": {}},
         {"id": "4", "base": snapshot, "source": BASE, "bloomerang": BASE},
     ])
-    mask, _, _ = unchanged_mask(frame, CANONICAL_FIELDS)
+    mask = unchanged_mask(frame, CANONICAL_FIELDS)
     assert mask.tolist() == [True, False, False, True]
     decisions = {("wegive", "4"): {"city": "value:Lynn"}}
     out = merge_frame(frame, {}, context={"run_id": "r9"}, decisions=decisions)
