@@ -31,6 +31,7 @@ ENABLED = pa is not None
 _ARROW_OF: dict[int, tuple[weakref.ref, Any]] = {}
 WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"  # limits.CONTROL in RE2 syntax (code points, as in Python)
 
 
 def as_text(values: pd.Series) -> Any:
@@ -72,6 +73,16 @@ def present_mask(array: Any) -> np.ndarray:
     """Non-null and not blank (the same test as transforms.present)."""
     trimmed = pc.utf8_trim(array, characters=WHITESPACE)
     return pc.fill_null(pc.not_equal(trimmed, ""), False).to_numpy(zero_copy_only=False)
+
+
+def contains_control(array: Any) -> np.ndarray:
+    """Per value: holds a control character `limits.CONTROL` removes (null → False)."""
+    return pc.fill_null(pc.match_substring_regex(array, CONTROL), False).to_numpy(zero_copy_only=False)
+
+
+def lengths(array: Any) -> np.ndarray:
+    """Code points per value (what `len` gives a str), NaN for nulls."""
+    return pc.utf8_length(array).to_numpy(zero_copy_only=False).astype(float)
 
 
 def quote(array: Any) -> tuple[Any, np.ndarray]:
