@@ -426,7 +426,8 @@ def map_frame(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.Da
 
 
 def map_stream(org: OrgConfig, entity: str, batches: Callable[[], Iterable[list[dict[str, Any]] | pd.DataFrame]],
-               chunk_rows: int | None = None, workers: int | None = None) -> Iterator[MapResult]:
+               chunk_rows: int | None = None, workers: int | None = None,
+               repeated: Mapping[str, int] | None = None) -> Iterator[MapResult]:
     """`map_frame` over an input too large for memory: `batches()` opens the input (it is read twice: once for
     the ids, see `repeated_ids`, then for the records), and one MapResult is yielded per chunk of
     `chunk_rows` records, in input order, mapped by `workers` processes (default as `map_frame`'s).
@@ -434,9 +435,11 @@ def map_stream(org: OrgConfig, entity: str, batches: Callable[[], Iterable[list[
     Why: ten million donors are 8 GB as a frame and more as mapped rows; here only the chunks in flight and
     their results are held, so memory is bounded by the chunk size. The results concatenated are
     `map_frame`'s over the concatenated input — same mapped rows, dropped values and rejections (a missing
-    or repeated id's rejection comes with its own chunk's, not after all of them)."""
+    or repeated id's rejection comes with its own chunk's, not after all of them). `repeated`: the
+    `repeated_ids` of the input when the caller has counted them (e.g. from the id column alone), which saves
+    the first pass."""
     path = org.entity(entity).id
-    counts = repeated_ids(batches(), path)
+    counts = repeated_ids(batches(), path) if repeated is None else repeated
     count = workers if workers is not None else parallel.default_workers()
     size = max(1, chunk_rows or (parallel.CHUNK_ROWS if count > 1 else CHUNK_ROWS))
 
