@@ -272,7 +272,9 @@ def write_input(folder: Path, n_donors: int, n_tx: int) -> tuple[Path, Path]:
                                                             regex=True)
             return frame
         _write_parts(donor_path, n_donors, donor_part)
-    if n_tx <= GENERATE_ROWS and not tx_path.exists():
+    if n_tx == 0:  # donors only (`--transactions 0`, the streamed approach)
+        pass
+    elif n_tx <= GENERATE_ROWS and not tx_path.exists():
         transactions(n_tx, n_donors).to_parquet(tx_path, index=False)
     elif not tx_path.exists():
         def tx_part(count: int, offset: int, part: int) -> pd.DataFrame:
@@ -323,6 +325,10 @@ def _measure_stream(donor_path: Path, tx_path: Path, tree: TreeRss, workers: int
     out: dict[str, Any] = {}
     counts = []
     for key, entity, path in (("donors", "wegive.donors", donor_path), ("tx", "wegive.transactions", tx_path)):
+        if not path.exists():  # --transactions 0
+            out[f"{key}_s"] = out[f"{key}_cpu_s"] = float("nan")
+            counts += [0, 0]
+            continue
         t0, c0 = time.perf_counter(), cpu_s()
         repeated = repeated_ids(_batches(path, ["id"]))
         mapped = rejected = 0
@@ -390,7 +396,8 @@ def _measure(mode: str, donor_path: Path, tx_path: Path, tree: TreeRss, workers:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--donors", type=int, default=1_000_000)
-    parser.add_argument("--transactions", type=int, default=None, help="default: as many as donors")
+    parser.add_argument("--transactions", type=int, default=None,
+                        help="default: as many as donors; 0: donors only (the stream approach)")
     parser.add_argument("--data-dir", type=Path, default=None, help="where the Parquet input is kept (default: temp)")
     parser.add_argument("--only", choices=["yaml", "sql", "stream"], action="append",
                         help="run one approach (repeatable; default: all three, only stream above 2M donors)")
