@@ -31,6 +31,7 @@ ENABLED = pa is not None
 _ARROW_OF: dict[int, tuple[weakref.ref, Any]] = {}
 WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"  # limits.CONTROL in RE2 syntax (code points, as in Python)
 
 
 def as_text(values: pd.Series) -> Any:
@@ -74,10 +75,46 @@ def present_mask(array: Any) -> np.ndarray:
     return pc.fill_null(pc.not_equal(trimmed, ""), False).to_numpy(zero_copy_only=False)
 
 
+def _text_bytes(array: Any) -> np.ndarray | None:
+    """The UTF-8 bytes of all the values of a string array (one buffer), or None when not at hand."""
+    if not isinstance(array, pa.Array) or array.type != pa.string():
+        return None
+    data = array.buffers()[2]
+    return np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+
+
+def _none_can_match(array: Any, suspect: np.ndarray) -> bool:
+    """True when no byte of the values' buffer is `suspect` (a 256-entry table): then a pattern that needs
+    such a byte matches no value, and the per-value regex is skipped (one pass over the bytes instead)."""
+    data = _text_bytes(array)
+    return data is not None and not suspect[data].any()
+
+
+_ESCAPE_BYTES = np.zeros(256, dtype=bool)
+_ESCAPE_BYTES[[*range(0x20), 0x22, 0x5C]] = True  # NEEDS_ESCAPE: in UTF-8 these bytes are those characters only
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + [0x7F, 0xC2]] = True  # CONTROL; U+0080-
+# U+009F are 0xC2 0x80-0x9F in UTF-8 (0xC2 alone is a suspect: other characters start with it too)
+
+
+def contains_control(array: Any) -> np.ndarray:
+    """Per value: holds a control character `limits.CONTROL` removes (null → False)."""
+    if _none_can_match(array, _CONTROL_BYTES):
+        return np.zeros(len(array), dtype=bool)
+    return pc.fill_null(pc.match_substring_regex(array, CONTROL), False).to_numpy(zero_copy_only=False)
+
+
+def lengths(array: Any) -> np.ndarray:
+    """Code points per value (what `len` gives a str), NaN for nulls."""
+    return pc.utf8_length(array).to_numpy(zero_copy_only=False).astype(float)
+
+
 def quote(array: Any) -> tuple[Any, np.ndarray]:
     """JSON strings for values that need no escaping, plus the mask of values that do (left to json.dumps)."""
-    needs = pc.fill_null(pc.match_substring_regex(array, NEEDS_ESCAPE), False)
     quoted = pc.binary_join_element_wise('"', array, '"', "")
+    if _none_can_match(array, _ESCAPE_BYTES):
+        return quoted, np.zeros(len(array), dtype=bool)
+    needs = pc.fill_null(pc.match_substring_regex(array, NEEDS_ESCAPE), False)
     return quoted, needs.to_numpy(zero_copy_only=False)
 
 

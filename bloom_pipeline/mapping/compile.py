@@ -14,6 +14,7 @@ those reasons among its own. The pull direction lives in reverse.py and is re-ex
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,8 @@ from bloom_pipeline.mapping.reverse import reverse_map, to_source_payload
 from bloom_pipeline.mapping.spec import EntitySpec, OrgConfig
 from bloom_pipeline.mapping.transforms import Context, present
 
-__all__ = ["MapResult", "id_problems", "map_frame", "reverse_map", "to_source_payload", "payload_hash"]
+__all__ = ["MapResult", "id_problems", "map_frame", "map_stream", "payload_hash", "repeated_ids", "reverse_map",
+           "to_source_payload"]
 
 payload_hash = jsonbuild.payload_hash
 CHUNK_ROWS = 100_000  # rows mapped at once: bounds intermediate memory, large enough to amortise per-call costs
@@ -163,18 +165,81 @@ def id_problems(records: list[dict[str, Any]] | pd.DataFrame, path: str = "id") 
     it can): `missing id`, or `duplicate id` for every record whose id occurs more than once in `records`."""
     raw = _record_ids(records, path)
     texts = id_texts(raw)
+    repeated = texts.notna() & texts.duplicated(keep=False)
+    return texts, _id_reasons(raw, texts, path, texts[repeated].value_counts() if repeated.any() else {})
+
+
+def _id_reasons(raw: pd.Series, texts: pd.Series, path: str, counts: Mapping[str, int]) -> pd.Series:
+    """Why each record cannot be staged (None when it can), given how often each repeated id occurs in the
+    whole input (`counts`: only ids seen more than once; a stream's come from a pass over all of it)."""
     why = pd.Series(None, index=raw.index, dtype=object)
     missing = texts.isna()
     if missing.any():
         why[missing] = [f"{path}: missing id" if v is None or (isinstance(v, float) and np.isnan(v))
                         or (isinstance(v, str) and not v.strip())
                         else f"{path}: missing id ({shown_value(v)} is not an id)" for v in raw[missing].to_numpy()]
-    repeated = texts.notna() & texts.duplicated(keep=False)
-    if repeated.any():
-        counts = texts[repeated].value_counts()
+    repeated = texts.notna() & texts.isin(list(counts.keys())) if len(counts) else None
+    if repeated is not None and repeated.any():
         why[repeated] = [safe_text(f"{path}: duplicate id '{t}' ({counts[t]} records of this extract carry it; "
                                    "none is staged)") for t in texts[repeated].to_numpy()]
-    return texts, why
+    return why
+
+
+def repeated_ids(batches: Iterable[list[dict[str, Any]] | pd.DataFrame], path: str = "id") -> dict[str, int]:
+    """The id texts that occur more than once over all `batches`, with how often: one pass over the id column
+    only, so a stream can reject every copy of a repeated id (as `map_frame` does) without holding the
+    records. Whole-number ids (the usual case) are counted as numbers: no text for ten million ids."""
+    numbers: list[np.ndarray] = []
+    texts: list[np.ndarray] = []
+    for batch in batches:
+        raw = _record_ids(batch if isinstance(batch, pd.DataFrame) else list(batch), path)
+        if raw.dtype.kind == "i" and not texts:
+            numbers.append(raw.to_numpy())
+            continue
+        if numbers:  # a batch of other ids: count everything as text from here on
+            texts += [id_texts(pd.Series(n)).to_numpy() for n in numbers]
+            numbers = []
+        texts.append(id_texts(raw).to_numpy())
+    if numbers:
+        values, counts = np.unique(np.concatenate(numbers), return_counts=True)
+        many = counts > 1
+        return {str(int(v)): int(c) for v, c in zip(values[many], counts[many], strict=True)}
+    if not texts:
+        return {}
+    counted = pd.Series(np.concatenate(texts), dtype=object).dropna().value_counts()
+    return {str(k): int(v) for k, v in counted[counted > 1].items()}
+
+
+def _screen(records: list[dict[str, Any]] | pd.DataFrame, entity: str, path: str,
+            counts: Mapping[str, int] | None = None) -> tuple[Any, pd.DataFrame | None]:
+    """(the records that have a usable, unrepeated id; the rejected rows of the others, or None when none).
+    `counts`: the repeated ids of the whole input (default: those repeated within `records`)."""
+    if counts is None:
+        if ids_are_clean(records, path):
+            return records, None
+        ids, why = id_problems(records, path)
+    else:
+        raw = _record_ids(records, path)
+        if raw.dtype.kind == "i" and not counts:
+            return records, None
+        ids = id_texts(raw)
+        why = _id_reasons(raw, ids, path, counts)
+    if not why.notna().any():
+        return records, None
+    bad = why.notna().to_numpy()
+    screened = pd.DataFrame({"source": entity.split(".")[0], "entity": entity,
+                             "source_id": ids[bad].to_numpy(), "errors": [[w] for w in why[bad]],
+                             "raw": raw_json(records, why.index[bad]), "kind": "invalid"},
+                            columns=REJECTED_COLUMNS)
+    keep = np.flatnonzero(~bad)
+    return (records.iloc[keep] if isinstance(records, pd.DataFrame) else [records[i] for i in keep]), screened
+
+
+def _with_screened(result: MapResult, screened: pd.DataFrame | None) -> MapResult:
+    if screened is None:
+        return result
+    rejected = pd.concat([r for r in (result.rejected, screened) if len(r)], ignore_index=True)
+    return MapResult(mapped=result.mapped, rejected=rejected, fields=result.fields)
 
 
 def _positive_ids(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -356,22 +421,42 @@ def map_frame(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.Da
     this process."""
     if not isinstance(records, pd.DataFrame):
         records = list(records)
-    spec = org.entity(entity)
-    screened = None
-    ids, why = (None, None) if ids_are_clean(records, spec.id) else id_problems(records, spec.id)
-    if why is not None and why.notna().any():
-        bad = why.notna().to_numpy()
-        screened = pd.DataFrame({"source": entity.split(".")[0], "entity": entity,
-                                 "source_id": ids[bad].to_numpy(), "errors": [[w] for w in why[bad]],
-                                 "raw": raw_json(records, why.index[bad]), "kind": "invalid"},
-                                columns=REJECTED_COLUMNS)
-        keep = np.flatnonzero(~bad)
-        records = records.iloc[keep] if isinstance(records, pd.DataFrame) else [records[i] for i in keep]
-    result = _map_all(org, entity, records, chunk_rows, workers, parallel_min_rows)
-    if screened is not None:
-        rejected = pd.concat([r for r in (result.rejected, screened) if len(r)], ignore_index=True)
-        result = MapResult(mapped=result.mapped, rejected=rejected, fields=result.fields)
-    return result
+    records, screened = _screen(records, entity, org.entity(entity).id)
+    return _with_screened(_map_all(org, entity, records, chunk_rows, workers, parallel_min_rows), screened)
+
+
+def map_stream(org: OrgConfig, entity: str, batches: Callable[[], Iterable[list[dict[str, Any]] | pd.DataFrame]],
+               chunk_rows: int | None = None, workers: int | None = None,
+               repeated: Mapping[str, int] | None = None) -> Iterator[MapResult]:
+    """`map_frame` over an input too large for memory: `batches()` opens the input (it is read twice: once for
+    the ids, see `repeated_ids`, then for the records), and one MapResult is yielded per chunk of
+    `chunk_rows` records, in input order, mapped by `workers` processes (default as `map_frame`'s).
+
+    Why: ten million donors are 8 GB as a frame and more as mapped rows; here only the chunks in flight and
+    their results are held, so memory is bounded by the chunk size. The results concatenated are
+    `map_frame`'s over the concatenated input — same mapped rows, dropped values and rejections (a missing
+    or repeated id's rejection comes with its own chunk's, not after all of them). `repeated`: the
+    `repeated_ids` of the input when the caller has counted them (e.g. from the id column alone), which saves
+    the first pass."""
+    path = org.entity(entity).id
+    counts = repeated_ids(batches(), path) if repeated is None else repeated
+    count = workers if workers is not None else parallel.default_workers()
+    size = max(1, chunk_rows or (parallel.CHUNK_ROWS if count > 1 else CHUNK_ROWS))
+
+    def pieces() -> Iterator[tuple[Any, pd.DataFrame | None]]:
+        for batch in batches():
+            rows = batch if isinstance(batch, pd.DataFrame) else list(batch)
+            for start in range(0, len(rows), size):
+                piece = rows.iloc[start:start + size] if isinstance(rows, pd.DataFrame) else rows[start:start + size]
+                yield _screen(piece, entity, path, counts)
+
+    yield from parallel.map_stream(_map_screened, org, entity, pieces(), count)
+
+
+def _map_screened(org: OrgConfig, entity: str, item: tuple[Any, pd.DataFrame | None]) -> MapResult:
+    """One chunk of a stream: its records with usable ids mapped, the others' rejections added."""
+    records, screened = item
+    return _with_screened(_map_chunk(org, entity, records), screened)
 
 
 def _map_all(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.DataFrame, chunk_rows: int | None,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bloom_pipeline.mapping import arrowtext
 from bloom_pipeline.mapping.limits import CONTROL, text_limit
 from bloom_pipeline.mapping.spec import FieldRule
 from bloom_pipeline.mapping.transforms import REGISTRY, Context, map_unique, present
@@ -118,6 +119,9 @@ def _sendable_text(target: str, values: pd.Series) -> tuple[pd.Series, pd.Series
     the field's bound."""
     if values.dtype != object or not len(values):
         return values, None
+    text = arrowtext.as_text(values)
+    if text is not None:  # all text (the usual case): the same tests in Arrow's kernels, no Python per value
+        return _sendable_arrow(target, values, text)
     try:
         lengths = values.str.len()  # NaN for what is not text
     except AttributeError:  # no text at all (numbers, booleans, references)
@@ -135,6 +139,26 @@ def _sendable_text(target: str, values: pd.Series) -> tuple[pd.Series, pd.Series
         return values, None
     err = pd.Series(None, index=values.index, dtype=object)
     err[over] = lengths[over].astype(int).map(lambda n: f"{n:,} characters, more than Bloomerang's {limit:,}")
+    return values, err
+
+
+def _sendable_arrow(target: str, values: pd.Series, text: Any) -> tuple[pd.Series, pd.Series | None]:
+    """`_sendable_text` for a column of text only: rows with a control character (rare) are cleaned by the
+    pandas path, so the cleaned text is exactly `CONTROL.sub`'s; lengths are code points, as `len` counts."""
+    if text.null_count == len(text):
+        return values, None
+    dirty = arrowtext.contains_control(text)
+    if dirty.any():
+        values = values.copy()
+        values[dirty] = values[dirty].str.replace(CONTROL, "", regex=True)
+        text = arrowtext.as_text(values)
+    lengths = arrowtext.lengths(text)
+    limit = text_limit(target)
+    over = np.nan_to_num(lengths, nan=0) > limit
+    if not over.any():
+        return values, None
+    err = pd.Series(None, index=values.index, dtype=object)
+    err[over] = [f"{int(n):,} characters, more than Bloomerang's {limit:,}" for n in lengths[over]]
     return values, err
 
 

@@ -32,7 +32,8 @@ import logging
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -120,45 +121,81 @@ def map_chunks(map_one: Callable[[Any, str, Any], R], org: Any, entity: str, chu
                workers: int) -> list[R]:
     """`[map_one(org, entity, c) for c in chunks]`, computed by this process and `workers - 1` spawned
     processes, in the order of `chunks`. `map_one` must be a module-level function (it is pickled by name)."""
-    results: list[R | None] = [None] * len(chunks)
-    pool = _start(map_one, org, workers - 1) if workers > 1 and len(chunks) > 1 else None
-    pending: dict[Future[bytes], int] = {}
-    claimed = 0  # chunks [0, claimed) are taken, by the pool or by this process
+    return list(map_stream(map_one, org, entity, chunks, workers))
+
+
+def map_stream(map_one: Callable[[Any, str, Any], R], org: Any, entity: str, chunks: Iterable[Any],
+               workers: int) -> Iterator[R]:
+    """`map_chunks` over an iterable, yielding each result in the order of `chunks` as soon as it and those
+    before it are done.
+
+    Why a generator: a backfill of ten million records must never be in memory at once, input or output.
+    Chunks are drawn from `chunks` only as they are mapped (at most `IN_FLIGHT` per worker, plus this
+    process's own and one looked at in advance, to know whether the stream is ending), and results wait here
+    only until those before them are done, so memory is bounded by the chunk size, not by the length of the
+    stream. One pool serves the whole stream (a worker start costs about a second of imports)."""
+    source = iter(chunks)
+    queue: deque[tuple[int, Any]] = deque()  # drawn from `source`, not yet claimed
+    drawn = 0
+    exhausted = False
+
+    def fill(upto: int) -> None:
+        nonlocal drawn, exhausted
+        while not exhausted and len(queue) < upto:
+            try:
+                queue.append((drawn, next(source)))
+            except StopIteration:
+                exhausted = True
+                return
+            drawn += 1
+
+    fill(2)
+    pool = _start(map_one, org, workers - 1) if workers > 1 and len(queue) > 1 else None
+    pending: dict[Future[bytes], tuple[int, Any]] = {}
+    done: dict[int, R] = {}
+    emitted = 0
     by_workers = 0
 
-    def collect(done: set[Future[bytes]]) -> None:
+    def collect(finished: set[Future[bytes]]) -> None:
         nonlocal pool, by_workers
-        for future in done:
-            index = pending.pop(future)
+        for future in finished:
+            index, chunk = pending.pop(future)
             try:
-                results[index] = pickle.loads(future.result())  # noqa: S301 - bytes from our own worker
+                done[index] = pickle.loads(future.result())  # noqa: S301 - bytes from our own worker
                 by_workers += 1
             except Exception as exc:  # noqa: BLE001 - any worker failure: map the chunk here (re-raises real errors)
                 if isinstance(exc, BrokenProcessPool) and pool is not None:
                     log.warning("mapping worker pool broke (%s); mapping the rest in this process", exc)
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = None
-                results[index] = map_one(org, entity, chunks[index])
+                done[index] = map_one(org, entity, chunk)
 
     try:
-        while claimed < len(chunks) or pending:
-            while pool is not None and claimed < len(chunks) and len(pending) < _ahead(len(chunks) - claimed, workers):
+        while True:
+            fill(IN_FLIGHT * (workers - 1) + 2 if pool is not None else 2)  # those in flight, ours, one ahead
+            while pool is not None and queue and len(pending) < _ahead(
+                    len(queue) if exhausted else len(queue) + IN_FLIGHT * workers + 1, workers):
+                index, chunk = queue[0]
                 try:
-                    pending[pool.submit(_run, entity, chunks[claimed])] = claimed
+                    pending[pool.submit(_run, entity, chunk)] = (index, chunk)
                 except Exception as exc:  # noqa: BLE001 - pool cannot start (pickling, daemonic caller, limits)
                     log.warning("mapping worker pool unavailable (%s); mapping in this process", exc)
                     pool.shutdown(wait=False, cancel_futures=True)  # chunks it already had fail: mapped in collect
                     pool = None
                     break
-                claimed += 1
-            if claimed < len(chunks):
-                results[claimed] = map_one(org, entity, chunks[claimed])
-                claimed += 1
+                queue.popleft()
+            if queue:
+                index, chunk = queue.popleft()
+                done[index] = map_one(org, entity, chunk)
                 collect({f for f in pending if f.done()})
             elif pending:
                 collect(wait(pending, return_when=FIRST_COMPLETED).done)
+            while emitted in done:
+                yield done.pop(emitted)
+                emitted += 1
+            if exhausted and not queue and not pending and not done:
+                break
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-    log.debug("mapped %d chunks of %s: %d by worker processes", len(chunks), entity, by_workers)
-    return results  # type: ignore[return-value]  # every slot filled above
+    log.debug("mapped %d chunks of %s: %d by worker processes", drawn, entity, by_workers)

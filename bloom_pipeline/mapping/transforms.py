@@ -482,6 +482,10 @@ def non_deductible(columns: list[pd.Series], ctx: Context, arg: Any = None) -> R
     else empty — Bloomerang's own default of nothing non-deductible, and a value typed there is kept."""
     scale = 1 if arg == "dollars" else 100
     padded = list(columns) + [pd.Series(None, index=columns[0].index, dtype=object)] * (4 - len(columns))
+    if all((c.dtype == object or c.dtype == np.float64) and not c.notna().any() for c in padded[1:3]):
+        # no deductibility flag and no fair-market-value flag on any row (the usual export): `one` gives None
+        # for every row whatever the amount, so skip building and factorizing a tuple per row
+        return pd.Series(None, index=columns[0].index, dtype=object), None
     rows = pd.Series(list(zip(*(c.astype(object) for c in padded[:4]), strict=True)), index=columns[0].index)
 
     def one(row: tuple[Any, Any, Any, Any]) -> Any:
