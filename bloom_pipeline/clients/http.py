@@ -22,6 +22,7 @@ from __future__ import annotations
 import email.utils
 import json as jsonlib
 import logging
+import os
 import random
 import re
 import threading
@@ -231,6 +232,21 @@ class _HeaderAuth(requests.auth.AuthBase):
         return "_HeaderAuth(***)"
 
 
+def _environment_read_once(session: requests.Session, base_url: str) -> None:
+    """What ``requests`` reads from the environment on *every* request, read once for this session's host.
+
+    Why: with ``trust_env`` a Session scans the environment for proxies (twice) and a CA bundle per request,
+    ~0.4 ms of CPU each — a tenth of what the pipeline spends per write. Every request of a session goes to one
+    host (``base_url``), so the answer cannot differ between its requests: the same proxies (``*_proxy`` /
+    ``no_proxy``) and CA bundle (``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``) apply, taken when the session is
+    made. ``.netrc`` is not consulted either way (the session carries its own auth)."""
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+
+
 class ApiSession:
     """A ``requests.Session`` with the retry policy above; ``request()`` returns parsed JSON.
 
@@ -294,6 +310,7 @@ class ApiSession:
             session = requests.Session()
             session.auth = self._auth
             session.headers.update({"Accept": "application/json", "User-Agent": "bloom-pipeline/0.1"})
+            _environment_read_once(session, self.base_url)
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)

@@ -252,6 +252,8 @@ class BloomerangSettings(Strict):
 class WeGiveSettings(Strict):
     base_url: str | None = None
     token_env: str | None = None
+    # most write-backs of correlation ids in flight at once (sync/merge/writeback.py); 1 = one at a time
+    write_connections: int = Field(default=4, ge=1, le=16)
 
 
 class HandbidSettings(Strict):

@@ -5,7 +5,6 @@ here; a keyed upsert per record would cost several milliseconds each in DuckDB.
 """
 
 from collections.abc import Iterable
-from dataclasses import asdict
 
 import duckdb
 import pandas as pd
@@ -17,7 +16,8 @@ def upsert_states(con: duckdb.DuckDBPyConnection, states: Iterable[SyncState]) -
     """Insert or replace many pairs in one statement (clears ``pending``): the batched ``upsert_state``."""
     rows = []
     for state in states:
-        row = asdict(state)
+        # the fields as they are (``asdict`` would deep-copy both snapshots only for ``_json`` to read them)
+        row = {name: getattr(state, name) for name in _STATE_COLUMNS}
         row["source_id"] = str(row["source_id"])
         row["synced_at"] = row["synced_at"] or _now()
         row.update(pending=None, pending_run_id=None, pending_since=None)

@@ -18,8 +18,7 @@ from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.apply.journal import Journal
 from bloom_pipeline.sync.apply.loop import RecordResult
 from bloom_pipeline.sync.extract.cursors import parse_time
-from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
-from bloom_pipeline.sync.snapshot import snapshot_frame
+from bloom_pipeline.sync.snapshot import canonical_fields
 
 LOGGED_ENTITIES = frozenset({"funds", "constituents", "transactions"})
 FLUSH_EVERY = 200
@@ -56,8 +55,7 @@ class StoreLedger:
         if result.entity != "constituents":
             return None
         if written and "Type" in written:
-            row = snapshot_frame([written], self.field_ids).iloc[0].to_dict()
-            return {name: present(row.get(name)) for name in CANONICAL_FIELDS}
+            return canonical_fields(written)  # one record: the snapshot frame's values without its pandas cost
         return self.bloomerang_current.get(int(result.bloomerang_id)) if result.bloomerang_id else None
 
     def record(self, result: RecordResult, written: dict[str, Any] | None) -> None:

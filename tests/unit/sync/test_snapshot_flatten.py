@@ -48,3 +48,24 @@ def test_snapshot_frame_reads_names_contacts_and_correlation_values() -> None:
     assert len(frame) == len(records) and frame["bloomerang_id"].dtype == "Int64"
     assert frame["email"].notna().any() and frame["corr_wegive"].notna().any()
     assert frame["last_modified"].notna().all()
+
+
+def test_canonical_fields_of_one_record_are_the_frames_values() -> None:
+    """The apply step reads a written constituent's canonical values one record at a time
+    (``canonical_fields``); they must be exactly what ``snapshot_frame`` gives for that record."""
+    records = _cases()[-1]
+    extra = copy.deepcopy(records[:4])
+    extra[0]["PrimaryPhone"] = {"Number": " (303) 555-1212 ", "Extension": " 44 "}
+    extra[1]["PrimaryPhone"] = {"Number": "303-555-0000", "Extension": "   "}
+    extra[2]["PrimaryPhone"] = {"Extension": "12"}
+    extra[3]["FirstName"] = float("nan")
+    compared = 0
+    for record in [*records, *extra, {"Id": 5}, {"Id": 6, "Type": "Individual"}]:
+        row = snapshot.snapshot_frame([record], {"wegive": 901}).iloc[0].to_dict()
+        expected = {name: snapshot.present(row.get(name)) for name in snapshot.CANONICAL_FIELDS}
+        got = snapshot.canonical_fields(record)
+        assert got == expected, record.get("Id")
+        assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+        compared += 1
+    assert compared == len(records) + len(extra) + 2 and len(records) > 50
+    assert snapshot.canonical_fields(extra[0])["phone"] == "(303) 555-1212 ext. 44"
