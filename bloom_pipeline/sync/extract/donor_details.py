@@ -183,12 +183,21 @@ class DetailRecorder:
     def __init__(self, store: StagingStore, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
+        self._table_ready = False
 
     def __call__(self, detail: Record) -> None:
+        self.record_many([detail])
+
+    def record_many(self, details: list[Record]) -> None:
+        """Keep several answers in one transaction (the pooled write-back hands them over in batches)."""
+        now = datetime.now(UTC)
+        rows = [[json.dumps(detail, sort_keys=True, default=str), now, self.run_id, str(detail["id"])]
+                for detail in details]
         with self.store.write() as con:
-            ensure_table(con)
-            con.execute(
+            if not self._table_ready:
+                ensure_table(con)
+                self._table_ready = True
+            con.executemany(
                 f"UPDATE {TABLE} SET detail = ?, recorded_at = ?, run_id = ?, via = 'write' WHERE source_id = ?",
-                [json.dumps(detail, sort_keys=True, default=str), datetime.now(UTC), self.run_id,
-                 str(detail["id"])],
+                rows,
             )

@@ -56,7 +56,7 @@ def write_back_correlation(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> N
             try:
                 for future in as_completed(sent):
                     _settle(entity, sent[future], future.result)
-                    keep_answers()
+                    keep_answers(False)
             except BaseException:  # an unexpected error stops the write-back as it would one at a time
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
@@ -69,29 +69,49 @@ def _settle(entity: str, source_id: str, outcome: Callable[[], Any]) -> None:
         log.warning("could not write bloomerang_id back to WeGive %s %s: %s", entity, source_id, exc)
 
 
+# answers handed over together: one staging transaction per batch, not one per donor (a first load writes back
+# every donor; one transaction each was a fifth of its main thread)
+ANSWER_BATCH = 200
+
+
 @contextlib.contextmanager
-def _answers_kept_here(wegive: Any) -> Iterator[Callable[[], None]]:
+def _answers_kept_here(wegive: Any) -> Iterator[Callable[[bool], None]]:
     """While the block runs, donor answers of the request threads are queued instead of handed to the client's
     ``on_donor_detail``; the function yielded hands the queued ones over in this thread (DuckDB stays in the
-    thread that holds the staging connection), and does once more on the way out."""
+    thread that holds the staging connection) once ANSWER_BATCH are queued, or all of them when called with
+    True, as it is on the way out. The stored details are a cache (a detail not kept is fetched again next
+    run), so holding a batch back costs nothing on a crash."""
     keep = getattr(wegive, "on_donor_detail", None)
     if keep is None:
-        yield lambda: None
+        yield lambda everything: None
         return
     queued: deque[Any] = deque()  # append / popleft are atomic: the request threads only append
+    keep_many = getattr(keep, "record_many", None)
 
-    def hand_over() -> None:
-        while queued:
-            detail = queued.popleft()
+    def one_by_one(details: list[Any]) -> None:
+        for detail in details:
             try:
                 keep(detail)
             except Exception:  # a cache of the answer must never fail the write itself (as WeGiveClient does)
                 log.warning("could not keep the detail WeGive answered for donor %s", detail.get("id"),
                             exc_info=True)
 
+    def hand_over(everything: bool) -> None:
+        if not queued or (not everything and len(queued) < ANSWER_BATCH):
+            return
+        details = [queued.popleft() for _ in range(len(queued))]
+        if keep_many is None:
+            one_by_one(details)
+            return
+        try:
+            keep_many(details)
+        except Exception:  # the batch as a whole failed: keep what can be kept, one by one
+            log.warning("could not keep %d WeGive answers at once; one by one", len(details), exc_info=True)
+            one_by_one(details)
+
     wegive.on_donor_detail = queued.append
     try:
         yield hand_over
     finally:
         wegive.on_donor_detail = keep
-        hand_over()
+        hand_over(True)
