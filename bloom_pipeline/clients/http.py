@@ -174,15 +174,25 @@ class PageRepeats:
     """
 
     def __init__(self) -> None:
-        self._seen: dict[str, set[str]] = {}
+        # the first row of each id, as served (a shallow copy: the caller may add keys to what it is handed);
+        # rows are serialised only once their id comes again, so a scan without repeats serialises nothing
+        self._first: dict[tuple[str, Any], dict[str, Any]] = {}
+        self._seen: dict[tuple[str, Any], set[str]] = {}
         self.skipped = 0
 
     def is_repeat(self, row: Any) -> bool:
         rid = row.get("id") if isinstance(row, dict) else None
         if rid is None or isinstance(rid, (dict, list)):
             return False
+        key = (type(rid).__name__, rid)  # 5 and "5" are different ids, as their JSON texts are
+        first = self._first.get(key)
+        if first is None:
+            self._first[key] = dict(row)
+            return False
+        copies = self._seen.get(key)
+        if copies is None:
+            copies = self._seen[key] = {jsonlib.dumps(first, sort_keys=True, default=str)}
         content = jsonlib.dumps(row, sort_keys=True, default=str)
-        copies = self._seen.setdefault(jsonlib.dumps(rid, default=str), set())
         if content in copies:
             self.skipped += 1
             logger.info("a row with id %s was served again unchanged by the next page; read once", rid)
