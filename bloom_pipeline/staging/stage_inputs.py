@@ -13,9 +13,10 @@ quarantine rows are written by every run as before. Losing this table costs one 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,27 +96,45 @@ def write_changes(store: StagingStore, entity: str, frame: pd.DataFrame, *, sour
     now = datetime.now(UTC)
     if "extracted_at" not in frame:
         frame["extracted_at"] = now
-    staged_ids = sorted({*map(str, frame["source_id"]), *unchanged})
+    mapped_ids = {str(sid) for sid in frame["source_id"]}
     with store.write() as con:
         replace_rows(con, table, frame, window=None, keys=("source", "source_id"), scope={"source": source})
-        con.execute(f"UPDATE {table} SET run_id = ?, extracted_at = ? WHERE source = ? "
-                    "AND list_contains(?, source_id)", [run_id, now, source, sorted(unchanged)])
+        # id sets travel as registered frames and are matched by semi-join: a list parameter with
+        # ``list_contains`` would compare every row with every id (quadratic at 100,000 donors)
+        with _id_view(con, "carried_ids", unchanged) as carried:
+            con.execute(f"UPDATE {table} SET run_id = ?, extracted_at = ? WHERE source = ? "
+                        f"AND source_id IN (SELECT source_id FROM {carried})", [run_id, now, source])
         if full_scan:
-            con.execute(f"DELETE FROM {table} WHERE source = ? AND NOT list_contains(?, source_id)",
-                        [source, staged_ids])
-            con.execute("DELETE FROM stage_inputs WHERE source = ? AND entity = ? AND NOT list_contains(?, source_id)",
-                        [source, source_entity, staged_ids])
+            with _id_view(con, "staged_ids", mapped_ids | unchanged) as staged:
+                con.execute(f"DELETE FROM {table} WHERE source = ? AND source_id NOT IN "
+                            f"(SELECT source_id FROM {staged})", [source])
+                con.execute("DELETE FROM stage_inputs WHERE source = ? AND entity = ? AND source_id NOT IN "
+                            f"(SELECT source_id FROM {staged})", [source, source_entity])
         _remember(con, frame, source=source, source_entity=source_entity, run_id=run_id, mapping=mapping,
                   record_hash=record_hash, uncached=uncached)
     return len(frame) + len(unchanged)
+
+
+@contextlib.contextmanager
+def _id_view(con: duckdb.DuckDBPyConnection, name: str, ids: Iterable[str]) -> Iterator[str]:
+    """A set of source ids registered as a one-column view ``name`` (column ``source_id``) for the block."""
+    import pandas as pd
+
+    con.register(name, pd.DataFrame({"source_id": pd.Series(sorted(ids), dtype=object)}))
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even this; it rolls back anyway
+            con.unregister(name)
 
 
 def _remember(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, source: str, source_entity: str,
               run_id: str, mapping: str, record_hash: dict[str, str], uncached: set[str]) -> None:
     import pandas as pd
 
-    con.execute("DELETE FROM stage_inputs WHERE source = ? AND entity = ? AND list_contains(?, source_id)",
-                [source, source_entity, sorted(uncached | set(map(str, frame["source_id"])))])
+    with _id_view(con, "restaged_ids", uncached | {str(sid) for sid in frame["source_id"]}) as restaged:
+        con.execute("DELETE FROM stage_inputs WHERE source = ? AND entity = ? AND source_id IN "
+                    f"(SELECT source_id FROM {restaged})", [source, source_entity])
     ids = [str(s) for s in frame["source_id"]]
     rows = pd.DataFrame({"source": source, "entity": source_entity, "source_id": ids,
                          "record_hash": [record_hash.get(s) for s in ids], "mapping_hash": mapping,
