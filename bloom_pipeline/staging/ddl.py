@@ -237,9 +237,25 @@ CREATE TABLE IF NOT EXISTS review_queue (
 )
 
 
+# What the staging step last made of each record wholly staged (``staging/stage_inputs.py``): a record whose
+# content hash and mapping hash are unchanged, and whose staged row still has this payload hash, is not mapped again.
+STAGE_INPUTS_DDL = """
+CREATE TABLE IF NOT EXISTS stage_inputs (
+    source       VARCHAR NOT NULL,
+    entity       VARCHAR NOT NULL,
+    source_id    VARCHAR NOT NULL,
+    record_hash  VARCHAR NOT NULL,
+    mapping_hash VARCHAR NOT NULL,
+    payload_hash VARCHAR NOT NULL,
+    run_id       VARCHAR NOT NULL,
+    PRIMARY KEY (source, entity, source_id)
+)"""
+
+
 def all_ddl() -> list[str]:
     """Every statement needed to create an empty staging database (raw tables come on demand)."""
-    return [_staged_ddl(e) for e in STAGED_ENTITIES] + list(LEDGER_DDL) + list(RECONCILIATION_DDL)
+    return ([_staged_ddl(e) for e in STAGED_ENTITIES] + list(LEDGER_DDL) + list(RECONCILIATION_DDL)
+            + [STAGE_INPUTS_DDL])
 
 
 def _quarantine_ddl(table: str) -> str:

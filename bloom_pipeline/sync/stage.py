@@ -18,6 +18,11 @@ the load may run at all (a gate, not a warning). A rejected record an earlier ru
 unchanged (the same record for the same reasons, ``_repeated``), does not count toward the share again, and
 the share halts a load only once at least ``thresholds.min_rejects`` records of the entity were counted as
 rejected in the run, so a few bad records the source keeps sending cannot wedge every incremental run.
+
+A quiet night costs what changed (``_stage_changed``): a record staged whole by an earlier run, with the same
+content under the same mapping and code (``staging/stage_inputs.py``), is not mapped or validated again — its
+staged row is carried into the run — so steps 2–4 see only the changed records, the quarantined ones (retried
+every run) and those with a value left out. Step 1 still screens every record received.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from bloom_pipeline.mapping.compile import MapResult, id_problems, ids_are_clean
 from bloom_pipeline.mapping.engine import safe_text
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.schemas import validate_staged
-from bloom_pipeline.staging import ledgers
+from bloom_pipeline.staging import ddl, ledgers, stage_inputs
 from bloom_pipeline.staging.ddl import WINDOW_COLUMN
 from bloom_pipeline.staging.store import StagingStore, Window
 from bloom_pipeline.staging.writes import missing_id_key, record_json, window_day
@@ -334,16 +339,22 @@ def stage_all(org: OrgConfig, store: StagingStore, run_id: str, extracted: Extra
             records["handbid.payments"], records.get("handbid.receipts", []), records.get("handbid.auctions", []),
             org,
         )
+    mapping = stage_inputs.mapping_hash(org)
     for key, entity in STAGED_FROM:
         if key not in records:
             continue
         source, source_entity = key.split(".")
-        staged = _map_entity(org, key, entity, list(records[key]), list(originals[key]))
         gate = gates[entity]
         gate.extracted += len(records[key])
-        scope, mapped = _staging_scope(key, staged.mapped, list(records[key]), window)
-        store.write_staged(entity, mapped, source=source, run_id=run_id, window=scope)
-        gate.staged += len(mapped)
+        if _by_window(key, window):
+            staged = _map_entity(org, key, entity, list(records[key]), list(originals[key]))
+            scope, mapped = _staging_scope(key, staged.mapped, list(records[key]), window)
+            store.write_staged(entity, mapped, source=source, run_id=run_id, window=scope)
+            gate.staged += len(mapped)
+        else:
+            staged, staged_count = _stage_changed(org, store, run_id, key, entity, list(records[key]),
+                                                  list(originals[key]), mapping)
+            gate.staged += staged_count
         rows = _rejected_rows(staged.rejected, source, source_entity) if len(staged.rejected) else staged.rejected
         fields = _rejected_rows(staged.fields, source, source_entity) if len(staged.fields) else staged.fields
         kinds = rows["kind"].fillna("invalid") if len(rows) else pd.Series(dtype=object)
@@ -367,6 +378,35 @@ def stage_all(org: OrgConfig, store: StagingStore, run_id: str, extracted: Extra
                     for r in rows.to_dict("records")
                 ])
     return gates
+
+
+def _by_window(key: str, window: Window | None) -> bool:
+    """A backfill window of WeGive transactions replaces the window's staged rows whole (``_staging_scope``);
+    every other write stages only what changed (``_stage_changed``)."""
+    return window is not None and key == "wegive.transactions"
+
+
+def _stage_changed(org: OrgConfig, store: StagingStore, run_id: str, key: str, entity: str, records: list[Any],
+                   originals: list[Any], mapping: str) -> tuple[Staged, int]:
+    """Steps 1–4 for the records whose content (or the mapping) changed since they were last staged whole;
+    the others' staged rows are carried into this run as they are (``staging/stage_inputs.py``). A record
+    without a usable, unique id is never carried: the screen sees every such record. Returns the verdicts of
+    the records mapped and the number of rows staged in the run."""
+    source, source_entity = key.split(".")
+    spec = org.entity(key)
+    good, _ = _screen_ids(key, originals, spec.id)
+    ids, _ = id_problems([originals[i] for i in good], spec.id)
+    hashes = dict(zip((str(sid) for sid in ids), stage_inputs.record_hashes(records[i] for i in good),
+                      strict=True))
+    unchanged = stage_inputs.unchanged_ids(store, entity, source, source_entity, mapping, hashes)
+    carried = {i for i, sid in zip(good, ids, strict=True) if str(sid) in unchanged}
+    redo = [i for i in range(len(records)) if i not in carried]
+    staged = _map_entity(org, key, entity, [records[i] for i in redo], [originals[i] for i in redo])
+    uncached = {str(s) for frame in (staged.rejected, staged.fields) if len(frame) for s in frame["source_id"]}
+    count = stage_inputs.write_changes(
+        store, entity, staged.mapped, source=source, source_entity=source_entity, run_id=run_id,
+        unchanged=unchanged, full_scan=key in FULL_SCANS, mapping=mapping, record_hash=hashes, uncached=uncached)
+    return staged, count
 
 
 def _as_list(value: Any) -> list[str]:
@@ -413,19 +453,43 @@ def sourced_values(org: OrgConfig, people: pd.DataFrame) -> pd.DataFrame:
     return people
 
 
+def _mapped_in_run(store: StagingStore, entity: str, run_id: str, mapping: str) -> pd.DataFrame:
+    """The run's staged rows of an entity but those carried unchanged from an earlier stage (``stage_inputs``:
+    mapped and validated then, by the same mapping and code); an empty frame still has the table's columns."""
+    table = ddl.staged_table(entity)
+    frame = store.read_frame(
+        f"SELECT s.* FROM {table} s WHERE s.run_id = ? AND NOT EXISTS (SELECT 1 FROM stage_inputs i "  # fixed map
+        "WHERE i.source = s.source AND i.source_id = s.source_id AND list_contains(?, i.source || '.' || i.entity) "
+        "AND i.run_id <> ? AND i.payload_hash = s.payload_hash AND i.mapping_hash = ?)",
+        [run_id, [key for key, staged in STAGED_FROM if staged == entity], run_id, mapping])
+    if entity == "transactions":  # as staged_frame reads them; an empty frame too (its dtypes are validated)
+        frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d").astype(object)
+        frame["amount"] = frame["amount"].astype(float)
+    return frame
+
+
 def validate_gates(org: OrgConfig, store: StagingStore, run_id: str, gates: dict[str, EntityGate]) -> None:
     """pandera over each staged table of the run, then the org's reject threshold; fills the gates.
+
+    The rows a run carried unchanged (``stage_inputs``) passed the same models, row by row, when they were
+    mapped; they are not validated again. What spans rows — one row per source and source id — is checked over
+    the whole run in SQL (``stage_inputs.duplicate_keys``).
 
     The share (``EntityGate.reject_share``: new rejects among the records judged anew) halts a load only when
     it is over ``thresholds.max_reject_share`` *and* at least ``thresholds.min_rejects`` records were counted
     as rejected."""
     limit, floor = org.thresholds.max_reject_share, org.thresholds.min_rejects
     for entity, gate in gates.items():
-        report = validate_staged(entity, staged_frame(store, entity, run_id))
+        report = validate_staged(entity, _mapped_in_run(store, entity, run_id, stage_inputs.mapping_hash(org)))
         gate.schema_ok = bool(report.ok)
         gate.failure_cases = getattr(report, "failure_cases", None)
+        doubled = stage_inputs.duplicate_keys(store, entity, run_id)
         if not report.ok:
             gate.blocked_reason = f"stg_{entity} failed schema validation ({_describe(report)})"
+        elif doubled:
+            gate.schema_ok = False
+            gate.blocked_reason = (f"stg_{entity} failed schema validation (duplicate record (same source and "
+                                   f"source_id in the batch) ×{doubled})")
         elif gate.reject_share > limit and gate.counted_rejects >= floor:
             again = (f"; {gate.repeated} more were quarantined unchanged by an earlier run" if gate.repeated else "")
             gate.blocked_reason = (
