@@ -40,7 +40,12 @@ from bloom_pipeline.staging.writes import (
 )
 
 DEFAULT_DATA_DIR = "./data"
-_NO_EXTENSION_AUTOLOAD = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+# A staging file is created in the storage format DuckDB 1.0 and later read (a file that exists keeps its own):
+# the analyst snapshot must be in that format (``snapshot.py``), and a staging file already in it is published
+# by copying its bytes instead of rewriting every table.
+STORAGE_VERSION = "v1.0.0"
+_CONNECT_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+                   "storage_compatibility_version": STORAGE_VERSION}
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -111,7 +116,7 @@ class StagingStore:
             try:
                 # never fetch an extension: a file that is not DuckDB's (a SQLite file, say) is refused, not
                 # opened through an extension downloaded at run time
-                return duckdb.connect(str(self.path), read_only=read_only, config=_NO_EXTENSION_AUTOLOAD)
+                return duckdb.connect(str(self.path), read_only=read_only, config=_CONNECT_CONFIG)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise UnusableFileError(self.path, f"not a usable DuckDB database ({_first_line(exc)}); "

@@ -166,3 +166,33 @@ def test_a_previous_snapshot_of_another_storage_version_is_replaced_by_a_v1_file
         con.close()
     assert tags["storage_version"].startswith(SNAPSHOT_STORAGE_VERSION)
     assert _contents(info.path) == _contents(store)
+
+
+def _storage_version(path) -> str:
+    con = duckdb.connect()
+    try:
+        con.execute("ATTACH ? AS db (READ_ONLY)", [str(path)])
+        return con.execute("SELECT tags['storage_version'] FROM duckdb_databases() WHERE database_name = 'db'"
+                           ).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_staging_file_in_the_snapshot_format_is_published_as_its_bytes(store, rows):
+    """A staging file this version created is in the snapshot's format: publishing it is a file copy."""
+    info = _sync(store, rows, "r1", 3)
+    assert _storage_version(store.path) == _storage_version(info.path) == f"{SNAPSHOT_STORAGE_VERSION}+"
+    assert info.path.stat().st_size == store.path.stat().st_size  # the bytes, not a rewrite
+    assert _contents(info.path) == _contents(store)
+    _sync(store, rows, "r2", 2)
+    assert _contents(store.snapshot_path) == _contents(store)
+
+
+def test_a_staging_file_in_a_newer_format_is_rewritten_into_a_v1_snapshot(store, rows):
+    """A staging file an older version of this tool created (DuckDB 2.0's own format) stays as it is; its
+    snapshot is rewritten table by table into the format DuckDB 1.x reads."""
+    duckdb.connect(str(store.path)).close()  # created without the tool's storage setting
+    info = _sync(store, rows, "r1", 3)
+    assert _storage_version(store.path) != f"{SNAPSHOT_STORAGE_VERSION}+"
+    assert _storage_version(info.path) == f"{SNAPSHOT_STORAGE_VERSION}+"
+    assert _contents(info.path) == _contents(store)
