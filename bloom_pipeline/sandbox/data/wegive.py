@@ -308,7 +308,10 @@ def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: l
                 scheduled_id: int | None = None, pledge: dict[str, Any] | None = None,
                 owner: dict[str, Any] | None = None) -> dict[str, Any]:
     """One stored transaction (cents): the documented transaction keys plus ``donor_id`` (the filter's column).
-    ``owner``: ``donor_simple(donor)`` when the caller already made it (one per donor, not per gift; copied)."""
+    ``owner``: ``donor_simple(donor)`` when the caller already made it: one dict per donor, held by all its gifts as
+    both ``owner`` and ``donor`` (read-only: the store renders both afresh from the donor, ``store.py``
+    ``render_transaction_record``; two copies per gift were ~400 MB of a 100,000-donor world, and again of its
+    store)."""
     # cumulative weights computed once: the same draws as ``weights=`` (random.choices accumulates them itself)
     kind = kind or _weighted(rng, SOURCE_TYPES, _SOURCE_CUMULATIVE)
     status = status or _weighted(rng, STATUSES, _STATUS_CUMULATIVE)
@@ -331,7 +334,7 @@ def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: l
     fee = _fee(kind, amount)
     cover_fees = rng.random() < 0.3
     source, description = _source(rng, kind, donor, amount, txn_id)
-    simple = dict(owner) if owner is not None else donor_simple(donor)
+    simple = owner if owner is not None else donor_simple(donor)
     # each instant formatted once: ``updated`` is one of the others, ``date`` is ``created_at``
     stamps: dict[datetime | None, str | None] = {None: None}
     for moment in (created, succeeded, failed, refunded, updated):
@@ -348,8 +351,7 @@ def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: l
     txn["source_type"] = kind
     txn["source"] = source
     txn["status"] = status
-    txn["owner"] = simple
-    txn["donor"] = dict(simple)
+    txn["owner"] = txn["donor"] = simple
     txn["donor_id"] = donor["id"]
     txn["fund"] = fund_simple(main_fund)
     txn["fund_id"] = main_fund["id"]
