@@ -16,7 +16,9 @@ a time, so a million-donor benchmark never holds the world in memory.
 
 from __future__ import annotations
 
+import bisect
 import calendar
+import functools
 import random
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -66,7 +68,9 @@ def laravel_ts(dt: datetime | None) -> str | None:
     utc = dt if dt.tzinfo is UTC else dt.astimezone(UTC)  # the generated stamps are UTC already
     if utc.year < 1000:  # strftime's %Y does not pad; isoformat (a fifth of the cost: ~400k stamps at 100k) does
         return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    # isoformat() without ``timespec`` (its keyword parsing was a third of the call) omits a zero fraction
+    text = utc.isoformat()[:-6]  # "+00:00" dropped
+    return text + ".000000Z" if utc.microsecond == 0 else text + "Z"
 
 
 def readable(address: dict[str, Any] | None) -> str:
@@ -108,29 +112,41 @@ _DONOR_NULL_KEYS = dict.fromkeys((
     "custom_fields", "preferred_email_value", "preferred_phone_value"))
 
 
+# A donor's keys in their order with the values nothing is drawn for (copied per donor by ``wegive_donor``;
+# the lists and ``donor_details`` are made per donor, never shared).
+_DONOR_TEMPLATE: dict[str, Any] = {
+    "id": None, "uuid": None, "organization_id": ORGANIZATION_ID, "organization_name": ORGANIZATION_NAME,
+    "type": "individual", "donor_level": None, "name": None, "first_name": None, "middle_name": None,
+    "last_name": None, "short_name": None, "email": None, "email_1": None, "email_2": None, "email_3": None,
+    "phone": None, "mobile_phone": None, "home_phone": None, "office_phone": None, "other_phone": None, "fax": None,
+    "mailing_address": None, "billing_address": None, "bloomerang_id": None, "enabled": True,
+    "do_not_contact": False, "created_at": None, "updated_at": None, "deleted_at": None,
+    **_DONOR_NULL_KEYS, "users": None, "custom_question_answers": None, "donor_details": None,
+}
+
+
 def wegive_donor(donor_id: int, p: dict[str, Any], created: datetime, updated: datetime) -> dict[str, Any]:
     """A ``DonorViewResource`` body for the person ``p`` (see ``people.person``)."""
     is_company = p["is_company"]
-    donor: dict[str, Any] = {
-        "id": donor_id, "uuid": f"d0a0{donor_id:08x}-0000-4000-8000-{donor_id:012x}",
-        "organization_id": ORGANIZATION_ID, "organization_name": ORGANIZATION_NAME,
-        "type": "company" if is_company else "individual", "donor_level": None,
-        "name": p["company"] if is_company else None,
-        "first_name": None if is_company else p["first_name"], "middle_name": None if is_company else p["middle_name"],
-        "last_name": None if is_company else p["last_name"], "short_name": None,
-        "email": p["email"], "email_1": p["email"], "email_2": None, "email_3": None,
-        "phone": p["mobile_phone"] or p["home_phone"], "mobile_phone": p["mobile_phone"],
-        "home_phone": p["home_phone"], "office_phone": None, "other_phone": None, "fax": None,
-        "mailing_address": address_resource(p["address"], donor_id * 10 + 1), "billing_address": None,
-        "bloomerang_id": None, "enabled": True, "do_not_contact": False,
-        "created_at": laravel_ts(created), "updated_at": laravel_ts(updated), "deleted_at": None,
-    }
+    donor = _DONOR_TEMPLATE.copy()  # every key in its order (C-level copy), then the ones that vary
+    donor["id"] = donor_id
+    donor["uuid"] = f"d0a0{donor_id:08x}-0000-4000-8000-{donor_id:012x}"
+    if is_company:
+        donor["type"] = "company"
+        donor["name"] = p["company"]
+    else:
+        donor["first_name"], donor["middle_name"], donor["last_name"] = p["first_name"], p["middle_name"], \
+            p["last_name"]
+    donor["email"] = donor["email_1"] = p["email"]
+    donor["phone"] = p["mobile_phone"] or p["home_phone"]
+    donor["mobile_phone"], donor["home_phone"] = p["mobile_phone"], p["home_phone"]
+    donor["mailing_address"] = address_resource(p["address"], donor_id * 10 + 1)
+    donor["created_at"], donor["updated_at"] = laravel_ts(created), laravel_ts(updated)
     if not is_company:
         donor["name"] = donor_name(donor)
-    donor.update(_DONOR_NULL_KEYS)  # none of them is set above: one C-level update, the same key order
-    donor.update({"users": [], "custom_question_answers": [], "tags": [], "households": [],
-                  "donor_details": {"total_given": "0", "total_given_count": "0", "total_fundraised": "0",
-                                    "total_fundraised_count": "0"}})
+    donor["users"], donor["custom_question_answers"], donor["tags"], donor["households"] = [], [], [], []
+    donor["donor_details"] = {"total_given": "0", "total_given_count": "0", "total_fundraised": "0",
+                              "total_fundraised_count": "0"}
     return donor
 
 
@@ -164,9 +180,21 @@ def default_campaigns() -> list[dict[str, Any]]:
     return out
 
 
+@functools.cache
 def _expires_at(month: int, year: int) -> str:
-    """A card's last valid day (``expires_at``), as a date."""
+    """A card's last valid day (``expires_at``), as a date (cached: ~70 distinct values, one per gift by card)."""
     return f"{year:04d}-{month:02d}-{calendar.monthrange(year, month)[1]:02d}"
+
+
+# The keys of a card / bank source in their order (the owner part first); ``_source`` copies one and fills it.
+_SOURCE_OWNER_KEYS = ("id", "email", "created_at", "owner_type", "owner_id", "primary", "last_activity",
+                      "total_charged", "charges", "scheduled_donations_count", "scheduled_donations_monthly_estimate")
+_CARD_TEMPLATE: dict[str, Any] = dict(dict.fromkeys(_SOURCE_OWNER_KEYS), owner_type="donor", primary=True,
+                                      type="card", name=None, issuer=None, last_four=None, expiration=None,
+                                      expires_at=None, has_vgs_tokens=False, zip_code=None)
+_BANK_TEMPLATE: dict[str, Any] = dict(dict.fromkeys(_SOURCE_OWNER_KEYS), owner_type="donor", primary=True,
+                                      type="bank", bank_account_type=None, last_four=None, institution_number=None,
+                                      transit_number=None, plaid_token=None, mandate_acceptance=False, name=None)
 
 
 def _source(rng: random.Random, kind: str, donor: dict[str, Any], amount: int,
@@ -176,23 +204,25 @@ def _source(rng: random.Random, kind: str, donor: dict[str, Any], amount: int,
     The random draws are the same for every source type as before the documented shapes, so one seed
     still yields the same donors and gifts; a check number is drawn and dropped (WeGive sends none).
     """
-    owner = {"id": source_id, "email": donor.get("email_1"), "created_at": None, "owner_type": "donor",
-             "owner_id": donor["id"], "primary": True, "last_activity": None, "total_charged": None,
-             "charges": None, "scheduled_donations_count": None, "scheduled_donations_monthly_estimate": None}
     if kind == "card":
-        issuer = rng.choice(("visa", "mastercard", "amex", "discover"))
+        card = _CARD_TEMPLATE.copy()
+        card["id"], card["email"], card["owner_id"] = source_id, donor.get("email_1"), donor["id"]
+        card["name"] = donor_name(donor)
+        card["issuer"] = rng.choice(("visa", "mastercard", "amex", "discover"))
         month, year = rng.randrange(1, 13), rng.randrange(2026, 2032)
-        return {**owner, "type": "card", "name": donor_name(donor), "issuer": issuer,
-                "last_four": f"{rng.randrange(10000):04d}", "expiration": f"{month:02d}/{year % 100:02d}",
-                "expires_at": _expires_at(month, year), "has_vgs_tokens": False,
-                "zip_code": (donor.get("mailing_address") or {}).get("zip") or None}, "Donation"
+        card["last_four"] = f"{rng.randrange(10000):04d}"
+        card["expiration"] = f"{month:02d}/{year % 100:02d}"
+        card["expires_at"] = _expires_at(month, year)
+        card["zip_code"] = (donor.get("mailing_address") or {}).get("zip") or None
+        return card, "Donation"
     if kind == "bank":
-        account_type = rng.choice(("checking", "checking", "savings"))
-        last_four = f"{rng.randrange(10000):04d}"
-        routing = rng.choice(("110000000", "021000021"))  # stored as the US routing number; see resources
-        return {**owner, "type": "bank", "bank_account_type": account_type, "last_four": last_four,
-                "institution_number": None, "transit_number": routing, "plaid_token": None,
-                "mandate_acceptance": False, "name": rng.choice(("Chase", "Wells Fargo", "Credit Union"))}, "Donation"
+        bank = _BANK_TEMPLATE.copy()
+        bank["id"], bank["email"], bank["owner_id"] = source_id, donor.get("email_1"), donor["id"]
+        bank["bank_account_type"] = rng.choice(("checking", "checking", "savings"))
+        bank["last_four"] = f"{rng.randrange(10000):04d}"
+        bank["transit_number"] = rng.choice(("110000000", "021000021"))  # the US routing number; see resources
+        bank["name"] = rng.choice(("Chase", "Wells Fargo", "Credit Union"))
+        return bank, "Donation"
     description = "Donation"
     if kind == "check":
         rng.randrange(1000, 9999)
@@ -208,8 +238,16 @@ def _source(rng: random.Random, kind: str, donor: dict[str, Any], amount: int,
 
 
 def _fee(kind: str, amount: int) -> int:
-    return {"card": round(amount * 0.029) + 30, "bank": min(500, round(amount * 0.008)),
-            "paypal": round(amount * 0.0349) + 49, "venmo": round(amount * 0.019) + 10}.get(kind, 0)
+    """The processor's fee: only the gift's own kind is computed (not all four per gift)."""
+    if kind == "card":
+        return round(amount * 0.029) + 30
+    if kind == "bank":
+        return min(500, round(amount * 0.008))
+    if kind == "paypal":
+        return round(amount * 0.0349) + 49
+    if kind == "venmo":
+        return round(amount * 0.019) + 10
+    return 0
 
 
 def _allocations(rng: random.Random, amount: int, funds: list[dict[str, Any]]) -> list[tuple[int, int]]:
@@ -240,16 +278,43 @@ def tribute_fields(txn_id: int) -> dict[str, Any]:
     return {"tribute": kind, "tribute_name": name, "tribute_email": None, "tribute_message": message}
 
 
+# Every stored transaction key in its order, at the value the generator leaves when nothing is drawn for it;
+# ``transaction`` copies it and sets the rest (a ~70-key dict literal per gift was a fifth of the generation).
+# The three lists are replaced per gift: a template's list would be shared by every transaction.
+_TRANSACTION_TEMPLATE: dict[str, Any] = dict.fromkeys((
+    "id", "name", "description", "amount", "fee", "fee_amount", "calculated_fees_paid", "cover_fees",
+    "source_type", "source", "status", "owner", "donor", "donor_id", "destination", "fund", "fund_id",
+    "fund_allocations", "fund_allocations_count", "campaign", "campaign_id", "fundraiser", "campaign_fundraiser",
+    "frequency", "scheduled_donation_id", "pledge", "pledge_id", "date", "created_at", "succeeded_at", "failed_at",
+    "refunded_at", "updated_at", "deleted_at", "receipt_id", "correlation_id", "bloomerang_id",
+    "is_tax_deductible", "tracking_url", "checkout", "scheduledDonation", "payout_items", "tribute",
+    "tribute_name", "tribute_email", "tribute_message", "communications", "retries", "retried_transaction",
+    "user", "custom_question_answers", "custom_fields", "has_registrations", "message", "session_id",
+    "scheduled_donation_amount", "scheduled_donation_status", "scheduled_donation_first_processed",
+    "scheduled_donation_next", "scheduled_donation_total_count", "scheduled_donation_total_given",
+    "scheduled_donation_iteration", "fundraiser_id", "fundraiser_name", "fundraiser_slug"))
+_TRANSACTION_TEMPLATE["has_registrations"] = False
+
+
+def _weighted(rng: random.Random, population: tuple[str, ...], cum_weights: tuple[int, ...]) -> str:
+    """``rng.choices(population, cum_weights=cum_weights)[0]``, the same draw and the same pick (``random.choices``
+    bisects ``random() * total`` the same way) without the per-call checks and list: a tenth of a gift's cost."""
+    return population[bisect.bisect(cum_weights, rng.random() * (cum_weights[-1] + 0.0), 0, len(population) - 1)]
+
+
 def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: list[dict[str, Any]],
                 campaigns: list[dict[str, Any]], created: datetime, anchor: datetime, *, kind: str | None = None,
                 status: str | None = None, amount: int | None = None, frequency: str = "once",
                 scheduled_id: int | None = None, pledge: dict[str, Any] | None = None,
                 owner: dict[str, Any] | None = None) -> dict[str, Any]:
     """One stored transaction (cents): the documented transaction keys plus ``donor_id`` (the filter's column).
-    ``owner``: ``donor_simple(donor)`` when the caller already made it (one per donor, not per gift; copied)."""
+    ``owner``: ``donor_simple(donor)`` when the caller already made it: one dict per donor, held by all its gifts as
+    both ``owner`` and ``donor`` (read-only: the store renders both afresh from the donor, ``store.py``
+    ``render_transaction_record``; two copies per gift were ~400 MB of a 100,000-donor world, and again of its
+    store)."""
     # cumulative weights computed once: the same draws as ``weights=`` (random.choices accumulates them itself)
-    kind = kind or rng.choices(SOURCE_TYPES, cum_weights=_SOURCE_CUMULATIVE)[0]
-    status = status or rng.choices(STATUSES, cum_weights=_STATUS_CUMULATIVE)[0]
+    kind = kind or _weighted(rng, SOURCE_TYPES, _SOURCE_CUMULATIVE)
+    status = status or _weighted(rng, STATUSES, _STATUS_CUMULATIVE)
     amount = amount or (rng.choice(AMOUNTS) if rng.random() < 0.8 else rng.randrange(500, 200000))
     created = created.replace(microsecond=0)
     succeeded = failed = refunded = None
@@ -269,36 +334,46 @@ def transaction(rng: random.Random, txn_id: int, donor: dict[str, Any], funds: l
     fee = _fee(kind, amount)
     cover_fees = rng.random() < 0.3
     source, description = _source(rng, kind, donor, amount, txn_id)
-    simple = dict(owner) if owner is not None else donor_simple(donor)
+    simple = owner if owner is not None else donor_simple(donor)
     # each instant formatted once: ``updated`` is one of the others, ``date`` is ``created_at``
     stamps: dict[datetime | None, str | None] = {None: None}
     for moment in (created, succeeded, failed, refunded, updated):
         if moment not in stamps:
             stamps[moment] = laravel_ts(moment)
-    txn: dict[str, Any] = {
-        "id": txn_id, "name": campaign["name"] if campaign else "Donation", "description": description,
-        "amount": amount, "fee": fee, "fee_amount": fee, "calculated_fees_paid": None,
-        "cover_fees": cover_fees, "source_type": kind,
-        "source": source, "status": status, "owner": simple,
-        "donor": dict(simple), "donor_id": donor["id"], "destination": None,
-        "fund": fund_simple(main_fund), "fund_id": main_fund["id"], "fund_allocations": allocations,
-        "fund_allocations_count": len(allocations), "campaign": campaign["name"] if campaign else None,
-        "campaign_id": campaign["id"] if campaign else None, "fundraiser": None, "campaign_fundraiser": None,
-        "frequency": frequency, "scheduled_donation_id": scheduled_id, "pledge": pledge,
-        "pledge_id": pledge["id"] if pledge else None, "date": stamps[created], "created_at": stamps[created],
-        "succeeded_at": stamps[succeeded], "failed_at": stamps[failed], "refunded_at": stamps[refunded],
-        "updated_at": stamps[updated], "deleted_at": None, "receipt_id": f"R-{txn_id}",
-        "correlation_id": f"ch_{rng.getrandbits(48):012x}", "bloomerang_id": None,
-        "is_tax_deductible": kind != "in_kind",
-        "tracking_url": None, "checkout": None, "scheduledDonation": None, "payout_items": None, "tribute": None,
-        "tribute_name": None, "tribute_email": None, "tribute_message": None, "communications": [], "retries": [],
-        "retried_transaction": None, "user": None, "custom_question_answers": [], "custom_fields": None,
-        "has_registrations": False, "message": None, "session_id": None,
-        "scheduled_donation_amount": None, "scheduled_donation_status": None,
-        "scheduled_donation_first_processed": None, "scheduled_donation_next": None,
-        "scheduled_donation_total_count": None, "scheduled_donation_total_given": None,
-        "scheduled_donation_iteration": None, "fundraiser_id": None, "fundraiser_name": None, "fundraiser_slug": None,
-    }
+    # one C-level copy of the template (every key in its documented order), then the keys that vary
+    txn: dict[str, Any] = _TRANSACTION_TEMPLATE.copy()
+    txn["id"] = txn_id
+    txn["name"] = campaign["name"] if campaign else "Donation"
+    txn["description"] = description
+    txn["amount"] = amount
+    txn["fee"] = txn["fee_amount"] = fee
+    txn["cover_fees"] = cover_fees
+    txn["source_type"] = kind
+    txn["source"] = source
+    txn["status"] = status
+    txn["owner"] = txn["donor"] = simple
+    txn["donor_id"] = donor["id"]
+    txn["fund"] = fund_simple(main_fund)
+    txn["fund_id"] = main_fund["id"]
+    txn["fund_allocations"] = allocations
+    txn["fund_allocations_count"] = len(allocations)
+    if campaign:
+        txn["campaign"] = campaign["name"]
+        txn["campaign_id"] = campaign["id"]
+    txn["frequency"] = frequency
+    txn["scheduled_donation_id"] = scheduled_id
+    if pledge:
+        txn["pledge"] = pledge
+        txn["pledge_id"] = pledge["id"]
+    txn["date"] = txn["created_at"] = stamps[created]
+    txn["succeeded_at"] = stamps[succeeded]
+    txn["failed_at"] = stamps[failed]
+    txn["refunded_at"] = stamps[refunded]
+    txn["updated_at"] = stamps[updated]
+    txn["receipt_id"] = f"R-{txn_id}"
+    txn["correlation_id"] = f"ch_{rng.getrandbits(48):012x}"
+    txn["is_tax_deductible"] = kind != "in_kind"
+    txn["communications"], txn["retries"], txn["custom_question_answers"] = [], [], []  # each gift its own lists
     if txn_id % TRIBUTE_EVERY == 0:
         txn.update(tribute_fields(txn_id))
     if scheduled_id:
