@@ -3,6 +3,7 @@
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from bloom_pipeline.mapping.compile import map_frame
 
@@ -23,6 +24,7 @@ def donors() -> list[dict[str, Any]]:
     return rows
 
 
+@pytest.mark.slow  # maps the donors once per chunk size: ~5.5 s
 def test_donors_in_chunks_equal_one_piece(org: Any) -> None:
     rows = donors()
     whole = map_frame(org, "wegive.donors", rows)

@@ -15,7 +15,8 @@ from bloom_pipeline.mapping.compile import map_frame
 
 from .conftest import DONOR, TRANSACTION, record
 
-pytestmark = pytest.mark.skipif(not arrowtext.ENABLED, reason="pyarrow not installed")
+# slow tier: 2,000 hostile records through both paths, three times (~5 s)
+pytestmark = [pytest.mark.skipif(not arrowtext.ENABLED, reason="pyarrow not installed"), pytest.mark.slow]
 
 ROWS = 2_000
 HOSTILE = [None, "", "   ", "Ada", "  Ada  ", "José", "名前", "emoji 🎉", 'say "hi"', "back\\slash", "tab\tin",

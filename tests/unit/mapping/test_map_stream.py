@@ -59,6 +59,7 @@ def test_stream_of_donors_equals_map_frame_over_all_of_it(org: Any) -> None:
     assert "id: missing id" in errors
 
 
+@pytest.mark.slow  # maps a few thousand transactions several ways: ~5 s
 def test_stream_of_transactions_and_of_frames(org: Any) -> None:
     rows = [record(TRANSACTION, id=i, status="Failed" if i % 6 == 0 else "Success", amount=5000 if i % 7 else 4000,
                    source_type=["card", "check", "paypal"][i % 3]) for i in range(1, 40)]

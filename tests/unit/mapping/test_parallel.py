@@ -76,6 +76,7 @@ def test_parallel_equals_serial_for_donors_transactions_and_contacts(org: Any, c
         assert re.search(rf"chunks of {entity}: [1-9]\d* by worker processes", caplog.text), entity  # really spread
 
 
+@pytest.mark.slow  # spawns worker processes: ~4 s
 def test_parallel_equals_serial_for_a_frame_with_label_index(org: Any) -> None:
     frame = pd.json_normalize(donors()).set_index(pd.Index(range(10_000, 10_000 + ROWS)))
     serial = map_frame(org, "wegive.donors", frame, chunk_rows=1_000, workers=1)
@@ -114,6 +115,7 @@ def die_in_worker(org: Any, entity: str, chunk: Any) -> Any:
     return mapping._map_chunk(org, entity, chunk)
 
 
+@pytest.mark.slow  # spawns and kills a worker: ~4.5 s
 def test_dead_worker_chunks_are_mapped_in_this_process(org: Any, caplog: Any) -> None:
     caplog.set_level(logging.WARNING, logger="bloom_pipeline.mapping.parallel")
     rows = transactions(1_200)
