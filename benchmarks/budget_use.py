@@ -21,7 +21,8 @@ by a whole window at each boundary and would score a run by where its end falls.
 
 Also printed: 429s received (the sandbox's limit refusing a request the pipeline's budget let through),
 writes per record (Bloomerang POST/PUT requests ÷ the records the run created or updated — funds,
-constituents, transactions and recurring schedules; a refunded gift costs two), idle gaps (longer than
+constituents, transactions, recurring schedules, tributes, and what the people steps write: interactions,
+custom field values, communication preferences, inactivations; a refunded gift costs two), idle gaps (longer than
 ``--gap`` seconds with free slots in the window), wall time and the
 1-minute load average (the machine is shared).
 
@@ -99,16 +100,32 @@ class Result:
 
 
 
-def records_written(data_dir: Path, run_id: str, refunds: int) -> int:
+# Records the people steps write to Bloomerang, each in a log of its own (sync/people/): (table, what counts
+# one record, condition). Custom field values are logged per field and written per constituent (one PUT).
+PEOPLE_WRITES = (
+    ("event_interaction_log", "count(*)", "action IN ('created', 'updated')"),
+    ("custom_field_log", "count(DISTINCT bloomerang_id)", "action = 'updated' AND direction = 'push'"),
+    ("communication_log", "count(*)", "action = 'updated' AND direction = 'push'"),
+    ("source_deletions", "count(*)", "action = 'inactivated'"),
+)
+
+
+def records_written(data_dir: Path, run_id: str, created_in_sandbox: int) -> int:
     """Records the run created or updated in Bloomerang: its sync_log rows created / updated (pushed), the
-    recurring schedules it created, and ``refunds`` (a refunded gift is two records: the gift, its refund)."""
+    recurring schedules it created, what the people steps wrote (interactions, custom field values,
+    communication preferences, inactivations: their own logs) and ``created_in_sandbox`` (records no log
+    counts, read from the sandbox: a refunded gift's refund, a tribute)."""
     store = StagingStore.for_org("demo", data_dir=data_dir)
     logged = store.read_frame(
         "SELECT count(*) AS n FROM sync_log WHERE run_id = ? AND action IN ('created', 'updated') "
         "AND coalesce(direction, 'push') = 'push'", [run_id])
     schedules = store.read_frame(
         "SELECT count(*) AS n FROM sync_state WHERE entity = 'schedules' AND last_run_id = ?", [run_id])
-    return int(logged["n"].iloc[0]) + int(schedules["n"].iloc[0]) + refunds
+    tables = set(store.read_frame("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'")["table_name"])
+    people = sum(int(store.read_frame(f"SELECT {counted} AS n FROM {table} WHERE run_id = ? AND {condition}",
+                                      [run_id])["n"].iloc[0])
+                 for table, counted, condition in PEOPLE_WRITES if table in tables)
+    return int(logged["n"].iloc[0]) + int(schedules["n"].iloc[0]) + people + created_in_sandbox
 
 
 def measure(entries: list[LogEntry], limit: int, period: float, gap: float) -> Result:
@@ -156,7 +173,8 @@ def run_once(args: argparse.Namespace, latency_ms: float, mappings: Path, scratc
                                               rate_budget=args.limit, rate_period=args.period,
                                               budget_dir=data_dir / "ratelimit", max_wait=args.period * 2)
         store = StagingStore.for_org(org.name, data_dir=data_dir)
-        refunds_before = len(sb.stores["bloomerang"].refunds)
+        bloomerang = sb.stores["bloomerang"]
+        created_before = len(bloomerang.refunds) + len(bloomerang.tributes)
         started = time.monotonic()
         try:
             report = run_sync(org, store, clients, RunOptions(direction="both"))
@@ -164,10 +182,10 @@ def run_once(args: argparse.Namespace, latency_ms: float, mappings: Path, scratc
             clients.close()
         seconds = time.monotonic() - started
         result = measure(sb.request_log.entries, args.limit, args.period, args.gap)
-        refunds = len(sb.stores["bloomerang"].refunds) - refunds_before
+        created_in_sandbox = len(bloomerang.refunds) + len(bloomerang.tributes) - created_before
     result.latency_ms, result.seconds, result.exit_code = latency_ms, seconds, report.exit_code
     result.counts = report.counts
-    result.records = records_written(data_dir, report.run_id, refunds)
+    result.records = records_written(data_dir, report.run_id, created_in_sandbox)
     return result
 
 
