@@ -166,6 +166,30 @@ def _abort_connection(receive: Receive) -> None:
     transport.abort()
 
 
+class _ClientGone:
+    """Whether the client went away before any answer started (a killed sync, a cut connection): then whatever
+    the app made of the half-received request — Starlette answers a ``ClientDisconnect`` with a plain-text 500 —
+    reached nobody, and the request is logged as answered by nothing (``status`` None, as a drop), not as an
+    answer of the API the contract check would judge."""
+
+    def __init__(self, entry: LogEntry) -> None:
+        self.entry = entry
+        self.before_answer = False
+
+    def watch(self, receive: Receive) -> Receive:
+        async def watched() -> Message:
+            message = await receive()
+            if message.get("type") == "http.disconnect" and self.entry.status is None:
+                self.before_answer = True
+            return message
+
+        return watched
+
+    def settle(self) -> None:
+        if self.before_answer:
+            self.entry.status, self.entry.body = None, None
+
+
 class FaultMiddleware:
     """ASGI middleware applying one API's knobs and recording every exchange in the RequestLog.
 
@@ -232,7 +256,11 @@ class FaultMiddleware:
             if outcome == "drop":
                 await self._drop_after_commit(scope, receive, entry)
                 return
-            await self.app(scope, self._recording_receive(receive, entry), recorded_send)
+            gone = _ClientGone(entry)
+            try:
+                await self.app(scope, gone.watch(self._recording_receive(receive, entry)), recorded_send)
+            finally:
+                gone.settle()
         finally:
             self.request_log.add(entry)
 

@@ -91,6 +91,22 @@ def test_drop_after_commit_applies_the_write_and_closes_without_answer(served):
     assert ok.json() == {"Id": 2}
 
 
+def test_a_client_gone_mid_request_gets_no_answer_logged(served):
+    """A sync killed while its request body was on the way: the app fails on the half-read body (Starlette's
+    plain 500 goes to nobody); the log says no answer was given, so nothing judges that 500 as the API's."""
+    url, _, log, writes = served
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(b"POST /v2/thing HTTP/1.1\r\nHost: x\r\nX-API-KEY: good\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100\r\n\r\n{\"Name\": ")
+        time.sleep(0.2)  # the app is waiting for the rest of the body
+    deadline = time.monotonic() + 5
+    while not log.entries and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [e.status for e in log.entries] == [None] and writes == []
+    assert requests.post(f"{url}/thing", json={"Name": "y"}, headers=GOOD, timeout=5).json() == {"Id": 1}
+
+
 def test_random_faults_follow_the_configured_share():
     knobs = Knobs(fault_rate=0.2, seed=3)
     outcomes = [knobs.next_outcome("GET") for _ in range(2000)]
