@@ -15,13 +15,15 @@ import shutil
 import tempfile
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
 
-from bloom_pipeline.errors import ConfigurationError
+from bloom_pipeline.errors import ApiError, ConfigurationError
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.staging import accounting, ledgers
 from bloom_pipeline.staging.snapshot import publish_snapshot
@@ -39,19 +41,22 @@ from bloom_pipeline.sync.extract.records import Extracted
 from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
 from bloom_pipeline.sync.identity.merges import relink_merged
-from bloom_pipeline.sync.merge.funds import sync_fund_names
+from bloom_pipeline.sync.merge.funds import FundNamesOutcome, sync_fund_names
 from bloom_pipeline.sync.merge.linked import merge_linked
 from bloom_pipeline.sync.merge.writeback import write_back_correlation
 from bloom_pipeline.sync.people import custom_fields, sync_communication, sync_custom_fields
-from bloom_pipeline.sync.people.events import sync_event_interactions
-from bloom_pipeline.sync.people.lifecycle import sync_source_deletions
-from bloom_pipeline.sync.people.wegive_creates import create_missing_donors
+from bloom_pipeline.sync.people.communication import CommunicationOutcome
+from bloom_pipeline.sync.people.custom_fields import CustomFieldOutcome
+from bloom_pipeline.sync.people.events import EventOutcome, sync_event_interactions
+from bloom_pipeline.sync.people.lifecycle import DeletionOutcome, sync_source_deletions
+from bloom_pipeline.sync.people.wegive_creates import CreateOutcome, create_missing_donors
 from bloom_pipeline.sync.plan.push_plan import plan_run
 from bloom_pipeline.sync.progress import Progress, budget_of, current, planned_writes, reporting
 from bloom_pipeline.sync.run_lock import run_lock
 from bloom_pipeline.sync.stage import EntityGate, stage_all, staged_frame, validate_gates
 
 log = logging.getLogger(__name__)
+_Outcome = TypeVar("_Outcome")
 
 
 @dataclass
@@ -200,15 +205,16 @@ class OrgSync:
                 writes.apply(plan, "constituents")
             writes.flush()
             write_back_correlation(ctx, con)
-            funds = sync_fund_names(ctx, con)  # renames both ways, once the funds are linked
+            # beside the records' own writes, each skipped (not fatal) when its API cannot be reached: aside()
+            funds = self.aside("fund names", sync_fund_names, con, FundNamesOutcome)  # renames both ways
             planned = plan[plan["entity"] == "constituents"]
             merged = merge_linked(ctx, con, skip=set(zip(planned["source"], planned["source_id"].astype(str),
                                                           strict=True)))
-            created = create_missing_donors(ctx, con)  # pull creates into WeGive (opt-in, org's filter)
-            communication = sync_communication(ctx, con)  # opt-outs both ways, once constituents exist
-            events = sync_event_interactions(ctx, con)  # Handbid registrations / attendance as interactions
-            customs = sync_custom_fields(ctx, con)  # the org's custom fields both ways (mappings/README.md)
-            deletions = sync_source_deletions(ctx, con)  # donors archived in WeGive: org YAML on_source_delete
+            created = self.aside("WeGive creates", create_missing_donors, con, CreateOutcome)  # pull creates
+            communication = self.aside("communication", sync_communication, con, CommunicationOutcome)  # opt-outs
+            events = self.aside("event interactions", sync_event_interactions, con, EventOutcome)  # Handbid
+            customs = self.aside("custom fields", sync_custom_fields, con, CustomFieldOutcome)  # both ways
+            deletions = self.aside("source deletions", sync_source_deletions, con, DeletionOutcome)  # archived
             load.log_untouched(con, ctx.run_id, people)
             if ctx.pushing:
                 writes.apply_transactions(plan)
@@ -230,7 +236,7 @@ class OrgSync:
         if customs.to_bloomerang or customs.to_wegive or customs.failed or customs.quarantined:
             self.report.counts["custom_fields"] = customs.counts()
         self.note_custom_field_problems(customs.problems)
-        if deletions.recorded or deletions.restored:
+        if deletions.recorded or deletions.restored or deletions.failed:
             self.report.counts["source_deletions"] = {"recorded": deletions.recorded, "inactivated":
                                                       deletions.inactivated, "failed": deletions.failed,
                                                       "restored": deletions.restored}
@@ -239,6 +245,20 @@ class OrgSync:
             counts["merged_push"] = merged.pushed
             counts["merged_pull"] = merged.pulled
             counts["failed"] = counts.get("failed", 0) + merged.failed
+
+    def aside(self, name: str, step: Callable[[RunContext, Any], _Outcome], con: Any,
+              outcome: Callable[..., _Outcome]) -> _Outcome:
+        """Run one of the steps beside the records' own writes (fund names, the people steps). When its API
+        cannot be reached this run (a read that failed after every retry), the step is skipped instead of
+        failing the run: the gifts still load, the run says why and counts the step as failed (exit status 1),
+        and the step runs again next run — each of them works from what both systems hold, not from a cursor.
+        """
+        try:
+            return step(self.ctx, con)
+        except ApiError as exc:
+            log.warning("%s: not synced this run: %s", name, exc)
+            self.note_custom_field_problems([f"{name}: not synced this run ({exc})"])
+            return outcome(failed=1)
 
     def check_custom_fields(self) -> None:
         """A dry run says which of the org's custom fields Bloomerang lacks, before any run writes."""
