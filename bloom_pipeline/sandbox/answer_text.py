@@ -16,31 +16,17 @@ only possible by writing a table directly: every write method validates and norm
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Hashable
-from datetime import date, datetime
 from typing import Any
 
-_SHARED = (str, int, float, bool, type(None), datetime, date)  # immutable: a snapshot may share them
+from bloom_pipeline.sandbox.tree import copy_tree
 
 
 class JsonText(str):
     """Text that already is the JSON answer (the app's encoder sends it as it is)."""
 
 
-def snapshot(value: Any) -> Any:
-    """A copy of ``value`` that later changes to ``value`` cannot reach (immutable leaves are shared)."""
-    kind = type(value)
-    if kind is dict:
-        return {k: v if type(v) in _SHARED else snapshot(v) for k, v in value.items()}
-    if kind is list:
-        return [v if type(v) in _SHARED else snapshot(v) for v in value]
-    if kind is tuple:
-        return tuple(snapshot(v) for v in value)
-    if kind in _SHARED:
-        return value
-    return copy.deepcopy(value)
 
 
 class TextCache:
@@ -63,7 +49,7 @@ class TextCache:
         if hit and hit[0] == inputs:
             return hit[1]
         text = self.encode(render())
-        self._entries[key] = None if hit is False else (snapshot(inputs), text)
+        self._entries[key] = None if hit is False else (copy_tree(inputs), text)
         return text
 
     def discard(self, key: Hashable) -> None:

@@ -16,11 +16,12 @@ with warnings.catch_warnings():  # starlette's notice about its httpx-based clie
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from bloom_pipeline.sandbox.answer_text import TextCache, compact, page_text, snapshot
+from bloom_pipeline.sandbox.answer_text import TextCache, compact, page_text
 from bloom_pipeline.sandbox.bloomerang.app import create_app as bloomerang_app
 from bloom_pipeline.sandbox.bloomerang.store import BloomerangStore
 from bloom_pipeline.sandbox.data.world import generate_world
 from bloom_pipeline.sandbox.faults import Knobs, RequestLog
+from bloom_pipeline.sandbox.tree import copy_tree
 from bloom_pipeline.sandbox.wegive.app import create_app as wegive_app
 from bloom_pipeline.sandbox.wegive.store import WeGiveStore
 from bloom_pipeline.settings import SANDBOX_KEYS
@@ -55,7 +56,7 @@ def test_text_cache_renders_again_when_an_input_changes_in_place() -> None:
     record["Tags"].append("b")
     assert json.loads(cache.text(7, record, render))["Tags"] == ["a", "b"] and len(renders) == 4
     assert cache.text(7, record, render) and len(renders) == 4
-    copied = snapshot(record)
+    copied = copy_tree(record)  # what the cache keeps of the inputs
     assert copied == record and copied["Tags"] is not record["Tags"] and copied["At"] is record["At"]
 
 
