@@ -2,7 +2,7 @@
 a step that needs them for every stored record (the correlation values of every Bloomerang transaction, say)
 parses only the records that changed since the last run instead of every record every run.
 
-Why it is safe: a row of ``raw_flat_rows`` says "the record whose content hash (``raw_*.record_hash``) is H,
+Why it is safe: a row of ``flattened_rows`` says "the record whose content hash (``raw_*.record_hash``) is H,
 flattened by F, gives this row". It is used only for a record whose hash is H now and a flattening whose key
 is F now (the caller's key names the code and the inputs that decide the row), so a changed record, a new
 version of the flattening or other inputs (another correlation field) simply flatten again; rows of records no
@@ -19,7 +19,7 @@ from typing import Any
 from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.store import StagingStore, ensure_record_hash
 
-TABLE = "raw_flat_rows"
+TABLE = "flattened_rows"
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     raw_table   VARCHAR NOT NULL,

@@ -73,4 +73,4 @@ def test_other_correlation_fields_and_removed_records_are_seen(gifts):
     with gifts.connect() as con:
         con.execute("DELETE FROM raw_bloomerang_transactions WHERE source_id = '1'")  # as relink_merged drops one
     assert frame_of(gifts)["bloomerang_id"].tolist() == [2, 3]
-    assert gifts.read_frame("SELECT count(*) AS n FROM raw_flat_rows").n[0] == 2, "the dropped record's row goes"
+    assert gifts.read_frame("SELECT count(*) AS n FROM flattened_rows").n[0] == 2, "the dropped record's row goes"
