@@ -89,7 +89,10 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     """Every staged record of the run → create / update / unchanged / blocked / skipped, stored."""
     store, run_id = ctx.store, ctx.run_id
     with store.connect() as con:
-        states = {e: ledgers.states_frame(con, e) for e in ("funds", "constituents", "transactions")}
+        states = {e: ledgers.states_frame(con, e) for e in ("funds", "constituents")}
+        # a gift is planned against its own pair only (by source and source id): the pairs of the gifts staged
+        # in the run, not every gift ever synced (a quiet night stages the few the cursor read)
+        states["transactions"] = ledgers.run_states_frame(con, "transactions", run_id)
     snapshot = ctx.bloomerang_snapshot()
     bloom_funds = stored_records(store, "bloomerang", "funds")
     frames = [entities.plan_funds(staged_frame(store, "funds", run_id), states["funds"], bloom_funds)]
