@@ -48,6 +48,16 @@ def linked_mask(staged: pd.DataFrame, states: pd.DataFrame) -> pd.Series:
                      index=staged.index)
 
 
+def unlinked_people(store: StagingStore, run_id: str) -> pd.DataFrame:
+    """The run's staged donors and contacts that ``linked_mask`` leaves to the push plan (no link with a stored
+    snapshot: new, or linked by an earlier plan but never merged), in the staged table's order, read in DuckDB
+    instead of every staged donor read and then set aside (a quiet night plans none of the linked ones)."""
+    return store.read_frame(
+        "SELECT s.* FROM stg_constituents s WHERE s.run_id = ? AND NOT EXISTS (SELECT 1 FROM sync_state t "
+        "WHERE t.entity = 'constituents' AND t.source = s.source AND t.source_id = s.source_id "
+        "AND t.bloomerang_id IS NOT NULL AND t.source_snapshot IS NOT NULL) ORDER BY s.rowid", [run_id])
+
+
 def _blocked_donor_refs(store: StagingStore, states: pd.DataFrame) -> dict[str, str]:
     """``ref:`` of every quarantined donor / contact never linked: its gifts wait, with the reason."""
     rows = store.read_frame(
@@ -96,8 +106,7 @@ def plan_run(ctx: RunContext, gates: dict[str, EntityGate]) -> pd.DataFrame:
     snapshot = ctx.bloomerang_snapshot()
     bloom_funds = stored_records(store, "bloomerang", "funds")
     frames = [entities.plan_funds(staged_frame(store, "funds", run_id), states["funds"], bloom_funds)]
-    people = sourced_values(ctx.org, staged_frame(store, "constituents", run_id))
-    unlinked = people[~linked_mask(people, states["constituents"])]
+    unlinked = sourced_values(ctx.org, unlinked_people(store, run_id))
     links = states["constituents"].dropna(subset=["bloomerang_id"])[["source", "source_id", "bloomerang_id"]]
     transactions = staged_frame(store, "transactions", run_id)
     accounts = gift_accounts(transactions, ctx.bloomerang_transactions())  # where their gifts already are
