@@ -131,6 +131,20 @@ def run_states_frame(con: duckdb.DuckDBPyConnection, entity: str, run_id: str) -
         [entity, run_id]).df()
 
 
+def states_of(con: duckdb.DuckDBPyConnection, entity: str, keys: pd.DataFrame) -> pd.DataFrame:
+    """``states_frame`` of only the pairs of ``keys`` (a frame with ``source`` and ``source_id``)."""
+    columns = ", ".join(f"s.{c}" for c in _STATE_COLUMNS)
+    view = "state_keys_wanted"
+    con.register(view, pd.DataFrame({"source": keys["source"].astype(str).astype(object),
+                                     "source_id": keys["source_id"].astype(str).astype(object)}))
+    try:
+        return con.execute(
+            f"SELECT {columns} FROM sync_state s WHERE s.entity = ? AND EXISTS (SELECT 1 FROM {view} k "
+            "WHERE k.source = s.source AND k.source_id = s.source_id) ORDER BY s.source, s.source_id", [entity]).df()
+    finally:
+        con.unregister(view)
+
+
 def mark_pending(
     con: duckdb.DuckDBPyConnection, entity: str, source: str, source_id: str, operation: str, *, run_id: str
 ) -> None:
