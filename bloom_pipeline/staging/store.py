@@ -34,6 +34,7 @@ from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.writes import (
     Window,
     WindowArg,
+    insert_frame,
     quarantine_rows,
     record_hashes,
     record_json,
@@ -94,6 +95,7 @@ class StagingStore:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self._schema_ready = False
+        self._hashed_tables: set[str] = set()  # raw tables known to exist with their record_hash column
 
     @classmethod
     def for_org(
@@ -237,8 +239,10 @@ class StagingStore:
         keys = [record_key(record, id_key) for record in records]
         now = extracted_at or datetime.now(UTC)
         with self.write() as con:
-            con.execute(ddl.raw_table_ddl(table))
-            ensure_record_hash(con, table)
+            if table not in self._hashed_tables:  # once per table and store: the DDL and the column check
+                con.execute(ddl.raw_table_ddl(table))
+                ensure_record_hash(con, table)
+                self._hashed_tables.add(table)
             carried = set() if isinstance(window, Window) else _unchanged_keys(con, table, keys, hashes)
             fresh = [i for i, key in enumerate(keys) if key not in carried]
             frame = _raw_frame([records[i] for i in fresh], [keys[i] for i in fresh], [hashes[i] for i in fresh],
@@ -251,7 +255,10 @@ class StagingStore:
                             f"(SELECT source_id FROM {view})", [run_id, now])
                 if window == "all":  # every other row goes: changed (inserted again below) or no longer listed
                     con.execute(f"DELETE FROM {table} WHERE source_id NOT IN (SELECT source_id FROM {view})")
-            replace_rows(con, table, frame, window=None, keys=("source_id",), duplicate_keys=True)
+            if len(frame) and window == "all":
+                insert_frame(con, table, frame)
+            elif len(frame):
+                replace_rows(con, table, frame, window=None, keys=("source_id",), duplicate_keys=True)
         return len(records)
 
     def write_staged(

@@ -10,6 +10,7 @@ import pytest
 
 from bloom_pipeline.staging import ddl, writes
 from bloom_pipeline.staging import store as store_module
+from bloom_pipeline.staging.store import StagingStore
 
 
 @pytest.fixture
@@ -91,7 +92,8 @@ def test_a_table_written_by_an_older_version_gains_the_hash_from_its_stored_json
         con.execute(ddl.raw_table_ddl("raw_wegive_funds").replace(",\n    record_hash  VARCHAR", ""))
         con.execute("INSERT INTO raw_wegive_funds VALUES ('1', ?, 'r1', now(), NULL)", [writes.record_json(donor(1))])
     serialised.clear()
-    store.write_raw("wegive", "funds", [donor(1)], run_id="r2", window="all")
+    upgraded = StagingStore(store.path, org=store.org)  # the file opened by this version
+    upgraded.write_raw("wegive", "funds", [donor(1)], run_id="r2", window="all")
     assert serialised == [], "the hash read from the stored JSON is the record's: it is carried"
     got = rows(store, "raw_wegive_funds")
     assert got["1"]["run_id"] == "r2" and got["1"]["record_hash"] == writes.record_hashes([donor(1)])[0]
