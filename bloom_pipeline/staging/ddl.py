@@ -56,6 +56,11 @@ def staged_table(entity: str) -> str:
     return f"stg_{entity}"
 
 
+# sha256 of ``record`` (``writes.record_digest``): how an extract tells an unchanged record without rewriting it.
+# NULL in a row an older version wrote (added to such a table on its next write, ``store.write_raw``).
+RAW_HASH_COLUMN = "record_hash"
+
+
 def raw_table_ddl(table: str) -> str:
     """CREATE statement for a raw table: the record as JSON, whatever shape the API returned."""
     check_identifier(table)
@@ -65,7 +70,8 @@ CREATE TABLE IF NOT EXISTS {table} (
     record       JSON NOT NULL,
     run_id       VARCHAR NOT NULL,
     extracted_at TIMESTAMPTZ NOT NULL,
-    {WINDOW_COLUMN}  DATE
+    {WINDOW_COLUMN}  DATE,
+    {RAW_HASH_COLUMN}  VARCHAR
 )"""
 
 

@@ -120,6 +120,31 @@ def states_frame(con: duckdb.DuckDBPyConnection, entity: str, source: str | None
     return con.execute(sql + " ORDER BY source, source_id", params).df()
 
 
+def run_states_frame(con: duckdb.DuckDBPyConnection, entity: str, run_id: str) -> pd.DataFrame:
+    """``states_frame`` of only the pairs whose source record the run staged (``stg_<entity>`` rows of
+    ``run_id``): what a plan keyed by the staged records reads, instead of every pair the org ever synced."""
+    table = ddl.staged_table(entity)
+    columns = ", ".join(f"s.{c}" for c in _STATE_COLUMNS)
+    return con.execute(
+        f"SELECT {columns} FROM sync_state s WHERE s.entity = ? AND EXISTS (SELECT 1 FROM {table} t "
+        "WHERE t.run_id = ? AND t.source = s.source AND t.source_id = s.source_id) ORDER BY s.source, s.source_id",
+        [entity, run_id]).df()
+
+
+def states_of(con: duckdb.DuckDBPyConnection, entity: str, keys: pd.DataFrame) -> pd.DataFrame:
+    """``states_frame`` of only the pairs of ``keys`` (a frame with ``source`` and ``source_id``)."""
+    columns = ", ".join(f"s.{c}" for c in _STATE_COLUMNS)
+    view = "state_keys_wanted"
+    con.register(view, pd.DataFrame({"source": keys["source"].astype(str).astype(object),
+                                     "source_id": keys["source_id"].astype(str).astype(object)}))
+    try:
+        return con.execute(
+            f"SELECT {columns} FROM sync_state s WHERE s.entity = ? AND EXISTS (SELECT 1 FROM {view} k "
+            "WHERE k.source = s.source AND k.source_id = s.source_id) ORDER BY s.source, s.source_id", [entity]).df()
+    finally:
+        con.unregister(view)
+
+
 def mark_pending(
     con: duckdb.DuckDBPyConnection, entity: str, source: str, source_id: str, operation: str, *, run_id: str
 ) -> None:

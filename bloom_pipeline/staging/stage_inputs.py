@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from bloom_pipeline.staging import ddl
-from bloom_pipeline.staging.writes import record_json, replace_rows
+from bloom_pipeline.staging import ddl, writes
+from bloom_pipeline.staging.writes import replace_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,8 +60,9 @@ def mapping_hash(org: OrgConfig) -> str:
 
 
 def record_hashes(records: Iterable[Any]) -> list[str]:
-    """sha256 of each record as stored (``writes.record_json``)."""
-    return [hashlib.sha256(record_json(r).encode("utf-8")).hexdigest() for r in records]
+    """sha256 of each record as stored (``writes.record_json``): the hash ``raw_*.record_hash`` holds too, so the
+    extract's digests serve the stage (``Extracted.digests``) and a record is serialised once per run."""
+    return writes.record_hashes(records)
 
 
 def unchanged_ids(store: StagingStore, entity: str, source: str, source_entity: str, mapping: str,

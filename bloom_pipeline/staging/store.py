@@ -16,7 +16,9 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,10 +34,13 @@ from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.writes import (
     Window,
     WindowArg,
+    insert_frame,
     quarantine_rows,
+    record_hashes,
     record_json,
     record_key,
     replace_rows,
+    table_columns,
     window_day,
 )
 
@@ -90,6 +95,7 @@ class StagingStore:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self._schema_ready = False
+        self._hashed_tables: set[str] = set()  # raw tables known to exist with their record_hash column
 
     @classmethod
     def for_org(
@@ -207,8 +213,9 @@ class StagingStore:
         id_key: str = "id",
         window_date_of: Callable[[Mapping[str, Any]], date | str | None] | None = None,
         extracted_at: datetime | None = None,
+        digests: Sequence[str] | None = None,
     ) -> int:
-        """Store records exactly as the API returned them (JSON) in ``raw_<source>_<entity>``.
+        """Store records exactly as the API returned them (JSON) in ``raw_<source>_<entity>``; returns how many.
 
         ``window`` is the partition window this extract covers (rows in it are replaced); ``"all"``
         replaces the whole table; None upserts by source id (incremental, cursor-driven extracts).
@@ -217,25 +224,42 @@ class StagingStore:
         (``writes.record_key``), every copy of a duplicated id, and a record whose window day cannot be read
         with a NULL day (inside a ``Window``: the window's nearest day, ``writes.window_day``). Judging them
         is the staging step's work, which quarantines each with its reason; row accounting counts them all.
+
+        Only what changed is written (``"all"`` and None): a record whose content hash (``digests``, one per
+        record — ``writes.record_hashes``, computed here when not given) is that of the one stored copy of its
+        key is not inserted again, only stamped as this run's (``run_id``, ``extracted_at``), so every record
+        still reads as extracted by the run and a quiet night costs a hash per record, not a rewrite. A key
+        the batch or the table holds more than once is rewritten whole, as is every row of a backfill window.
         """
         table = ddl.raw_table(source, entity)
-        rows = [
-            {
-                "source_id": record_key(record, id_key),
-                "record": record_json(record),
-                ddl.WINDOW_COLUMN: window_day(record, window_date_of, window),
-            }
-            for record in records
-        ]
-        import pandas as pd
-
-        frame = pd.DataFrame(rows, columns=["source_id", "record", ddl.WINDOW_COLUMN])
-        frame[ddl.WINDOW_COLUMN] = frame[ddl.WINDOW_COLUMN].astype(object)
-        frame["run_id"] = run_id
-        frame["extracted_at"] = extracted_at or datetime.now(UTC)
+        records = list(records)
+        hashes = list(digests) if digests is not None else record_hashes(records)
+        if len(hashes) != len(records):
+            raise ValueError(f"{table}: {len(hashes)} digests for {len(records)} records")
+        keys = [record_key(record, id_key) for record in records]
+        now = extracted_at or datetime.now(UTC)
         with self.write() as con:
-            con.execute(ddl.raw_table_ddl(table))
-            return replace_rows(con, table, frame, window=window, keys=("source_id",), duplicate_keys=True)
+            if table not in self._hashed_tables:  # once per table and store: the DDL and the column check
+                con.execute(ddl.raw_table_ddl(table))
+                ensure_record_hash(con, table)
+                self._hashed_tables.add(table)
+            carried = set() if isinstance(window, Window) else _unchanged_keys(con, table, keys, hashes)
+            fresh = [i for i, key in enumerate(keys) if key not in carried]
+            frame = _raw_frame([records[i] for i in fresh], [keys[i] for i in fresh], [hashes[i] for i in fresh],
+                               window=window, window_date_of=window_date_of, run_id=run_id, extracted_at=now)
+            if not carried:
+                replace_rows(con, table, frame, window=window, keys=("source_id",), duplicate_keys=True)
+                return len(records)
+            with _key_view(con, carried) as view:
+                con.execute(f"UPDATE {table} SET run_id = ?, extracted_at = ? WHERE source_id IN "
+                            f"(SELECT source_id FROM {view})", [run_id, now])
+                if window == "all":  # every other row goes: changed (inserted again below) or no longer listed
+                    con.execute(f"DELETE FROM {table} WHERE source_id NOT IN (SELECT source_id FROM {view})")
+            if len(frame) and window == "all":
+                insert_frame(con, table, frame)
+            elif len(frame):
+                replace_rows(con, table, frame, window=None, keys=("source_id",), duplicate_keys=True)
+        return len(records)
 
     def write_staged(
         self,
@@ -267,6 +291,68 @@ class StagingStore:
         """Record rejected / excluded records with their reasons and raw record (idempotent per run)."""
         with self.write() as con:
             return quarantine_rows(con, rows, run_id=run_id)
+
+
+def ensure_record_hash(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Give a raw table an older version created its ``record_hash`` column, filled from the stored JSON (DuckDB's
+    ``sha256`` of the text is ``writes.record_digest`` of it: the text is ``record_json``'s, kept as written)."""
+    if ddl.RAW_HASH_COLUMN not in table_columns(con, table):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {ddl.RAW_HASH_COLUMN} VARCHAR")
+        con.execute(f"UPDATE {table} SET {ddl.RAW_HASH_COLUMN} = sha256(record)")
+
+
+def _unchanged_keys(con: duckdb.DuckDBPyConnection, table: str, keys: list[str], hashes: list[str]) -> set[str]:
+    """The keys the batch holds once whose one stored row has the same content hash (compared in DuckDB)."""
+    import pandas as pd
+
+    counts = Counter(keys)
+    once = [(key, digest) for key, digest in zip(keys, hashes, strict=True) if counts[key] == 1]
+    if not once:
+        return set()
+    view = f"incoming_hashes_{uuid.uuid4().hex}"
+    con.register(view, pd.DataFrame(once, columns=["source_id", "record_hash"]).astype(object))
+    try:
+        rows = con.execute(
+            f"SELECT t.source_id FROM {table} t JOIN {view} i ON i.source_id = t.source_id "
+            f"GROUP BY t.source_id HAVING count(*) = 1 "
+            f"AND any_value(t.{ddl.RAW_HASH_COLUMN}) = any_value(i.record_hash)"
+        ).fetchall()
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(view)
+    return {row[0] for row in rows}
+
+
+@contextlib.contextmanager
+def _key_view(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> Iterator[str]:
+    """A set of source ids as a registered one-column view (``source_id``), matched by semi-join."""
+    import pandas as pd
+
+    view = f"carried_keys_{uuid.uuid4().hex}"
+    con.register(view, pd.DataFrame({"source_id": pd.Series(sorted(keys), dtype=object)}))
+    try:
+        yield view
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even this; it rolls back anyway
+            con.unregister(view)
+
+
+def _raw_frame(records: list[Any], keys: list[str], hashes: list[str], *, window: WindowArg,
+               window_date_of: Callable[[Mapping[str, Any]], date | str | None] | None, run_id: str,
+               extracted_at: datetime) -> pd.DataFrame:
+    """The rows of the records a raw write inserts (their JSON serialised here, and only theirs)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "source_id": pd.Series(keys, dtype=object),
+        "record": pd.Series([record_json(record) for record in records], dtype=object),
+        ddl.WINDOW_COLUMN: pd.Series([window_day(record, window_date_of, window) for record in records],
+                                     dtype=object),
+        ddl.RAW_HASH_COLUMN: pd.Series(hashes, dtype=object),
+    })
+    frame["run_id"] = run_id
+    frame["extracted_at"] = extracted_at
+    return frame
 
 
 @contextlib.contextmanager

@@ -74,6 +74,17 @@ def record_json(record: Any) -> str:
     return json.dumps(record, sort_keys=True, default=str)
 
 
+def record_digest(text: str) -> str:
+    """sha256 of a record's stored JSON (``record_json``): its content hash in ``raw_*.record_hash`` and
+    ``stage_inputs.record_hash``. Key order is not content (the JSON has sorted keys); a trailing space is."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_hashes(records: Iterable[Any]) -> list[str]:
+    """``record_digest`` of each record as stored (``record_json``)."""
+    return [record_digest(record_json(record)) for record in records]
+
+
 def missing_id_key(record: Any) -> str:
     """The synthetic ``source_id`` of a record without a usable id: ``missing-id:<sha256 of its JSON, 16 hex>``.
 

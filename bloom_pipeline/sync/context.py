@@ -9,17 +9,38 @@ the stored snapshot changes.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
 from bloom_pipeline.mapping.spec import OrgConfig
+from bloom_pipeline.staging.flat_rows import flattened_rows
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.endpoints import Clients
 from bloom_pipeline.sync.extract.records import Extracted, stored_records
-from bloom_pipeline.sync.snapshot import CorrelationFields, custom_field_ids, snapshot_frame, transaction_frame
+from bloom_pipeline.sync.snapshot import (
+    CorrelationFields,
+    custom_field_ids,
+    snapshot_frame,
+    transaction_row,
+    transaction_rows_frame,
+)
 
 CUSTOM_FIELD_AREAS = ("Constituent", "Transaction")
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _flattening_code() -> str:
+    """sha256 of the code that flattens a stored Bloomerang transaction (a new version flattens them again)."""
+    digest = hashlib.sha256()
+    for part in ("sync/snapshot.py", "staging/flat_rows.py", "sync/fields.py"):
+        digest.update((_PACKAGE / part).read_bytes())
+    return digest.hexdigest()
 
 
 @dataclass
@@ -68,10 +89,15 @@ class RunContext:
         return self._snapshot
 
     def bloomerang_transactions(self) -> pd.DataFrame:
-        """The staged Bloomerang transactions with their correlation values, once per run."""
+        """The staged Bloomerang transactions with their correlation values, once per run. Their rows are kept
+        flattened beside the raw table (``staging/flat_rows.py``): a run parses only the transactions that changed,
+        not every gift the org ever synced."""
         if self._transactions is None:
-            self._transactions = transaction_frame(stored_records(self.store, "bloomerang", "transactions"),
-                                                   self.fields.transaction)
+            field_ids = dict(self.fields.transaction)
+            key = hashlib.sha256((json.dumps(field_ids, sort_keys=True) + _flattening_code()).encode()).hexdigest()
+            rows = flattened_rows(self.store, "bloomerang", "transactions", key,
+                                  lambda record: transaction_row(record, field_ids))
+            self._transactions = transaction_rows_frame(rows)
         return self._transactions
 
     def snapshot_changed(self) -> None:

@@ -175,20 +175,27 @@ def _designation_value(designations: Any, field_id: int | None) -> tuple[str | N
     return None, None
 
 
+def transaction_row(record: Mapping[str, Any], field_ids: Mapping[str, int]) -> dict[str, Any] | None:
+    """One Bloomerang transaction's row of ``transaction_frame`` (None for a record without an id)."""
+    if record.get("Id") is None:
+        return None
+    wegive, designation = _designation_value(record.get("Designations"), field_ids.get("wegive"))
+    handbid, other = _designation_value(record.get("Designations"), field_ids.get("handbid"))
+    return {"bloomerang_id": record["Id"], "designation_id": designation or other,
+            "corr_wegive": wegive, "corr_handbid": handbid,
+            "is_refunded": record.get("IsRefunded") in ("Yes", True),
+            "amount": record.get("Amount"), "date": record.get("Date"),
+            "account_id": record.get("AccountId")}
+
+
 def transaction_frame(records: list[dict[str, Any]], field_ids: Mapping[str, int]) -> pd.DataFrame:
     """Bloomerang transactions (read shape) → id, the correlation value per source, refund state, amount, and
     the constituent (``account_id``) the gift is on."""
-    rows = []
-    for record in records:
-        if record.get("Id") is None:
-            continue
-        wegive, designation = _designation_value(record.get("Designations"), field_ids.get("wegive"))
-        handbid, other = _designation_value(record.get("Designations"), field_ids.get("handbid"))
-        rows.append({"bloomerang_id": record["Id"], "designation_id": designation or other,
-                     "corr_wegive": wegive, "corr_handbid": handbid,
-                     "is_refunded": record.get("IsRefunded") in ("Yes", True),
-                     "amount": record.get("Amount"), "date": record.get("Date"),
-                     "account_id": record.get("AccountId")})
+    return transaction_rows_frame([row for row in (transaction_row(r, field_ids) for r in records) if row is not None])
+
+
+def transaction_rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """``transaction_frame`` of rows ``transaction_row`` made (in the records' order: the last copy of an id wins)."""
     frame = pd.DataFrame(rows, columns=list(TRANSACTION_COLUMNS))
     frame["bloomerang_id"] = frame["bloomerang_id"].astype("Int64")
     return frame.drop_duplicates("bloomerang_id", keep="last").reset_index(drop=True)

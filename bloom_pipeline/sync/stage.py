@@ -361,8 +361,9 @@ def _stage_all(org: OrgConfig, store: StagingStore, run_id: str, extracted: Extr
             store.write_staged(entity, mapped, source=source, run_id=run_id, window=scope)
             gate.staged += len(mapped)
         else:
+            digests = extracted.digests_of(key) if records[key] is originals[key] else None  # not enriched
             staged, staged_count = _stage_changed(org, store, run_id, key, entity, list(records[key]),
-                                                  list(originals[key]), mapping)
+                                                  list(originals[key]), mapping, digests)
             gate.staged += staged_count
         rows = _rejected_rows(staged.rejected, source, source_entity) if len(staged.rejected) else staged.rejected
         fields = _rejected_rows(staged.fields, source, source_entity) if len(staged.fields) else staged.fields
@@ -396,17 +397,21 @@ def _by_window(key: str, window: Window | None) -> bool:
 
 
 def _stage_changed(org: OrgConfig, store: StagingStore, run_id: str, key: str, entity: str, records: list[Any],
-                   originals: list[Any], mapping: str) -> tuple[Staged, int]:
+                   originals: list[Any], mapping: str, digests: list[str] | None = None) -> tuple[Staged, int]:
     """Steps 1–4 for the records whose content (or the mapping) changed since they were last staged whole;
     the others' staged rows are carried into this run as they are (``staging/stage_inputs.py``). A record
     without a usable, unique id is never carried: the screen sees every such record. Returns the verdicts of
-    the records mapped and the number of rows staged in the run."""
+    the records mapped and the number of rows staged in the run. ``digests``: the records' content hashes as the
+    extract computed them for the raw write (``Extracted.digests_of``), so no record is serialised twice."""
     source, source_entity = key.split(".")
     spec = org.entity(key)
     good, _ = _screen_ids(key, originals, spec.id)
     ids, _ = id_problems([originals[i] for i in good], spec.id)
-    hashes = dict(zip((str(sid) for sid in ids), stage_inputs.record_hashes(records[i] for i in good),
-                      strict=True))
+    if digests is None or len(digests) != len(records):
+        digests_of_good = stage_inputs.record_hashes(records[i] for i in good)
+    else:
+        digests_of_good = [digests[i] for i in good]
+    hashes = dict(zip((str(sid) for sid in ids), digests_of_good, strict=True))
     unchanged = stage_inputs.unchanged_ids(store, entity, source, source_entity, mapping, hashes)
     carried = {i for i, sid in zip(good, ids, strict=True) if str(sid) in unchanged}
     redo = [i for i in range(len(records)) if i not in carried]

@@ -23,6 +23,19 @@ class Extracted:
     """What one run read, keyed ``source.entity``."""
 
     records: dict[str, list[Record]] = field(default_factory=dict)
+    # key -> (the records, their content hashes as the raw write stored them): the stage reuses them
+    digests: dict[str, tuple[list[Record], list[str]]] = field(default_factory=dict, repr=False)
+
+    def keep(self, key: str, records: list[Record], digests: list[str]) -> None:
+        """The records of ``key`` with the content hashes the raw write was given (``writes.record_hashes``)."""
+        self.records[key] = records
+        self.digests[key] = (records, digests)
+
+    def digests_of(self, key: str) -> list[str] | None:
+        """The content hashes of ``key``'s records, one per record; None when none were kept or the records
+        were replaced since (a retry adds records to a list: the stage then hashes them itself)."""
+        kept = self.digests.get(key)
+        return kept[1] if kept is not None and self.records.get(key) is kept[0] else None
 
     def count(self, key: str) -> int:
         return len(self.records.get(key, []))

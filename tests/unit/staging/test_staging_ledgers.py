@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+import pandas as pd
 import pytest
 
 from bloom_pipeline.staging import ledgers
@@ -181,3 +182,21 @@ def test_review_take_source_or_bloomerang(store):
         with pytest.raises(ValueError):
             ledgers.resolve_review(con, a, "whatever")
         assert len(ledgers.resolved_decisions(con, "constituents")) == 2
+
+
+def test_the_run_states_are_those_of_the_records_the_run_staged(store, rows):
+    with store.write() as con:
+        for sid, bid in (("T1", 9001), ("T2", 9002), ("T3", 9003)):
+            ledgers.upsert_state(con, SyncState("transactions", "wegive", sid, bloomerang_id=bid, source_hash=sid))
+        ledgers.upsert_state(con, SyncState("constituents", "wegive", "T1", bloomerang_id=1))  # another entity
+    gifts = [rows.transaction("T1", "2026-11-01"), rows.transaction("T3", "2026-11-02")]
+    store.write_staged("transactions", pd.DataFrame(gifts), source="wegive", run_id="r2")
+    other = [rows.transaction("T2", "2026-11-01", source="handbid")]  # the same id from another source: another pair
+    store.write_staged("transactions", pd.DataFrame(other), source="handbid", run_id="r2")
+    with store.connect() as con:
+        every = ledgers.states_frame(con, "transactions")
+        mine = ledgers.run_states_frame(con, "transactions", "r2")
+        assert ledgers.run_states_frame(con, "transactions", "r1").empty
+    assert mine["source_id"].tolist() == ["T1", "T3"]
+    expected = every[every["source_id"].isin(["T1", "T3"])].reset_index(drop=True)
+    assert mine.equals(expected), "the same rows, columns and types as states_frame gives"
