@@ -219,9 +219,25 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
         _settle(ctx, con, pair, resolved, decision_rows, outcome, quiet)
     if quiet:
         with transaction(con):
-            con.executemany("INSERT OR REPLACE INTO custom_field_state VALUES ('wegive', ?, ?, ?, ?, ?)",
-                            quiet)
+            _write_bases(con, quiet)
     return outcome
+
+
+def _write_bases(con: duckdb.DuckDBPyConnection, rows: list[list[Any]]) -> None:
+    """``custom_field_state`` rows (source id, Bloomerang id, base JSON, run id, time) in one statement: the run
+    after a first load stores a first base for nearly every linked donor, and ``executemany`` costs DuckDB a few
+    milliseconds a row (seconds for 2,000 donors), one INSERT from a frame well under a second."""
+    frame = pd.DataFrame(rows, columns=["source_id", "bloomerang_id", "base", "run_id", "updated_at"])
+    frame = frame.drop_duplicates("source_id", keep="last")
+    frame["bloomerang_id"] = frame["bloomerang_id"].astype("Int64")
+    frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True)
+    view = "_custom_field_bases"
+    con.register(view, frame)
+    try:
+        con.execute("INSERT OR REPLACE INTO custom_field_state "
+                    "SELECT 'wegive', source_id, bloomerang_id, base, run_id, updated_at FROM " + view)
+    finally:
+        con.unregister(view)
 
 
 def _as_base(pair: _Pair) -> bool:

@@ -35,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pandas as pd
 
 from bloom_pipeline.clients.http import OutcomeUnknownError
 from bloom_pipeline.errors import ApiError
@@ -257,14 +258,54 @@ def sync_event_interactions(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> 
         outcome.failed += 1
         outcome.errors.append(str(exc))
         log.warning("could not read Bloomerang's event interactions; new ones wait for the next run: %s", exc)
-    for key, (what, contact) in sorted(wanted.items()):
-        known = state.get(key)
-        if known is not None and RANK[known.participation] >= RANK[what]:
-            continue  # recorded already; attendance is never taken back
-        if known is None and found is None:
-            continue
-        _settle(ctx, con, by_id[key[0]], key[1], contact, what, known or (found or {}).get(key), outcome)
+    settled = _Settled()
+    try:
+        for key, (what, contact) in sorted(wanted.items()):
+            known = state.get(key)
+            if known is not None and RANK[known.participation] >= RANK[what]:
+                continue  # recorded already; attendance is never taken back
+            if known is None and found is None:
+                continue
+            _settle(ctx, by_id[key[0]], key[1], contact, what, known or (found or {}).get(key), outcome, settled)
+    finally:  # what was sent is recorded even when a later one raised; a lost row is adopted by its marker
+        settled.write(con)
     return outcome
+
+
+@dataclass
+class _Settled:
+    """The run's state and log rows, written together at the end of the step in two statements: a row at a time
+    cost DuckDB ~7 ms a participation (1.4 s of a 2,000-donor first load). Nothing is lost by waiting: an
+    interaction created but not recorded (the process died) is found by its marker and adopted next run."""
+
+    states: list[list[Any]] = field(default_factory=list)
+    logs: list[list[Any]] = field(default_factory=list)
+
+    def write(self, con: duckdb.DuckDBPyConnection) -> None:
+        if not self.states and not self.logs:
+            return
+        with transaction(con):
+            if self.states:
+                _insert(con, "INSERT OR REPLACE INTO event_interactions", pd.DataFrame(self.states, columns=[
+                    "auction_id", "bloomerang_id", "contact_id", "interaction_id", "participation", "run_id",
+                    "updated_at"]).drop_duplicates(["auction_id", "bloomerang_id"], keep="last"))
+            if self.logs:
+                _insert(con, "INSERT INTO event_interaction_log", pd.DataFrame(self.logs, columns=[
+                    "run_id", "auction_id", "bloomerang_id", "contact_id", "interaction_id", "action",
+                    "participation", "error", "logged_at"]))
+
+
+def _insert(con: duckdb.DuckDBPyConnection, statement: str, frame: pd.DataFrame) -> None:
+    for column in ("auction_id", "bloomerang_id", "interaction_id"):
+        frame[column] = frame[column].astype("Int64")
+    for column in ("updated_at", "logged_at"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    con.register("_event_rows", frame)
+    try:
+        con.execute(f"{statement} SELECT {', '.join(frame.columns)} FROM _event_rows")
+    finally:
+        con.unregister("_event_rows")
 
 
 def _create(ctx: RunContext, auction_id: int, bid: int, body: Mapping[str, Any]) -> int:
@@ -279,9 +320,9 @@ def _create(ctx: RunContext, auction_id: int, bid: int, body: Mapping[str, Any])
         return found.interaction_id
 
 
-def _settle(ctx: RunContext, con: duckdb.DuckDBPyConnection, auction: Mapping[str, Any], bid: int, contact: str,
-            what: str, existing: Known | None, outcome: EventOutcome) -> None:
-    """Create, adopt or update one interaction; then its state and log row, committed together."""
+def _settle(ctx: RunContext, auction: Mapping[str, Any], bid: int, contact: str, what: str,
+            existing: Known | None, outcome: EventOutcome, settled: _Settled) -> None:
+    """Create, adopt or update one interaction; then its state and log row (written with the step's others)."""
     bloomerang = ctx.clients.bloomerang
     auction_id = int(auction["id"])
     action, error, interaction_id, recorded = "created", None, None, what
@@ -307,9 +348,6 @@ def _settle(ctx: RunContext, con: duckdb.DuckDBPyConnection, auction: Mapping[st
             log.warning("could not record Handbid event %s for constituent %s: %s", auction_id, bid, exc)
             action, error = "failed", str(exc)
     now = datetime.now(UTC)
-    with transaction(con):
-        if interaction_id is not None:
-            con.execute("INSERT OR REPLACE INTO event_interactions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [auction_id, bid, contact, interaction_id, recorded, ctx.run_id, now])
-        con.execute("INSERT INTO event_interaction_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [ctx.run_id, auction_id, bid, contact, interaction_id, action, what, error, now])
+    if interaction_id is not None:
+        settled.states.append([auction_id, bid, contact, interaction_id, recorded, ctx.run_id, now])
+    settled.logs.append([ctx.run_id, auction_id, bid, contact, interaction_id, action, what, error, now])
