@@ -4,8 +4,9 @@ Bloomerang (and the sandbox that stands in for it) throttles per key: 1000 reque
 by default. Several processes may use one key at once — a Dagster run per org, a backfill, a CLI
 ``sync`` — so a per-process counter would let them overspend together and collect 429s. The budget
 therefore lives in a SQLite file beside the staging data, one file per key: a sliding-window log of
-request times, read and written inside ``BEGIN IMMEDIATE`` transactions so that processes take
-slots one at a time (``tests/unit/clients/test_ratelimit.py`` checks this with two processes).
+request times, read and written under SQLite's write lock (a take is one statement, a full window a
+``BEGIN IMMEDIATE`` transaction: see ``_try_take``) so that processes take slots one at a time
+(``tests/unit/clients/test_ratelimit.py`` checks this with two processes).
 
 Why not pyrate-limiter's ``SQLiteBucket`` + file lock: with the installed filelock 4.x its
 non-blocking acquire passes ``False`` positionally as FileLock's *timeout* and raises ``TypeError``,
