@@ -333,6 +333,22 @@ class ApiSession:
             session.close()
         self._local = threading.local()
 
+    def _send(self, method: str, url: str, params: Mapping[str, Any], body: Any) -> requests.Response:
+        """What ``Session.request`` does, without re-merging the session's settings into each request.
+
+        Why: ``Session.request`` merges the session's headers, params, hooks, cookies, proxies, stream, verify and
+        cert into every request, and each merge tests its values against ``requests``' runtime-checked typing
+        protocols (~20 µs a test): together ~0.5 ms of CPU per request, about what the rest of the request costs.
+        Nothing of a session here changes after it is made (``_session``), so the request is prepared straight
+        from the session's own headers, auth, cookies and hooks — what the merge gives when the request brings
+        none of its own — and ``Session.send`` fills in stream / verify / cert / proxies from the session as
+        ``Session.request`` would (redirects are followed, as there)."""
+        session = self._session
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=url, headers=session.headers, params=params or None, json=body,
+                         auth=session.auth, cookies=session.cookies, hooks=session.hooks)
+        return session.send(prepared, timeout=self.timeout, allow_redirects=True)
+
     def _observe_latency(self, seconds: float) -> None:
         previous = self.latency
         self.latency = seconds if previous is None else previous + self.LATENCY_WEIGHT * (seconds - previous)
@@ -364,7 +380,7 @@ class ApiSession:
                 self.request_counts[(method, template)] += 1
             sent_at = time.perf_counter()
             try:
-                response = self._session.request(method, url, params=clean_params, json=json, timeout=self.timeout)
+                response = self._send(method, url, clean_params, json)
                 self._observe_latency(time.perf_counter() - sent_at)
             except requests.RequestException as exc:
                 HTTP_WAIT.add(self.api, time.perf_counter() - sent_at)

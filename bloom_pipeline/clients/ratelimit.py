@@ -4,8 +4,9 @@ Bloomerang (and the sandbox that stands in for it) throttles per key: 1000 reque
 by default. Several processes may use one key at once — a Dagster run per org, a backfill, a CLI
 ``sync`` — so a per-process counter would let them overspend together and collect 429s. The budget
 therefore lives in a SQLite file beside the staging data, one file per key: a sliding-window log of
-request times, read and written inside ``BEGIN IMMEDIATE`` transactions so that processes take
-slots one at a time (``tests/unit/clients/test_ratelimit.py`` checks this with two processes).
+request times, read and written under SQLite's write lock (a take is one statement, a full window a
+``BEGIN IMMEDIATE`` transaction: see ``_try_take``) so that processes take slots one at a time
+(``tests/unit/clients/test_ratelimit.py`` checks this with two processes).
 
 Why not pyrate-limiter's ``SQLiteBucket`` + file lock: with the installed filelock 4.x its
 non-blocking acquire passes ``False`` positionally as FileLock's *timeout* and raises ``TypeError``,
@@ -52,6 +53,9 @@ _TALLY = (
     "CREATE TRIGGER IF NOT EXISTS hits_uncounted AFTER DELETE ON hits BEGIN UPDATE tally SET n = n - 1; END",
     "INSERT OR IGNORE INTO tally (id, n) SELECT 0, COUNT(*) FROM hits",
 )
+# One slot, if the window (the hits after ?2) holds fewer than ?3: inserts one row or none.
+_TAKE = ("INSERT INTO hits (ts) SELECT ?1 "
+         "WHERE (SELECT n FROM tally) - (SELECT COUNT(*) FROM hits WHERE ts <= ?2) < ?3")
 
 
 class RateBudgetExhausted(BloomPipelineError):
@@ -108,6 +112,7 @@ class SharedRateBudget:
         self.path = directory / f"{api}-{self.key_id}.sqlite"
         self._clock = clock
         self._sleep = sleep
+        self._schema_made = False  # connections opened from then on get the expiring trigger at once
         try:
             directory.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
@@ -120,6 +125,8 @@ class SharedRateBudget:
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
+                self._expire_on_take(conn)
+                self._schema_made = True
         except OSError as exc:
             raise UnusableFileError(directory, f"cannot hold the rate budget: {exc.strerror or exc}") from None
         except sqlite3.DatabaseError as exc:
@@ -140,13 +147,31 @@ class SharedRateBudget:
             # WAL without an fsync per commit: a budget counter need not survive a power cut, and a
             # synced commit per API request would cost more than the request itself.
             conn.execute("PRAGMA synchronous=NORMAL")
+            if self._schema_made:
+                self._expire_on_take(conn)
             local.conn, local.pid = conn, os.getpid()
         yield conn
 
+    def _expire_on_take(self, conn: sqlite3.Connection) -> None:
+        """This connection's takes delete the hits that left *its* window on the way (see ``_try_take``): a TEMP
+        trigger lives in the connection, not the file, so other processes and versions are unaffected."""
+        conn.execute(f"CREATE TEMP TRIGGER IF NOT EXISTS hits_expire BEFORE INSERT ON main.hits BEGIN "
+                     f"DELETE FROM hits WHERE ts <= NEW.ts - {self._window!r}; END")
+
     def _try_take(self) -> float:
-        """Take a slot if the window has room (return 0), else return seconds until one frees."""
+        """Take a slot if the window has room (return 0), else return seconds until one frees.
+
+        A slot is taken in one statement: SQLite runs a statement as its own transaction, holding the write lock
+        from its first read to its commit, so the count it reads is the count it adds to — as the ``BEGIN
+        IMMEDIATE`` transaction below, but one statement instead of five per request (each one a release and
+        re-take of the interpreter lock the write pool's threads contend for). The count is the window's: the
+        tally less the hits already out of it; the connection's temp trigger deletes those before the row goes
+        in. Only a full window takes the transaction, to find when the next slot frees."""
         now = self._clock()
         with self._connect() as conn:
+            taken = conn.execute(_TAKE, (now, now - self._window, self.limit)).rowcount
+            if taken == 1:
+                return 0.0
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.execute("DELETE FROM hits WHERE ts <= ?", (now - self._window,))

@@ -17,6 +17,7 @@ from typing import Any
 
 from bloom_pipeline.errors import DataError
 
+_SHARED = frozenset({int, float, bool, type(None)})  # immutable: ``resolve`` shares them instead of copying
 REF_PATTERN = re.compile(r"^ref:(?P<source>[a-z_]+)\.(?P<entity>[a-z_]+):(?P<key>.+)$")
 
 
@@ -30,7 +31,7 @@ class UnresolvedRefError(DataError):
 
 def parse_ref(value: Any) -> tuple[str, str, str] | None:
     """``"ref:wegive.funds:3"`` → ("wegive", "funds", "3"); anything else → None."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.startswith("ref:"):  # most strings of a payload: no regex run
         return None
     match = REF_PATTERN.match(value)
     if match is None:
@@ -106,16 +107,24 @@ class RefResolver:
         return found
 
     def resolve(self, payload: Any) -> Any:
-        """A deep copy of ``payload`` with every placeholder replaced by its Bloomerang id."""
-        resolved = copy.deepcopy(payload)
+        """A deep copy of ``payload`` with every placeholder replaced by its Bloomerang id.
+
+        The walk itself makes the copy (new dicts and lists all the way down; text, numbers, booleans and None
+        are immutable and shared): a ``copy.deepcopy`` first, then a walk copying again, cost twice the walk —
+        a tenth of the apply loop's own time on a first load."""
 
         def walk(node: Any) -> Any:
+            kind = type(node)
+            if kind is str:
+                return self.lookup(node) if parse_ref(node) is not None else node
+            if kind in _SHARED:
+                return node
             if isinstance(node, dict):
                 return {k: walk(v) for k, v in node.items()}
             if isinstance(node, list):
                 return [walk(v) for v in node]
-            if parse_ref(node) is not None:
+            if parse_ref(node) is not None:  # a str subclass
                 return self.lookup(node)
-            return node
+            return copy.deepcopy(node)  # anything else a caller put in a payload stays a copy, as before
 
-        return walk(resolved)
+        return walk(payload)

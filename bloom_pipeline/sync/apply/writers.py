@@ -8,7 +8,6 @@ record holding that correlation value instead of guessing.
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
@@ -34,7 +33,7 @@ class ConstituentWriter:
         self.field_ids = field_ids  # source -> Constituent custom field id holding that source's id
 
     def _correlated(self, source: str, source_id: str, payload: Record) -> Record:
-        body = copy.deepcopy(payload)
+        body = dict(payload)  # only the top level changes (a new CustomValues list): the rest is shared, unchanged
         field_id = self.field_ids.get(source)
         if field_id is not None:
             body["CustomValues"] = with_custom_value(body.get("CustomValues"), field_id, source_id)

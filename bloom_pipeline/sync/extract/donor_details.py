@@ -37,6 +37,7 @@ Table ``wegive_donor_details`` (owned by this module, created on first use): ``s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -189,15 +190,27 @@ class DetailRecorder:
         self.record_many([detail])
 
     def record_many(self, details: list[Record]) -> None:
-        """Keep several answers in one transaction (the pooled write-back hands them over in batches)."""
+        """Keep several answers in one transaction and one statement (the pooled write-back hands them over in
+        batches). One ``UPDATE`` joined to a registered frame, not ``executemany``: DuckDB runs an executemany
+        as one statement per row, ~3 ms each — the 2,000 answers of a first load's write-back cost 11 s."""
         now = datetime.now(UTC)
-        rows = [[json.dumps(detail, sort_keys=True, default=str), now, self.run_id, str(detail["id"])]
-                for detail in details]
+        latest = {str(detail["id"]): detail for detail in details}  # the last answer of a donor wins
+        if not latest:
+            return
+        frame = pd.DataFrame(
+            [{"source_id": sid, "detail": json.dumps(detail, sort_keys=True, default=str)}
+             for sid, detail in latest.items()], columns=["source_id", "detail"])
         with self.store.write() as con:
             if not self._table_ready:
                 ensure_table(con)
                 self._table_ready = True
-            con.executemany(
-                f"UPDATE {TABLE} SET detail = ?, recorded_at = ?, run_id = ?, via = 'write' WHERE source_id = ?",
-                rows,
-            )
+            con.register("_written_details", frame)
+            try:
+                con.execute(
+                    f"UPDATE {TABLE} SET detail = w.detail, recorded_at = ?, run_id = ?, via = 'write' "
+                    f"FROM _written_details w WHERE {TABLE}.source_id = w.source_id",
+                    [now, self.run_id],
+                )
+            finally:
+                with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even this; the error stands
+                    con.unregister("_written_details")

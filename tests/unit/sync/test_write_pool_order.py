@@ -157,3 +157,31 @@ def test_a_follower_right_behind_its_leader_waits_for_the_leaders_id():
     results, _, _ = run(rows(("1", "create", None, None), ("f1", "update", None, "ref:wegive.donors:1")), writer, 4)
     assert [(r.source_id, r.action) for r in results] == [("1", "created"), ("f1", "updated")]
     assert results[1].bloomerang_id == results[0].bloomerang_id == writer.created["1"]
+
+
+class CountedBudget(Budget):
+    def __init__(self, limit: int, period: float, used: int) -> None:
+        super().__init__(limit, period, used)
+        self.reads = 0
+
+    def used(self) -> int:
+        self.reads += 1
+        return super().used()
+
+
+class Session:
+    def __init__(self, budget: Budget) -> None:
+        self.rate_budget, self.latency = budget, 0.2
+
+
+def test_a_roomy_budget_is_read_once_per_batch_of_writes_and_a_tight_one_before_each():
+    roomy = CountedBudget(100_000, 3600, used=10)
+    pool = PoolSize(4, Session(roomy))
+    assert [pool(3) for _ in range(99)] == [4] * 99
+    assert roomy.reads == 3  # 1 read, READ_EVERY (32) calls without, ...
+    tight = CountedBudget(1000, 3600, used=1000 - 30)  # room for fewer than cap + READ_EVERY more writes
+    pool = PoolSize(4, Session(tight))
+    assert [pool(1) for _ in range(10)] == [4] * 10  # 30 free slots > 1 in flight: still the cap
+    assert tight.reads == 10
+    tight._used = 1000  # the window is full: the pace decides, read before every write
+    assert pool(1) == 2 and tight.reads == 11

@@ -34,6 +34,19 @@ def test_record_many_keeps_every_answer_in_one_call(tmp_path):
     assert {via for _, via, _ in kept.values()} == {"write"} and {r for _, _, r in kept.values()} == {"run-1"}
 
 
+
+def test_record_many_keeps_the_last_of_two_answers_for_a_donor_and_adds_no_donor(tmp_path):
+    store = _store_with_details(tmp_path, [1, 2])
+    recorder = donor_details.DetailRecorder(store, "run-1")
+    recorder.record_many([{"id": 1, "bloomerang_id": 10}, {"id": 9, "bloomerang_id": 99},
+                          {"id": 1, "bloomerang_id": 11}])
+    kept = _details(store)
+    assert sorted(kept) == ["1", "2"]  # an answer for a donor not stored is not a stored detail (no list row)
+    assert kept["1"][0]["bloomerang_id"] == 11 and kept["1"][1] == "write"
+    assert kept["2"][0]["bloomerang_id"] is None and kept["2"][1:] == ("read", "run-0")
+    recorder.record_many([])  # nothing to keep: no statement, no error
+
+
 class _Client:
     """Only the attribute the write-back swaps: the request threads' answers go wherever it points."""
 
