@@ -83,6 +83,12 @@ def store_attributes(store: Any) -> dict[str, Any]:
     return {name: value for name, value in vars(store).items() if _is_state(name, value)}
 
 
+def _record_counts(attributes: dict[str, Any]) -> dict[str, int]:
+    """Records per table (a dict of records keyed by id), for the header: what a reader sees before loading."""
+    return {name: len(value) for name, value in attributes.items()
+            if type(value) is dict and value and all(type(key) is int for key in list(value)[:3])}
+
+
 def save(path: str | Path, stores: dict[str, Any], *, donors: int, seed: int, messy: bool,
          messy_manifest: list[dict[str, Any]]) -> dict[str, Any]:
     """Write ``stores`` (api → store) to ``path`` (atomically: a partial file is never left under that name);
@@ -97,8 +103,7 @@ def save(path: str | Path, stores: dict[str, Any], *, donors: int, seed: int, me
                    "messy_manifest": messy_manifest}
         header = {"format": FORMAT, "code": code_fingerprint(), "donors": donors, "seed": seed, "messy": messy,
                   "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                  "counts": {api: {name: len(value) for name, value in payload["stores"][api]["attributes"].items()
-                                   if isinstance(value, dict) and name[:1] != "_"} for api in stores}}
+                  "counts": {api: _record_counts(payload["stores"][api]["attributes"]) for api in stores}}
         partial = path.with_name(path.name + ".partial")
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "wb") as out:
