@@ -26,13 +26,29 @@ out between phases (nights are hours apart; phases here are seconds apart).
     python benchmarks/nightly_cost.py --donors 2000 --keep /tmp/nightly     # keep each size's data folders
 
 ``--quiet-runs N`` repeats the quiet rerun N times against the same loaded sandbox (one process, one first
-load) and checks the targets on the median run; this is the way to iterate on the nightly cost without paying
-for a first load per measurement. ``--keep DIR`` copies the data folder after the first load and after the last
-quiet rerun into ``DIR/data-<donors>-first-load`` / ``DIR/data-<donors>-quiet`` (with several quiet reruns:
-``-quiet-<n>`` after each) for offline measurement — the snapshot publish of one quiet night, say: the staging
-file of ``-quiet-2`` with the snapshot of ``-quiet-1``. It never feeds a kept folder back into a run: the sandbox lives
-in memory in its child process and cannot be put back in the state that folder matches, and a data folder run
-against a freshly generated sandbox would measure a first rerun against strangers, not a quiet night.
+load) and checks the targets on the median run. ``--keep DIR`` keeps a **loaded world** after the first load and
+after each quiet rerun: the data folder copied to ``DIR/data-<donors>-first-load`` / ``DIR/data-<donors>-quiet``
+(with several quiet reruns: ``-quiet-<n>`` after each) and, beside each, the whole state of the sandbox at that
+moment, ``DIR/data-<donors>-<stage>.sandbox`` (``bloom_pipeline/sandbox/state.py``) — the two belong together:
+the data folder is what the pipeline knows of exactly that sandbox. A kept folder also serves offline
+measurement (the snapshot publish of one quiet night: the staging file of ``-quiet-2`` with the snapshot of
+``-quiet-1``).
+
+``--from DIR`` starts each size from a world kept there instead of a first load: the sandbox child serves the
+saved state (no world is generated, nothing is written), the pipeline runs on a *copy* of the kept data folder
+(the kept one is never run on, so the world can be reused any number of times), and only the reruns run. Which
+world: ``--from-stage`` ``quiet`` (the most recently kept quiet world of that size), ``first-load``, or ``auto``
+(default: quiet if kept, else first-load). From a first-load world the first rerun (it reads back) runs first,
+then the quiet reruns. The output names the resumed world. The first rerun after a code change may re-map every
+record (staging keys its changed-only cache on a digest of the mapping code), so after a resume the first quiet
+rerun is printed on its own and, with ``--quiet-runs`` 2 or more, the median is taken over the others. A state
+saved by other sandbox code, or for another seed, is refused (make the world again). Use the ``--skew`` the
+world was kept with (the demo org's YAML is part of the mapping digest).
+
+    python benchmarks/nightly_cost.py --donors 20000 --quiet-runs 2 --keep /work/worlds   # make a world, once
+    python benchmarks/nightly_cost.py --donors 20000 --quiet-runs 3 --from /work/worlds   # reuse it
+
+After each phase the sandbox child's resident memory (now / peak) and this process's peak are printed.
 """
 
 from __future__ import annotations
@@ -41,6 +57,8 @@ import argparse
 import cProfile
 import multiprocessing
 import os
+import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -76,17 +94,42 @@ def _cpu() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def _serve(donors: int, seed: int, conn: Any) -> None:
-    """Child process: generate the world, serve the three simulators, report their urls."""
+def _memory_mib() -> dict[str, float]:
+    """This process's resident memory now and at its peak, MiB (Linux ``/proc``; elsewhere the peak only)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, flags=re.MULTILINE))
+        return {"rss": int(found["VmRSS"]) / 1024, "peak": int(found["VmHWM"]) / 1024}
+    except (OSError, KeyError):
+        return {"rss": float("nan"), "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _serve(donors: int, seed: int, state: str | None, conn: Any) -> None:
+    """Child process: generate the world (or restore a saved state), serve the three simulators, report their
+    urls; then answer ``("save", path)`` (write the sandbox state) and ``("memory",)`` until ``("stop",)``."""
     from bloom_pipeline.sandbox.faults import Knobs
     from bloom_pipeline.sandbox.server import Sandbox
+    from bloom_pipeline.sandbox.state import SandboxStateError
 
     started = time.monotonic()
-    sandbox = Sandbox(donors=donors, seed=seed, knobs=Knobs(rate_limit=None)).start()
+    try:
+        sandbox = Sandbox(donors=donors, seed=seed, knobs=Knobs(rate_limit=None), state=state).start()
+    except SandboxStateError as exc:
+        conn.send({"error": str(exc)})
+        return
     conn.send({"urls": sandbox.urls, "handbid_org_id": sandbox.handbid_org_id,
-               "startup_s": time.monotonic() - started,
+               "startup_s": time.monotonic() - started, "memory": _memory_mib(),
                "constituents": len(sandbox.stores["bloomerang"].constituents)})
-    conn.recv()
+    while True:
+        command, *arguments = conn.recv()
+        if command == "save":
+            began = time.monotonic()
+            sandbox.save_state(arguments[0])
+            conn.send({"seconds": time.monotonic() - began, "bytes": Path(arguments[0]).stat().st_size})
+        elif command == "memory":
+            conn.send(_memory_mib())
+        else:
+            break
     sandbox.stop()
 
 
@@ -116,14 +159,44 @@ def run_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: Path, 
     return phase
 
 
-def _keep(data_dir: Path, keep: Path | None, name: str) -> None:
-    """Copy a data folder aside (``--keep``) while no run holds it."""
+def _keep(data_dir: Path, keep: Path | None, name: str, conn: Any) -> None:
+    """Keep a loaded world (``--keep``) while no run holds it: the data folder copied to ``keep/name`` and the
+    sandbox child's state saved beside it, ``keep/name.sandbox``, at the same moment."""
     if keep is None:
         return
     target = keep / name
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(data_dir, target)
-    print(f"  data folder kept in {target}", flush=True)
+    conn.send(("save", str(target.with_name(f"{name}.sandbox"))))
+    saved = conn.recv()
+    print(f"  world kept: data folder {target}, sandbox state {target.name}.sandbox "
+          f"({saved['bytes'] / 2**20:,.0f} MiB, saved in {saved['seconds']:.1f} s)", flush=True)
+
+
+def _memory_line(conn: Any) -> None:
+    conn.send(("memory",))
+    child = conn.recv()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  {'':<28} sandbox child RSS {child['rss']:,.0f} MiB (peak {child['peak']:,.0f} MiB); "
+          f"this process peak {own:,.0f} MiB", flush=True)
+
+
+def kept_world(root: Path, donors: int, stage: str) -> str:
+    """The name of the kept world of ``donors`` to resume (``--from``): ``quiet`` — the most recently saved
+    ``data-<donors>-quiet[-<n>]``; ``first-load``; ``auto`` — quiet if one is kept, else first-load. Only a name
+    whose data folder and ``.sandbox`` state are both there counts."""
+    def complete(name: str) -> bool:
+        return (root / name).is_dir() and (root / f"{name}.sandbox").is_file()
+
+    quiet = sorted((path.stat().st_mtime, path.stem) for path in root.glob(f"data-{donors}-quiet*.sandbox")
+                   if re.fullmatch(rf"data-{donors}-quiet(-\d+)?", path.stem) and complete(path.stem))
+    first = f"data-{donors}-first-load"
+    if stage in ("quiet", "auto") and quiet:
+        return quiet[-1][1]
+    if stage in ("first-load", "auto") and complete(first):
+        return first
+    raise SystemExit(f"--from {root}: no kept {stage if stage != 'auto' else ''} world of {donors:,} donors there "
+                     f"(a data-{donors}-<stage> folder with its .sandbox state beside it; make one with --keep)")
 
 
 def median_phase(runs: list[Phase]) -> Phase:
@@ -136,36 +209,70 @@ def median_phase(runs: list[Phase]) -> Phase:
 
 
 def run_size(donors: int, args: argparse.Namespace, scratch: Path, mappings: Path) -> Phase:
+    data_dir = scratch / f"data-{donors}"
+    state = resumed = None
+    if args.from_dir is not None:
+        from bloom_pipeline.sandbox.state import SandboxStateError, read_header
+
+        resumed = kept_world(args.from_dir, donors, args.from_stage)
+        state = args.from_dir / f"{resumed}.sandbox"
+        try:
+            header = read_header(state, donors=donors, seed=args.seed)
+        except SandboxStateError as exc:
+            raise SystemExit(f"--from: {exc}") from None
+        shutil.copytree(args.from_dir / resumed, data_dir)  # a copy: the kept world stays as it was kept
     context = multiprocessing.get_context("spawn")  # the parent holds DuckDB threads after a size
     parent, child = context.Pipe()
-    server = context.Process(target=_serve, args=(donors, args.seed, child), daemon=True)
+    server = context.Process(target=_serve, args=(donors, args.seed, str(state) if state else None, child),
+                             daemon=True)
     server.start()
     try:
         setup = parent.recv()
-        print(f"\n== {donors:,} donors: sandbox generated and serving in {setup['startup_s']:.1f} s "
-              f"({setup['constituents']:,} Bloomerang constituents seeded); load average {os.getloadavg()[0]:.2f}",
-              flush=True)
-        data_dir = scratch / f"data-{donors}"
+        if "error" in setup:
+            raise SystemExit(f"--from: {setup['error']}")
+        how = "generated" if state is None else "restored from its saved state"
+        print(f"\n== {donors:,} donors: sandbox {how} and serving in {setup['startup_s']:.1f} s "
+              f"({setup['constituents']:,} Bloomerang constituents; child RSS {setup['memory']['rss']:,.0f} MiB); "
+              f"load average {os.getloadavg()[0]:.2f}", flush=True)
         gap = args.skew + 1.0
-        run_phase("first load", setup, data_dir, mappings, 0.0)
-        _keep(data_dir, args.keep, f"data-{donors}-first-load")
-        run_phase("first rerun (reads back)", setup, data_dir, mappings, gap)
+        if resumed is None:
+            run_phase("first load", setup, data_dir, mappings, 0.0)
+            _memory_line(parent)
+            _keep(data_dir, args.keep, f"data-{donors}-first-load", parent)
+        else:
+            print(f"  resumed world {resumed} of {args.from_dir} (kept {header['saved_at']}, sandbox code "
+                  f"{header['code']}); the pipeline runs on a copy of its data folder. The first rerun after a "
+                  "code change may re-map every record (staging keys its changed-only cache on a digest of the "
+                  "mapping code): it is reported apart from the median.", flush=True)
+        if resumed is None or resumed.endswith("-first-load"):
+            run_phase("first rerun (reads back)", setup, data_dir, mappings, gap)
+            _memory_line(parent)
         runs = []
         for n in range(1, args.quiet_runs + 1):
             profile = args.profile.with_suffix(f".{donors}.prof" if n == 1 else f".{donors}.{n}.prof") \
                 if args.profile else None
             label = "quiet rerun (nightly cost)" + (f" {n}/{args.quiet_runs}" if args.quiet_runs > 1 else "")
+            if resumed is not None and n == 1:
+                label = "first quiet rerun after resume"
             runs.append(run_phase(label, setup, data_dir, mappings, gap, profile))
-            _keep(data_dir, args.keep, f"data-{donors}-quiet" + (f"-{n}" if args.quiet_runs > 1 else ""))
-        quiet = median_phase(runs) if len(runs) > 1 else runs[0]
-        if len(runs) > 1:
+            _memory_line(parent)
+            _keep(data_dir, args.keep, f"data-{donors}-quiet" + (f"-{n}" if args.quiet_runs > 1 else ""), parent)
+        measured = runs[1:] if resumed is not None and len(runs) > 1 else runs
+        quiet = median_phase(measured) if len(measured) > 1 else measured[0]
+        left_out = "; the first rerun after the resume left out" if measured is not runs else ""
+        if len(measured) > 1:
             print(f"  median quiet rerun: wall {quiet.wall:.1f} s  CPU {quiet.cpu:.1f} s  HTTP wait "
                   f"{quiet.http_wait:.1f} s  non-HTTP {quiet.non_http:.1f} s (each: "
-                  + ", ".join(f"{phase.non_http:.1f}" for phase in runs) + " s non-HTTP)", flush=True)
+                  + ", ".join(f"{phase.non_http:.1f}" for phase in measured) + f" s non-HTTP{left_out})", flush=True)
+        elif left_out:
+            print(f"  quiet rerun figure: rerun 2/2{left_out}", flush=True)
+        elif resumed is not None:
+            print("  (one quiet rerun after a resume: the figure below is that first rerun, which may have "
+                  "re-mapped and paid this process's imports; --quiet-runs 2 or more leaves it out)", flush=True)
         print(f"  load average {os.getloadavg()[0]:.2f}")
         return quiet
     finally:
-        parent.send("stop")
+        parent.send(("stop",))
         server.join(timeout=60)
 
 
@@ -182,11 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-runs", type=int, default=1, metavar="N",
                         help="quiet reruns per size against the same loaded sandbox; the median is checked (default 1)")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
-                        help="copy each size's data folder after the first load and after the quiet reruns to DIR "
-                             "(for offline measurement; never reused by a run)")
+                        help="keep a loaded world after the first load and after each quiet rerun: the data folder "
+                             "copied to DIR/data-<donors>-<stage> and the sandbox state beside it (.sandbox)")
+    parser.add_argument("--from", dest="from_dir", type=Path, default=None, metavar="DIR",
+                        help="start each size from a world kept in DIR by --keep (restored sandbox, a copy of the "
+                             "data folder) and run the reruns only")
+    parser.add_argument("--from-stage", choices=("auto", "quiet", "first-load"), default="auto",
+                        help="which kept world --from resumes: the latest quiet one, the first-load one, or auto "
+                             "(quiet if kept, else first-load; default)")
     args = parser.parse_args(argv)
     if args.quiet_runs < 1:
         parser.error("--quiet-runs must be at least 1")
+    if args.from_dir is not None and args.keep is not None and args.keep.resolve() == args.from_dir.resolve():
+        parser.error("--keep must not be the --from folder (it would overwrite the world being resumed)")
     sizes = args.donors or ([2000, 20_000] if args.quick else [2000, 20_000, 100_000])
 
     quiet: dict[int, Phase] = {}

@@ -11,6 +11,7 @@ Layout:
 
 * ``server`` — ``Sandbox``: the three simulators in background threads, their knobs, stores and URLs.
 * ``process`` — ``SandboxProcess``: the same, as a ``bloom-pipeline sandbox`` child process (the demo).
+* ``state`` — the three stores' whole state saved to one file and served again (a loaded world reused).
 * ``cli`` — the ``bloom-pipeline sandbox`` command.
 * ``faults`` — ``Knobs``, the fault middleware shared by the three apps, and the ``RequestLog``.
 * ``data`` — the generated world: shared fake people and the seed records of each API.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import signal
 import threading
+from pathlib import Path
 
 import click
 
@@ -42,7 +43,14 @@ def _share(ctx: click.Context, param: click.Parameter, value: float) -> float:
 @click.option("--messy", is_flag=True, default=False,
               help="Plant the hostile records real APIs hold (null and duplicate ids, impossible dates and amounts, "
                    "timestamps of year 9999) into WeGive and Handbid; see docs/sandbox.md.")
+@click.option("--state", "state", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Serve a state saved by --save-state (or nightly_cost.py --keep) instead of generating a world; "
+                   "--donors / --seed / --messy, when given, must be the saved ones.")
+@click.option("--save-state", "save_state", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="On Ctrl-C / SIGTERM, save the whole state of the three simulators to this file.")
+@click.pass_context
 def sandbox_command(
+    ctx: click.Context,
     host: str,
     bloomerang_port: int,
     wegive_port: int,
@@ -54,9 +62,15 @@ def sandbox_command(
     drop_after_commit: float,
     latency_ms: float,
     messy: bool,
+    state: Path | None,
+    save_state: Path | None,
 ) -> None:
     """Run the Bloomerang, WeGive and Handbid simulators until Ctrl-C."""
     from bloom_pipeline.sandbox.server import Sandbox
+    from bloom_pipeline.sandbox.state import SandboxStateError
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
 
     limit, period = parse_rate_limit(rate_limit)
     knobs = Knobs(
@@ -69,10 +83,14 @@ def sandbox_command(
     )
     ports = {"bloomerang": bloomerang_port, "wegive": wegive_port, "handbid": handbid_port}
     stop = threading.Event()
+    world = {"donors": donors if state is None or given("donors") else None,
+             "seed": seed if state is None or given("seed") else None}
     try:
-        sandbox = Sandbox(donors=donors, seed=seed, knobs=knobs, host=host, ports=ports, messy=messy).start()
-    except (OSError, ValueError) as exc:
+        sandbox = Sandbox(**world, knobs=knobs, host=host, ports=ports, messy=messy, state=state).start()
+    except (OSError, ValueError, SandboxStateError) as exc:
         raise click.ClickException(f"cannot start the sandbox: {exc}") from exc
+    if state is not None:
+        click.echo(f"Saved state: {state} ({sandbox.donors} donors, seed {sandbox.seed})")
     click.echo(f"Bloomerang v2 URL: {sandbox.urls['bloomerang']}")
     click.echo(f"Bloomerang API key: {sandbox.keys['bloomerang']}")
     click.echo(f"WeGive URL:        {sandbox.urls['wegive']}")
@@ -85,7 +103,7 @@ def sandbox_command(
         f"Knobs: rate limit {limit_text}; fault rate {fault_rate:g}; "
         f"drop-after-commit {drop_after_commit:g}; latency {latency_ms:g} ms"
     )
-    if messy:
+    if sandbox.messy:
         from bloom_pipeline.sandbox.data.messy import summary
 
         click.echo(summary(sandbox.messy_manifest))
@@ -97,6 +115,9 @@ def sandbox_command(
             pass
     finally:
         sandbox.stop()
+        if save_state is not None:
+            sandbox.save_state(save_state)
+            click.echo(f"State saved to {save_state}", err=True)
 
 
 def register(group: click.Group) -> None:

@@ -19,13 +19,18 @@ _API = {"Bloomerang v2 URL": "bloomerang", "WeGive URL": "wegive", "Handbid URL"
 
 
 class SandboxProcess:
-    """``with SandboxProcess(donors=2000, seed=42) as sb: sb.urls, sb.handbid_org_id``."""
+    """``with SandboxProcess(donors=2000, seed=42) as sb: sb.urls, sb.handbid_org_id``.
+
+    ``state``: serve a saved state (``bloom-pipeline sandbox --state``; ``donors`` / ``seed`` must be its own);
+    ``save_state``: the child saves its state to that file when it is stopped (``--save-state``)."""
 
     def __init__(self, donors: int = 2000, seed: int = 42, rate_limit: str = "1000/3600",
-                 startup_timeout: float = 120.0) -> None:
+                 startup_timeout: float = 120.0, state: str | None = None, save_state: str | None = None) -> None:
         self.args = [sys.executable, "-m", "bloom_pipeline.cli", "sandbox", "--bloomerang-port", "0",
                      "--wegive-port", "0", "--handbid-port", "0", "--donors", str(donors), "--seed", str(seed),
                      "--rate-limit", rate_limit]
+        self.args += ["--state", str(state)] if state is not None else []
+        self.args += ["--save-state", str(save_state)] if save_state is not None else []
         self.startup_timeout = startup_timeout
         self.urls: dict[str, str] = {}
         self.handbid_org_id: int | None = None
@@ -55,7 +60,7 @@ class SandboxProcess:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
-                self._process.wait(timeout=15)
+                self._process.wait(timeout=15 if "--save-state" not in self.args else 600)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()

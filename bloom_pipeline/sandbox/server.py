@@ -13,6 +13,11 @@ of ``bloom_pipeline.settings``: they only open the simulators, never a real API.
 ``messy=True`` plants the hostile records of ``sandbox/data/messy.py`` into the WeGive and Handbid stores
 before they serve (a null id, a duplicate id, impossible dates and amounts, timestamps of year 9999); what
 was planted is ``messy_manifest``. Off (the default), the stores are exactly the world's.
+
+``state=PATH`` serves a state saved by ``save_state(PATH)`` instead of a generated world (``state.py``): the
+same records, ids, modification times and id counters, so a loaded world (a first load that wrote everything)
+is paid for once and served again. The file is checked before anything is built (format, code fingerprint, and
+``donors`` / ``seed`` when given); ``world`` is then generated only if something asks for it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -70,19 +76,33 @@ class Sandbox:
 
     def __init__(
         self,
-        donors: int = 2000,
-        seed: int = 42,
+        donors: int | None = None,
+        seed: int | None = None,
         knobs: Knobs | None = None,
         host: str = "127.0.0.1",
         ports: dict[str, int] | None = None,
         capture_bodies: bool = False,
         world: Any = None,
         messy: bool = False,
+        state: str | Path | None = None,
     ) -> None:
+        """``donors`` (default 2000) and ``seed`` (default 42) make the world; with ``state`` they are the saved
+        file's, and when given they must be the file's (``state.SandboxStateError`` otherwise)."""
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise ValueError("the sandbox only serves on loopback addresses")
-        self.donors = donors
-        self.seed = seed
+        self._state_path = Path(state) if state is not None else None
+        self._state_payload: dict[str, Any] | None = None
+        if self._state_path is not None:
+            from bloom_pipeline.sandbox import state as saved_state
+
+            if world is not None:
+                raise ValueError("a Sandbox serves either a world or a saved state, not both")
+            header = saved_state.read_header(self._state_path, donors=donors, seed=seed)
+            if messy and not header["messy"]:
+                raise saved_state.SandboxStateError(self._state_path, "saved without the messy records")
+            donors, seed, messy = header["donors"], header["seed"], header["messy"]
+        self.donors = 2000 if donors is None else donors
+        self.seed = 42 if seed is None else seed
         self.host = host
         self._ports = {api: 0 for api in APIS} | (ports or {})
         base = knobs or Knobs()
@@ -98,8 +118,10 @@ class Sandbox:
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> Sandbox:
         from bloom_pipeline.sandbox.data.world import generate_world
+        from bloom_pipeline.sandbox.state import code_fingerprint
 
-        if self._world is None:
+        code_fingerprint()  # taken before the build: it names the code that made the stores (state.py)
+        if self._world is None and self._state_path is None:
             self._world = generate_world(donors=self.donors, seed=self.seed)
         for callback in _observers:
             callback(self)
@@ -117,7 +139,10 @@ class Sandbox:
 
     def build_store(self, api: str) -> Any:
         """Seed ``api``'s store from the world (generated on first use), with the messy records planted when
-        ``messy`` is on; kept in ``stores``. ``start`` serves what this builds; a test may call it alone."""
+        ``messy`` is on; kept in ``stores``. ``start`` serves what this builds; a test may call it alone.
+        With ``state``, the store is the saved one instead."""
+        if self._state_path is not None:
+            return self._restore_store(api)
         if self._world is None:
             from bloom_pipeline.sandbox.data.world import generate_world
 
@@ -133,6 +158,30 @@ class Sandbox:
             self.messy_manifest += messy.plant(api, store, self._world, int(getattr(self._world, "seed", self.seed)))
         self.stores[api] = store
         return store
+
+    def _restore_store(self, api: str) -> Any:
+        from bloom_pipeline.sandbox import state as saved_state
+
+        if self._state_payload is None:
+            self._state_payload = saved_state.load(self._state_path)
+            self.messy_manifest = list(self._state_payload["messy_manifest"])
+        package, store_name = _SIMULATORS[api]
+        store_class = getattr(importlib.import_module(f"{package}.store"), store_name)
+        self.stores[api] = saved_state.restore_store(store_class, self._state_payload["stores"][api])
+        if all(name in self.stores for name in APIS):
+            self._state_payload = None  # the stores hold the records now; the payload's dict goes
+        return self.stores[api]
+
+    def save_state(self, path: str | Path) -> dict[str, Any]:
+        """Write the three stores' whole state to ``path`` (``state.py``), serving or not; returns the file's
+        header (format, code fingerprint, donors, seed, counts). A restored Sandbox serves the same answers."""
+        from bloom_pipeline.sandbox import state as saved_state
+
+        for api in APIS:
+            if api not in self.stores:
+                self.build_store(api)
+        return saved_state.save(path, {api: self.stores[api] for api in APIS}, donors=self.donors,
+                                seed=self.seed, messy=self.messy, messy_manifest=self.messy_manifest)
 
     def _serve(self, app: Any, port: int) -> _Served:
         sock = _bind(self.host, port)
@@ -165,6 +214,11 @@ class Sandbox:
     # -- facts for clients -----------------------------------------------------------
     @property
     def world(self) -> Any:
+        """The generated world (generated on first use when the stores were restored from a saved state)."""
+        if self._world is None:
+            from bloom_pipeline.sandbox.data.world import generate_world
+
+            self._world = generate_world(donors=self.donors, seed=self.seed)
         return self._world
 
     @property
@@ -175,7 +229,9 @@ class Sandbox:
 
     @property
     def handbid_org_id(self) -> int:
-        return int(self._world.handbid_org_id)
+        if self._world is None and "handbid" in self.stores:
+            return int(self.stores["handbid"].org_id)
+        return int(self.world.handbid_org_id)
 
     def set_knobs(self, **changes: Any) -> None:
         """Change a knob on all three APIs at once (e.g. ``fault_rate=0.2``)."""

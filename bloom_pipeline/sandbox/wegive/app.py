@@ -356,11 +356,15 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
 
     async def list_allocations(request: Request) -> JSONResponse:
         q = request.query_params
-        with store.lock:
-            rows = [a for a in store.fund_allocations.values()
-                    if (not q.get("transaction_id") or _eq(a.get("transaction_id"), q["transaction_id"]))
-                    and (not q.get("fund") or _eq(a["fund"]["id"], q["fund"]))]
-            return _page(request, rows, store.render_allocation, {"id": lambda a: a["id"]})
+        def wanted(a: dict[str, Any]) -> bool:
+            return bool((not q.get("transaction_id") or _eq(a.get("transaction_id"), q["transaction_id"]))
+                        and (not q.get("fund") or _eq(a["fund"]["id"], q["fund"])))
+
+        sort_keys = {"id": lambda a: a["id"]}
+        with store.lock:  # a full scan pages through every allocation: filtered and sorted once (ScanCache)
+            rows, sorted_ = scans.rows(request, "fund_allocations",
+                                       lambda: [a for a in store.fund_allocations.values() if wanted(a)], sort_keys)
+            return _page(request, rows, store.render_allocation, sort_keys, presorted=sorted_)
 
     async def list_campaigns(request: Request) -> JSONResponse:
         with store.lock:

@@ -174,3 +174,33 @@ def test_bloomerang_transactions_in_date_order_match_a_sort() -> None:
     assert pages() == [t["Id"] for t in reversed(by_date)]  # the default: Date Desc
     assert pages(orderDirection="Asc") == [t["Id"] for t in by_date]
     assert pages()[0] == made[4] and made[6] not in pages()
+
+
+def test_wegive_allocation_pages_match_a_scan_and_see_writes() -> None:
+    """``GET /dashboard/fund-allocations`` is a full scan each night: its pages are cut from one filtered, sorted
+    list per scan (``ScanCache``) and must be what filtering and sorting the table gives, writes included."""
+    store = WeGiveStore.from_world(generate_world(donors=60, seed=3))
+    client = TestClient(wegive_app(store, Knobs(rate_limit=None), RequestLog(), SANDBOX_KEYS["wegive"]))
+    client.headers["Authorization"] = f"Bearer {SANDBOX_KEYS['wegive']}"
+
+    def scan(**params: str) -> list[int]:
+        out, number = [], 1
+        while True:
+            answer = client.get("/api/dashboard/fund-allocations", params={"page": number, "count": 25, **params})
+            assert answer.status_code == 200
+            body = answer.json()
+            out += [row["id"] for row in body["data"]]
+            if number >= body["meta"]["last_page"]:
+                return out
+            number += 1
+
+    assert scan() == sorted(store.fund_allocations)
+    fund = next(iter(store.fund_allocations.values()))["fund"]["id"]
+    assert scan(fund=str(fund)) == sorted(a["id"] for a in store.fund_allocations.values() if a["fund"]["id"] == fund)
+    first = client.get("/api/dashboard/fund-allocations", params={"page": 1, "count": 25}).json()
+    store.add_transaction(next(iter(store.donors)), 500)  # a new gift and its allocation between two pages
+    last = client.get("/api/dashboard/fund-allocations",
+                      params={"page": first["meta"]["last_page"] + 1, "count": 25}).json()
+    assert max(store.fund_allocations) in [row["id"] for row in last["data"]] + [
+        row["id"] for row in client.get("/api/dashboard/fund-allocations", params={
+            "page": first["meta"]["last_page"], "count": 25}).json()["data"]]
