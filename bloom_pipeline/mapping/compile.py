@@ -504,17 +504,31 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
         take &= bad.isna().to_numpy()
     keep = take[fast.positions]
     mapped = _fast_frame(entity, spec, src, ids, fast, keep, stamps, stored)
-    slow_rows = np.flatnonzero(~take)
+    index = pd.RangeIndex(len(ids))
+    excluded, reasons = _exclusions(spec, src, index)  # an excluded record: one rejected row, nothing else
+    out = excluded.to_numpy()
+    rejected = pd.DataFrame(columns=REJECTED_COLUMNS)
+    if out.any():
+        rows = index[out]
+        rejected = _rejected(records, None, rows, entity.split(".")[0], entity, ids,
+                             reasons[out].map(lambda r: [r]), "excluded").reset_index(drop=True)
+    slow_rows = np.flatnonzero(~take & ~out)
     if not len(slow_rows):
-        return MapResult(mapped=mapped, rejected=pd.DataFrame(columns=REJECTED_COLUMNS), fields=_no_fields())
+        return MapResult(mapped=mapped, rejected=rejected, fields=_no_fields())
     subset = records.iloc[slow_rows] if isinstance(records, pd.DataFrame) else [records[i] for i in slow_rows]
     slow = _map_python(org, entity, subset)
+    where = pd.Series(slow_rows, index=ids.to_numpy()[slow_rows])
     if len(slow.mapped):
-        where = pd.Series(slow_rows, index=ids.to_numpy()[slow_rows])
         positions = np.concatenate([fast.positions[keep], where.loc[slow.mapped["source_id"].to_numpy()].to_numpy()])
         both = pd.concat([mapped, slow.mapped], ignore_index=True) if len(mapped) else slow.mapped
         mapped = both.iloc[np.argsort(positions, kind="stable")].reset_index(drop=True) if len(mapped) else both
-    return MapResult(mapped=mapped, rejected=slow.rejected, fields=slow.fields)
+    if len(slow.rejected) and len(rejected):
+        positions = np.concatenate([np.flatnonzero(out), where.loc[slow.rejected["source_id"].to_numpy()].to_numpy()])
+        both = pd.concat([rejected, slow.rejected], ignore_index=True)
+        rejected = both.iloc[np.argsort(positions, kind="stable")].reset_index(drop=True)
+    elif len(slow.rejected):
+        rejected = slow.rejected
+    return MapResult(mapped=mapped, rejected=rejected, fields=slow.fields)
 
 
 def _fast_frame(entity: str, spec: EntitySpec, src: dict[str, pd.Series], ids: pd.Series, fast: sqlpath.FastRows,
@@ -559,13 +573,7 @@ def _map_python(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.
     src = extract_columns(records, _source_paths(spec))
     ids = id_texts(src[spec.id])
     rejected: list[pd.DataFrame] = []
-    excluded = pd.Series(False, index=src.index)
-    reasons = pd.Series(None, index=src.index, dtype=object)
-    for rule in spec.exclude_when:
-        hit = norm_column(src[rule.field]).isin([str(v).strip().lower() for v in rule.in_]) & ~excluded
-        reasons[hit] = [safe_text(f"{rule.field}: '{v}' excluded — {rule.reason}")
-                        for v in src[rule.field][hit].astype(str)]
-        excluded |= hit
+    excluded, reasons = _exclusions(spec, src, src.index)
     if excluded.any():
         rows = src.index[excluded.to_numpy()]
         why = reasons[excluded.to_numpy()].map(lambda r: [r])
@@ -630,6 +638,18 @@ def _map_python(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.
     rejected_frame = (pd.concat(rejected).sort_index().reset_index(drop=True) if rejected
                       else pd.DataFrame(columns=REJECTED_COLUMNS))
     return MapResult(mapped=mapped, rejected=rejected_frame, fields=_field_rows(records, drops, source, entity, ids))
+
+
+def _exclusions(spec: EntitySpec, src: Mapping[str, pd.Series], index: pd.Index) -> tuple[pd.Series, pd.Series]:
+    """Per record whether an `exclude_when` rule excludes it, and the reason (the first rule that does)."""
+    excluded = pd.Series(False, index=index)
+    reasons = pd.Series(None, index=index, dtype=object)
+    for rule in spec.exclude_when:
+        hit = norm_column(src[rule.field]).isin([str(v).strip().lower() for v in rule.in_]) & ~excluded
+        reasons[hit] = [safe_text(f"{rule.field}: '{v}' excluded — {rule.reason}")
+                        for v in src[rule.field][hit].astype(str)]
+        excluded |= hit
+    return excluded, reasons
 
 
 def _key_drops(spec: EntitySpec, src: pd.DataFrame, excluded: pd.Series, stamps: pd.Series | None

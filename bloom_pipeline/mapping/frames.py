@@ -114,7 +114,8 @@ def raw_json(records: list[dict[str, Any]] | pd.DataFrame, rows: pd.Index) -> li
     """The original records of the given rows, as JSON text (for the quarantine table)."""
     frame = isinstance(records, pd.DataFrame)
     items = frame_records(records.iloc[list(rows)]) if frame else [records[i] for i in rows]
-    return [json.dumps(item, default=str, sort_keys=True) for item in items]
+    encode = json.JSONEncoder(default=str, sort_keys=True).encode  # what json.dumps(…) builds per call
+    return [encode(item) for item in items]
 
 
 _NATIVE = (str, type(None), dict, list, int, float, bool)

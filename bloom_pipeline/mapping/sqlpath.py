@@ -352,8 +352,9 @@ def _designations(org: OrgConfig, entity: str, des: Any, src: dict[str, pd.Serie
         own = ev.values.get("Note", NULL)
         if rules.notes.kind != "null":  # the gift's notes (method fallbacks) on each designation's Note
             merged = rules.notes if own.kind == "null" else Expr(
-                f"coalesce({own.sql} || ' | ' || {rules.notes.sql}, {own.sql}, {rules.notes.sql})", "text", False)
-            members["Note"] = (json_text(Expr(merged.sql, "text", False)), None)
+                f"coalesce({own.sql} || ' | ' || {rules.notes.sql}, {own.sql}, {rules.notes.sql})", "text",
+                own.clean and rules.notes.clean)
+            members["Note"] = (json_text(merged), None)
         members["CustomValues"] = (custom, None)
         fund = ev.canonical.get("fund_source_ids", NULL)
         fund_sql, fund_ok = "NULL", "TRUE"

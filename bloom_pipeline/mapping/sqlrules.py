@@ -580,7 +580,8 @@ def compile_rules(rules: dict[str, FieldRule], columns: Callable[[str], Column],
             table = {norm_literal(k): v for k, v in rule.note.items()}
             if key.kind != "null" and table:
                 cases = " ".join(f"WHEN {text_literal(k)} THEN {text_literal(v)}" for k, v in table.items())
-                notes = Expr(f"coalesce({notes.sql}, (CASE {key.sql} {cases} END))", "text", False)
+                clean = notes.clean and all(literal(v).clean for v in table.values())
+                notes = Expr(f"coalesce({notes.sql}, (CASE {key.sql} {cases} END))", "text", clean)
         for method, needed in (rule.requires or {}).items():
             current = values[target]
             if current.kind == "null":
@@ -594,8 +595,9 @@ def compile_rules(rules: dict[str, FieldRule], columns: Callable[[str], Column],
             values[target] = Expr(f"(CASE WHEN {fall} THEN {fallback.sql} ELSE {current.sql} END)", kind,
                                   current.clean and fallback.clean)
             if rule.fallback_note:
-                note = text_literal(rule.fallback_note.format(method=method, missing=", ".join(needed)))
-                notes = Expr(f"(CASE WHEN {fall} THEN {note} ELSE {notes.sql} END)", "text", False)
+                note = literal(rule.fallback_note.format(method=method, missing=", ".join(needed)))
+                notes = Expr(f"(CASE WHEN {fall} THEN {note.sql} ELSE {notes.sql} END)", "text",
+                             note.clean and notes.clean)
         if rule.canonical and rule.requires:
             canonical[rule.canonical] = values[target]
     second: dict[str, str] = {}
@@ -607,7 +609,7 @@ def compile_rules(rules: dict[str, FieldRule], columns: Callable[[str], Column],
         if rule.canonical and rule.requires:
             canonical[rule.canonical] = values[name]
     second[f"{prefix}notes"] = notes.sql
-    notes = Expr(f"{prefix}notes", "text", False) if notes.kind != "null" else NULL
+    notes = Expr(f"{prefix}notes", "text", notes.clean) if notes.kind != "null" else NULL
     for target, rule in rules.items():
         if not rule.when:
             continue

@@ -138,7 +138,7 @@ def test_sql_path_equals_python_engine_on_hostile_records(org: Any, monkeypatch:
                                                           make: Any) -> None:
     rows = make(2_000)
     fast, reference, by_sql = both_ways(monkeypatch, org, entity, rows)
-    assert len(reference.mapped) > 100 and len(reference.rejected) > 100
+    assert len(reference.mapped) > 100 and len(reference.rejected) > 50
     assert_same(fast, reference, entity)
     share = 0.5 if make in (hostile_extra_donors, hostile_extra_transactions) else 0.01
     assert by_sql > share * len(reference.mapped), "the SQL path mapped almost nothing: it is not being tested"
