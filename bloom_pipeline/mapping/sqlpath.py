@@ -113,9 +113,13 @@ def _clean(array: Any) -> bool:
     return data is not None and not _SUSPECT[data].any()
 
 
+_BOUNDS = (255, 2048, 4000)  # limits.text_limit's bounds: a longest length rounded up to one keeps the same checks
+
+
 def _longest(array: Any) -> int:
-    top = arrowtext.pc.max(arrowtext.pc.utf8_length(array)).as_py()
-    return int(top or 0)
+    """The longest text's length rounded up to a text bound (so that chunks share compiled queries)."""
+    top = int(arrowtext.pc.max(arrowtext.pc.utf8_length(array)).as_py() or 0)
+    return next((b for b in _BOUNDS if top <= b), top)
 
 
 class Inputs:
@@ -148,6 +152,10 @@ class Inputs:
     def table(self, extra: dict[str, Any]) -> Any:
         return arrowtext.pa.table({**self.arrays, **extra})
 
+    def signature(self) -> tuple[Any, ...]:
+        """What the compiled SQL depends on: the same signature, the same query."""
+        return tuple((p, c.kind, c.clean, c.longest, c.odd is not None) for p, c in self.by_path.items())
+
 
 _SET_APART = {"status", "is_refunded", "bloomerang_id", "fund_source_ids"}  # compile.py sets these itself
 _SQL_TYPE = {"text": "VARCHAR", "int": "BIGINT", "null": "VARCHAR"}
@@ -168,7 +176,6 @@ def _layers(base: str, rules: RuleSet, name: str) -> tuple[list[str], str]:
 @dataclass
 class _Designations:
     ctes: list[str]
-    table: Any  # the listed elements (Arrow), or None
     array: str  # SQL of the JSON array, over `last` (LEFT JOIN des where there is a list)
     funds: str
     ok: str
@@ -203,7 +210,6 @@ def map_rows(org: OrgConfig, entity: str, spec: EntitySpec, src: dict[str, pd.Se
 def _map_rows(org: OrgConfig, entity: str, spec: EntitySpec, src: dict[str, pd.Series], ids: pd.Series,
               ctx: Context) -> FastRows:
     table = catalog.ENTITY_TARGET[entity]
-    source = entity.split(".")[0]
     des = spec.designations if table == "transactions" else None
     frame = {p: values for p, values in src.items() if des is None or p != des.list}
     root = Inputs(frame, "c")
@@ -231,35 +237,21 @@ def _map_rows(org: OrgConfig, entity: str, spec: EntitySpec, src: dict[str, pd.S
     parts: list[Any] = []
     extra = {"_pos": arrowtext.pa.array(np.arange(len(ids), dtype=np.int64)), "_id": id_col_array(ids)}
     listed_table = None
-    for branch, where in branches:
-        rules = compile_rules(spec.branch_rules(branch), root.column, ctx, "r_", catalog.STAGED_ONLY_TARGETS)
-        ctes, last = _layers("src", rules, "root")
-        members = dict(rules.json)
-        conditions = [rules.ok, *ok_root, *where]
-        if table == "constituents" and spec.correlation:
-            members["CustomValues"] = (_custom_values(org.custom_field("constituent", source), id_col), None)
-        joined = last
-        funds = None
-        if des is not None:
-            d = _designations(org, entity, des, src, root, rules, last, id_col, ctx)
-            ctes += d.ctes
-            listed_table = d.table
-            members["Designations"] = (d.array, None)
-            conditions.append(d.ok)
-            joined = d.last if d.table is None else f"{d.last} LEFT JOIN des ON des._row = {d.last}._pos"
-            funds = d.funds
-        outputs = [f"{object_sql(members)} AS payload"]
-        for column in catalog.CANONICAL_COLUMNS[table]:
-            if column == "fund_source_ids" and column in rules.canonical:
-                raise Unsupported("fund ids from a root rule")
-            if column not in _SET_APART:
-                outputs.append(f"{_canonical_sql(rules.canonical.get(column, NULL), column)} AS k_{column}")
-        if table == "transactions":
-            refunded = rules.values.get("IsRefunded", NULL)
-            outputs.append(f"{_refunded_sql(refunded)} AS k_is_refunded")
-            outputs.append(f"{funds} AS k_fund_source_ids")
-        sql = (f"WITH {', '.join(ctes)} " if ctes else "") + (
-            f"SELECT _pos, {', '.join(outputs)} FROM {joined} WHERE {' AND '.join(f'({c})' for c in conditions)}")
+    elements = None
+    if des is not None:
+        elements, has, listed_table = _elements(des, src, len(ids))
+        root.arrays["_has"] = arrowtext.pa.array(has)
+    key = (entity, spec.model_dump_json(), org.bloomerang.custom_fields.model_dump_json(), ctx.timezone,
+           ctx.phone_region, root.signature(), id_col.clean, None if elements is None else elements.signature(),
+           listed_table is not None)  # everything the query text depends on (never an object's id: ids are reused)
+    queries = _QUERIES.get(key)
+    if queries is None:
+        queries = [_query(org, entity, spec, branch, where, ok_root, root, id_col, elements, listed_table is not None,
+                          ctx) for branch, where in branches]
+        if len(_QUERIES) >= 64:
+            _QUERIES.clear()
+        _QUERIES[key] = queries
+    for sql in queries:
         con.register("src", root.table(extra))
         if listed_table is not None:
             con.register("listed", listed_table)
@@ -270,6 +262,44 @@ def _map_rows(org: OrgConfig, entity: str, spec: EntitySpec, src: dict[str, pd.S
             if listed_table is not None:
                 con.unregister("listed")
     return _collect(parts)
+
+
+_QUERIES: dict[tuple[Any, ...], list[str]] = {}  # compiled queries by what they depend on (a chunk's signature)
+
+
+def _query(org: OrgConfig, entity: str, spec: EntitySpec, branch: str | None, where: list[str], ok_root: list[str],
+           root: Inputs, id_col: Column, elements: Inputs | None, listed: bool, ctx: Context) -> str:
+    """The SQL of one branch's rows (their payloads, canonical columns and the condition of exactness)."""
+    table = catalog.ENTITY_TARGET[entity]
+    source = entity.split(".")[0]
+    des = spec.designations if table == "transactions" else None
+    rules = compile_rules(spec.branch_rules(branch), root.column, ctx, "r_", catalog.STAGED_ONLY_TARGETS)
+    ctes, last = _layers("src", rules, "root")
+    members = dict(rules.json)
+    conditions = [rules.ok, *ok_root, *where]
+    if table == "constituents" and spec.correlation:
+        members["CustomValues"] = (_custom_values(org.custom_field("constituent", source), id_col), None)
+    joined = last
+    funds = None
+    if des is not None and elements is not None:
+        d = _designations(org, entity, des, root, elements, listed, rules, last, id_col, ctx)
+        ctes += d.ctes
+        members["Designations"] = (d.array, None)
+        conditions.append(d.ok)
+        joined = d.last if not listed else f"{d.last} LEFT JOIN des ON des._row = {d.last}._pos"
+        funds = d.funds
+    outputs = [f"{object_sql(members)} AS payload"]
+    for column in catalog.CANONICAL_COLUMNS[table]:
+        if column == "fund_source_ids" and column in rules.canonical:
+            raise Unsupported("fund ids from a root rule")
+        if column not in _SET_APART:
+            outputs.append(f"{_canonical_sql(rules.canonical.get(column, NULL), column)} AS k_{column}")
+    if table == "transactions":
+        refunded = rules.values.get("IsRefunded", NULL)
+        outputs.append(f"{_refunded_sql(refunded)} AS k_is_refunded")
+        outputs.append(f"{funds} AS k_fund_source_ids")
+    return (f"WITH {', '.join(ctes)} " if ctes else "") + (
+        f"SELECT _pos, {', '.join(outputs)} FROM {joined} WHERE {' AND '.join(f'({c})' for c in conditions)}")
 
 
 def id_col_array(ids: pd.Series) -> Any:
@@ -305,20 +335,16 @@ def _refunded_sql(e: Expr) -> str:
     return "FALSE"
 
 
-def _designations(org: OrgConfig, entity: str, des: Any, src: dict[str, pd.Series], root: Inputs, rules: RuleSet,
-                  root_last: str, id_col: Column, ctx: Context) -> _Designations:
-    """The designation arrays in SQL. A record without a list has one designation built from its own fields
-    (`fallback`): its rules are evaluated on the record's row itself, no join, no aggregate. The elements of
-    the lists (extracted here, in order) are evaluated joined to their record and aggregated per record in
-    list order. Per record: the JSON array, the fund ids, whether every element mapped exactly and whether
-    their amounts add up to the gift's (as the Python check finds them)."""
+def _elements(des: Any, src: dict[str, pd.Series], n: int) -> tuple[Inputs, np.ndarray, Any]:
+    """The list elements of the chunk's records, in order (their columns, per record whether it has a list, and
+    the Arrow table of the elements with `_row` and `_ord`, None when no record has one)."""
     pa = arrowtext.pa
     relative = sorted({s for rule in des.fields.values() for s in rule.sources() if not s.startswith("parent.")})
     lists = src[des.list].to_numpy() if des.list is not None else None
     if lists is not None:
         has = np.fromiter((isinstance(v, list) and len(v) > 0 for v in lists), dtype=bool, count=len(lists))
     else:
-        has = np.zeros(len(root.arrays["c0"]), dtype=bool)
+        has = np.zeros(n, dtype=bool)
     items: list[Any] = []
     owners: list[int] = []
     order: list[int] = []
@@ -328,7 +354,22 @@ def _designations(org: OrgConfig, entity: str, des: Any, src: dict[str, pd.Serie
             owners.append(int(r))
             order.append(k)
     elements = Inputs({p: pd.Series(extract(items, p), dtype=object) for p in relative}, "e")
+    table = None
+    if items:
+        arrays = dict(elements.arrays)
+        arrays["_row"] = pa.array(np.asarray(owners, dtype=np.int64))
+        arrays["_ord"] = pa.array(np.asarray(order, dtype=np.int64))
+        table = pa.table(arrays)
+    return elements, has, table
 
+
+def _designations(org: OrgConfig, entity: str, des: Any, root: Inputs, elements: Inputs, listed: bool,
+                  rules: RuleSet, root_last: str, id_col: Column, ctx: Context) -> _Designations:
+    """The designation arrays in SQL. A record without a list has one designation built from its own fields
+    (`fallback`): its rules are evaluated on the record's row itself, no join, no aggregate. The elements of
+    the lists (extracted here, in order) are evaluated joined to their record and aggregated per record in
+    list order. Per record: the JSON array, the fund ids, whether every element mapped exactly and whether
+    their amounts add up to the gift's (as the Python check finds them)."""
     def parent_or(own: Any) -> Any:
         def column(path: str) -> Column:
             if path.startswith("parent."):
@@ -376,13 +417,8 @@ def _designations(org: OrgConfig, entity: str, des: Any, src: dict[str, pd.Serie
     array = "'[' || f_obj || ']'"
     funds = "'[' || coalesce(f_fund, '') || ']'"
     exact = f"(f_exact AND {same})"
-    table = None
-    if items:
+    if listed:
         ls = compile_rules(des.fields, parent_or(elements.column), ctx, "l_", set())
-        arrays = dict(elements.arrays)
-        arrays["_row"] = pa.array(np.asarray(owners, dtype=np.int64))
-        arrays["_ord"] = pa.array(np.asarray(order, dtype=np.int64))
-        table = pa.table(arrays)
         ctes.append(f"lj AS (SELECT listed.*, p.* FROM listed JOIN {root_last} p ON p._pos = listed._row)")
         layer_ctes, last_ls = _layers("lj", ls, "ls")
         ctes += layer_ctes
@@ -398,8 +434,7 @@ def _designations(org: OrgConfig, entity: str, des: Any, src: dict[str, pd.Serie
         array = f"(CASE WHEN _has THEN des.arr ELSE {array} END)"
         funds = f"(CASE WHEN _has THEN des.funds ELSE {funds} END)"
         exact = f"(CASE WHEN _has THEN coalesce(des.exact AND {listed_same}, FALSE) ELSE {exact} END)"
-    root.arrays["_has"] = pa.array(has)
-    return _Designations(ctes, table, array, funds, exact, "fbx")
+    return _Designations(ctes, array, funds, exact, "fbx")
 
 
 def _collect(parts: list[Any]) -> FastRows:
