@@ -28,7 +28,6 @@ from bloom_pipeline.mapping.sqlrules import (
     RuleSet,
     Unsupported,
     compile_rules,
-    dollars_text,
     json_text,
     norm_key,
     norm_literal,
@@ -455,4 +454,4 @@ def _collect(parts: list[Any]) -> FastRows:
     return FastRows(positions[order], columns)
 
 
-__all__ = ["MIN_ROWS", "FastRows", "arrow_column", "dollars_text", "map_rows"]
+__all__ = ["MIN_ROWS", "FastRows", "arrow_column", "map_rows"]
