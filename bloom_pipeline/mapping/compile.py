@@ -96,7 +96,7 @@ def _timestamps(values: pd.Series) -> pd.Series:
     object, true/false) → NaT, never an exception."""
     if values.dtype.kind in "iuf":
         seconds = values.astype(float)
-        return pd.to_datetime(seconds.where(seconds.abs() <= _EPOCH_BOUND), unit="s", utc=True, errors="coerce")
+        return _epoch_seconds(seconds.where(seconds.abs() <= _EPOCH_BOUND))
     if values.dtype.kind == "b":
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # the usual case, vectorised
@@ -107,9 +107,23 @@ def _timestamps(values: pd.Series) -> pd.Series:
                          for v in items], index=values.index, dtype=float)
     out = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
     if numbers.notna().any():
-        epoch = pd.to_datetime(numbers.where(numbers.abs() <= _EPOCH_BOUND), unit="s", utc=True, errors="coerce")
+        epoch = _epoch_seconds(numbers.where(numbers.abs() <= _EPOCH_BOUND))
         out = out.where(out.notna(), epoch)
     return out
+
+
+def _epoch_seconds(seconds: pd.Series) -> pd.Series:
+    """Epoch seconds (floats within pandas' bounds, NaN for none) → aware UTC timestamps.
+
+    Why the retry: pandas converts a float column under `errstate(over="raise")`, and now and then (hostile
+    inputs, after an out-of-range date was parsed or a C kernel ran in this thread) a floating-point flag left
+    raised makes it report an overflow no value has; the value-by-value conversion of the same numbers gives
+    the same timestamps without that check."""
+    sqlpath.clear_float_flags()
+    try:
+        return pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
+    except FloatingPointError:
+        return pd.to_datetime(seconds.astype(object), unit="s", utc=True, errors="coerce")
 
 
 def _id_text(value: Any) -> str | None:

@@ -260,7 +260,32 @@ def _map_rows(org: OrgConfig, entity: str, spec: EntitySpec, src: dict[str, pd.S
             con.unregister("src")
             if listed_table is not None:
                 con.unregister("listed")
+            clear_float_flags()
     return _collect(parts)
+
+
+def _float_flag_clearer() -> Any:
+    try:
+        import ctypes
+        import ctypes.util
+
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        return libm.feclearexcept
+    except (OSError, AttributeError):  # not glibc: nothing to clear with
+        return None
+
+
+_FECLEAR = _float_flag_clearer()
+FE_ALL_EXCEPT = 0x3D  # x86 (<fenv.h>)
+
+
+def clear_float_flags() -> None:
+    """Clear the thread's floating-point exception flags a C kernel left raised (DuckDB's, or pandas' own
+    parsing of an out-of-range date): numpy does not clear them before every operation, and pandas converts
+    epoch seconds under `errstate(over="raise")`, so a stale flag raises there (FloatingPointError in
+    `to_datetime`, seen on hostile inputs now and then)."""
+    if _FECLEAR is not None:
+        _FECLEAR(FE_ALL_EXCEPT)
 
 
 _QUERIES: dict[tuple[Any, ...], list[str]] = {}  # compiled queries by what they depend on (a chunk's signature)

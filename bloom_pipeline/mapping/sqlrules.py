@@ -180,7 +180,7 @@ def _cents(e: Expr, ok: list[str]) -> Expr:
     if e.kind != "int":  # text amounts, floats: value by value in Python
         ok.append(f"({e.sql} IS NULL)")
         return NULL
-    ok.append(f"({e.sql} IS NULL OR abs({e.sql}) <= {MAX_CENTS})")
+    ok.append(f"({e.sql} IS NULL OR {e.sql} BETWEEN {-MAX_CENTS} AND {MAX_CENTS})")  # abs() of -2**63 overflows
     return Expr(e.sql, "cents")
 
 
@@ -200,8 +200,9 @@ def _to_date(tz: str) -> Callable[[Expr, list[str]], Expr]:
         if e.kind != "text":
             ok.append(f"({e.sql} IS NULL)")
             return NULL
-        moment = f"TRY_CAST({e.sql} AS TIMESTAMPTZ)"
-        ok.append(f"({e.sql} IS NULL OR (regexp_full_match({e.sql}, '{ISO_TIME}') AND {moment} IS NOT NULL))")
+        # only a text of the strict shape reaches the cast (CASE evaluates per row): no other text is converted
+        moment = f"(CASE WHEN regexp_full_match({e.sql}, '{ISO_TIME}') THEN TRY_CAST({e.sql} AS TIMESTAMPTZ) END)"
+        ok.append(f"({e.sql} IS NULL OR {moment} IS NOT NULL)")
         return Expr(f"strftime(timezone({text_literal(tz)}, {moment}), '%Y-%m-%d')", "text", longest=10,
                     trimmed=True)
     return compile_
@@ -456,7 +457,7 @@ def json_text(e: Expr) -> str:
 def dollars_text(cents: str) -> str:
     """repr(cents / 100) from whole cents, exactly: every amount of at most 15 digits reads back as the same
     float, so the shortest text of the float is the decimal itself ('12.3', '12.0', '0.05')."""
-    a = f"abs({cents})"
+    a = f"(CASE WHEN {cents} BETWEEN {-MAX_CENTS} AND {MAX_CENTS} THEN abs({cents}) END)"
     frac = f"({a} % 100)"
     return (f"(CASE WHEN {cents} IS NOT NULL THEN (CASE WHEN {cents} < 0 THEN '-' ELSE '' END) || "
             f"CAST({a} // 100 AS VARCHAR) || '.' || (CASE WHEN {frac} = 0 THEN '0' WHEN {frac} % 10 = 0 "
