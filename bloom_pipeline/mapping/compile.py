@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bloom_pipeline.mapping import catalog, jsonbuild, parallel
+from bloom_pipeline.mapping import arrowtext, catalog, jsonbuild, parallel, sqlpath
 from bloom_pipeline.mapping.engine import (
     Evaluated,
     collect_errors,
@@ -31,7 +31,7 @@ from bloom_pipeline.mapping.engine import (
     safe_text,
     shown_value,
 )
-from bloom_pipeline.mapping.frames import element_frame, extract, extract_columns, raw_json
+from bloom_pipeline.mapping.frames import element_frame, extract, extract_columns, extract_series, raw_json
 from bloom_pipeline.mapping.parallel import PARALLEL_MIN_ROWS
 from bloom_pipeline.mapping.reverse import reverse_map, to_source_payload
 from bloom_pipeline.mapping.spec import EntitySpec, OrgConfig
@@ -96,7 +96,7 @@ def _timestamps(values: pd.Series) -> pd.Series:
     object, true/false) → NaT, never an exception."""
     if values.dtype.kind in "iuf":
         seconds = values.astype(float)
-        return pd.to_datetime(seconds.where(seconds.abs() <= _EPOCH_BOUND), unit="s", utc=True, errors="coerce")
+        return _epoch_seconds(seconds.where(seconds.abs() <= _EPOCH_BOUND))
     if values.dtype.kind == "b":
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):  # the usual case, vectorised
@@ -107,9 +107,23 @@ def _timestamps(values: pd.Series) -> pd.Series:
                          for v in items], index=values.index, dtype=float)
     out = pd.to_datetime(texts, utc=True, errors="coerce", format="ISO8601")
     if numbers.notna().any():
-        epoch = pd.to_datetime(numbers.where(numbers.abs() <= _EPOCH_BOUND), unit="s", utc=True, errors="coerce")
+        epoch = _epoch_seconds(numbers.where(numbers.abs() <= _EPOCH_BOUND))
         out = out.where(out.notna(), epoch)
     return out
+
+
+def _epoch_seconds(seconds: pd.Series) -> pd.Series:
+    """Epoch seconds (floats within pandas' bounds, NaN for none) → aware UTC timestamps.
+
+    Why the retry: pandas converts a float column under `errstate(over="raise")`, and now and then (hostile
+    inputs, after an out-of-range date was parsed or a C kernel ran in this thread) a floating-point flag left
+    raised makes it report an overflow no value has; the value-by-value conversion of the same numbers gives
+    the same timestamps without that check."""
+    sqlpath.clear_float_flags()
+    try:
+        return pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
+    except FloatingPointError:
+        return pd.to_datetime(seconds.astype(object), unit="s", utc=True, errors="coerce")
 
 
 def _id_text(value: Any) -> str | None:
@@ -480,6 +494,92 @@ def _map_all(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.Dat
 
 
 def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.DataFrame) -> MapResult:
+    """One chunk: the rows the compiled SQL maps exactly (sqlpath.py) from its query, the others — errors,
+    dropped values, shapes the SQL leaves alone — by the Python engine (`_map_python`), merged in input order.
+    The result is `_map_python`'s over the whole chunk (tests/unit/mapping/test_sql_path_differential.py)."""
+    if len(records) < sqlpath.MIN_ROWS or not arrowtext.ENABLED:
+        return _map_python(org, entity, records)
+    spec = org.entity(entity)
+    src = extract_series(records, _source_paths(spec))
+    ids = id_texts(src[spec.id])
+    if not ids_are_clean(records, spec.id) and (ids.isna().any() or ids.duplicated().any()):  # not screened
+        return _map_python(org, entity, records)
+    fast = sqlpath.map_rows(org, entity, spec, src, ids, context(org))
+    if fast is None or not len(fast.positions):
+        return _map_python(org, entity, records)
+    take = np.zeros(len(ids), dtype=bool)
+    take[fast.positions] = True
+    stamps = _timestamps(src[spec.updated_at]) if spec.updated_at else None
+    if stamps is not None:  # a last-modified time that is no time is a dropped value: Python writes it
+        take &= ~(stamps.isna().to_numpy() & present(src[spec.updated_at]).to_numpy())
+    stored = None
+    if spec.bloomerang_id:
+        stored, bad = _positive_ids(src[spec.bloomerang_id])
+        take &= bad.isna().to_numpy()
+    keep = take[fast.positions]
+    mapped = _fast_frame(entity, spec, src, ids, fast, keep, stamps, stored)
+    index = pd.RangeIndex(len(ids))
+    excluded, reasons = _exclusions(spec, src, index)  # an excluded record: one rejected row, nothing else
+    out = excluded.to_numpy()
+    rejected = pd.DataFrame(columns=REJECTED_COLUMNS)
+    if out.any():
+        rows = index[out]
+        rejected = _rejected(records, None, rows, entity.split(".")[0], entity, ids,
+                             reasons[out].map(lambda r: [r]), "excluded").reset_index(drop=True)
+    slow_rows = np.flatnonzero(~take & ~out)
+    if not len(slow_rows):
+        return MapResult(mapped=mapped, rejected=rejected, fields=_no_fields())
+    subset = records.iloc[slow_rows] if isinstance(records, pd.DataFrame) else [records[i] for i in slow_rows]
+    slow = _map_python(org, entity, subset)
+    where = pd.Series(slow_rows, index=ids.to_numpy()[slow_rows])
+    if len(slow.mapped):
+        positions = np.concatenate([fast.positions[keep], where.loc[slow.mapped["source_id"].to_numpy()].to_numpy()])
+        both = pd.concat([mapped, slow.mapped], ignore_index=True) if len(mapped) else slow.mapped
+        mapped = both.iloc[np.argsort(positions, kind="stable")].reset_index(drop=True) if len(mapped) else both
+    if len(slow.rejected) and len(rejected):
+        positions = np.concatenate([np.flatnonzero(out), where.loc[slow.rejected["source_id"].to_numpy()].to_numpy()])
+        both = pd.concat([rejected, slow.rejected], ignore_index=True)
+        rejected = both.iloc[np.argsort(positions, kind="stable")].reset_index(drop=True)
+    elif len(slow.rejected):
+        rejected = slow.rejected
+    return MapResult(mapped=mapped, rejected=rejected, fields=slow.fields)
+
+
+def _fast_frame(entity: str, spec: EntitySpec, src: dict[str, pd.Series], ids: pd.Series, fast: sqlpath.FastRows,
+                keep: np.ndarray, stamps: pd.Series | None, stored: pd.Series | None) -> pd.DataFrame:
+    """The mapped rows of the SQL's records, in `_map_python`'s columns and types."""
+    table = catalog.ENTITY_TARGET[entity]
+    rows = fast.positions[keep]
+    index = pd.RangeIndex(len(rows))
+    out: dict[str, Any] = {
+        "source": pd.Series(entity.split(".")[0], index=index, dtype=object),
+        "source_id": pd.Series(ids.to_numpy()[rows], index=index, dtype=object),
+        "payload": pd.Series(fast.columns["payload"][keep], index=index, dtype=object),
+        "payload_hash": jsonbuild.hash_column(pd.Series(fast.columns["payload"][keep], index=index, dtype=object)),
+        "source_updated_at": (stamps.iloc[rows].set_axis(index) if stamps is not None
+                              else pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")),
+    }
+    for column in catalog.CANONICAL_COLUMNS[table]:
+        computed = fast.columns.get(f"k_{column}")
+        if column == "bloomerang_id":
+            out[column] = (stored.iloc[rows].set_axis(index).astype("Int64") if stored is not None
+                           else pd.Series(pd.array([pd.NA] * len(rows), dtype="Int64"), index=index))
+        elif column == "status" and spec.status:
+            out[column] = src[spec.status].iloc[rows].set_axis(index)
+        elif column == "amount" and table == "transactions":
+            values = computed[keep] if computed is not None else np.full(len(rows), np.nan)
+            out[column] = pd.Series(np.asarray(values, dtype=float), index=index)
+        elif column == "is_refunded" and table == "transactions":
+            out[column] = pd.Series(np.asarray(computed[keep], dtype=bool), index=index)
+        elif computed is not None:
+            out[column] = pd.Series(computed[keep], index=index, dtype=object)
+        else:
+            out[column] = pd.Series(None, index=index, dtype=object)
+    return pd.DataFrame(out, index=index)
+
+
+def _map_python(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.DataFrame) -> MapResult:
+    """The Python engine over a chunk (every record: errors, dropped values, the rows SQL leaves alone)."""
     spec = org.entity(entity)
     source = entity.split(".")[0]
     table = catalog.ENTITY_TARGET[entity]
@@ -487,13 +587,7 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
     src = extract_columns(records, _source_paths(spec))
     ids = id_texts(src[spec.id])
     rejected: list[pd.DataFrame] = []
-    excluded = pd.Series(False, index=src.index)
-    reasons = pd.Series(None, index=src.index, dtype=object)
-    for rule in spec.exclude_when:
-        hit = norm_column(src[rule.field]).isin([str(v).strip().lower() for v in rule.in_]) & ~excluded
-        reasons[hit] = [safe_text(f"{rule.field}: '{v}' excluded — {rule.reason}")
-                        for v in src[rule.field][hit].astype(str)]
-        excluded |= hit
+    excluded, reasons = _exclusions(spec, src, src.index)
     if excluded.any():
         rows = src.index[excluded.to_numpy()]
         why = reasons[excluded.to_numpy()].map(lambda r: [r])
@@ -558,6 +652,18 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
     rejected_frame = (pd.concat(rejected).sort_index().reset_index(drop=True) if rejected
                       else pd.DataFrame(columns=REJECTED_COLUMNS))
     return MapResult(mapped=mapped, rejected=rejected_frame, fields=_field_rows(records, drops, source, entity, ids))
+
+
+def _exclusions(spec: EntitySpec, src: Mapping[str, pd.Series], index: pd.Index) -> tuple[pd.Series, pd.Series]:
+    """Per record whether an `exclude_when` rule excludes it, and the reason (the first rule that does)."""
+    excluded = pd.Series(False, index=index)
+    reasons = pd.Series(None, index=index, dtype=object)
+    for rule in spec.exclude_when:
+        hit = norm_column(src[rule.field]).isin([str(v).strip().lower() for v in rule.in_]) & ~excluded
+        reasons[hit] = [safe_text(f"{rule.field}: '{v}' excluded — {rule.reason}")
+                        for v in src[rule.field][hit].astype(str)]
+        excluded |= hit
+    return excluded, reasons
 
 
 def _key_drops(spec: EntitySpec, src: pd.DataFrame, excluded: pd.Series, stamps: pd.Series | None

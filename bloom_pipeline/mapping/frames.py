@@ -12,7 +12,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from pandas.core.dtypes.cast import maybe_box_native
 
 from bloom_pipeline.mapping.spec import DesignationSpec
 
@@ -44,6 +46,14 @@ def _series(values: list[Any], index: pd.Index | None = None) -> pd.Series:
 
 def extract_columns(records: list[dict[str, Any]] | pd.DataFrame, paths: Iterable[str]) -> pd.DataFrame:
     """One column per dotted path (missing → None)."""
+    columns = extract_series(records, paths)
+    index = pd.RangeIndex(len(records) if isinstance(records, pd.DataFrame) else len(list(records)))
+    return pd.DataFrame(columns, index=index) if columns else pd.DataFrame(index=index)
+
+
+def extract_series(records: list[dict[str, Any]] | pd.DataFrame, paths: Iterable[str]) -> dict[str, pd.Series]:
+    """`extract_columns` as a dict of Series: no frame built (a frame of object columns is consolidated,
+    i.e. copied, once more), for callers that read the columns one by one."""
     columns: dict[str, pd.Series] = {}
     if isinstance(records, pd.DataFrame):
         index = pd.RangeIndex(len(records))
@@ -57,9 +67,9 @@ def extract_columns(records: list[dict[str, Any]] | pd.DataFrame, paths: Iterabl
                     columns[path] = _series(extract(frame[head].tolist(), rest))
                 else:
                     columns[path] = pd.Series(None, index=index, dtype=object)
-        return pd.DataFrame(columns, index=index)
+        return columns
     items = list(records)
-    return pd.DataFrame({path: _series(extract(items, path)) for path in paths}, index=pd.RangeIndex(len(items)))
+    return {path: _series(extract(items, path)) for path in paths}
 
 
 def designation_paths(des: DesignationSpec) -> tuple[list[str], list[str]]:
@@ -102,8 +112,26 @@ def element_frame(src: pd.DataFrame, des: DesignationSpec) -> pd.DataFrame:
 
 def raw_json(records: list[dict[str, Any]] | pd.DataFrame, rows: pd.Index) -> list[str]:
     """The original records of the given rows, as JSON text (for the quarantine table)."""
-    if isinstance(records, pd.DataFrame):
-        items = records.iloc[list(rows)].to_dict("records")
-    else:
-        items = [records[i] for i in rows]
-    return [json.dumps(item, default=str, sort_keys=True) for item in items]
+    frame = isinstance(records, pd.DataFrame)
+    items = frame_records(records.iloc[list(rows)]) if frame else [records[i] for i in rows]
+    encode = json.JSONEncoder(default=str, sort_keys=True).encode  # what json.dumps(…) builds per call
+    return [encode(item) for item in items]
+
+
+_NATIVE = (str, type(None), dict, list, int, float, bool)
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """`frame.to_dict("records")`, the same dicts, column by column: pandas boxes every value of an object
+    column one by one (`maybe_box_native`), which only changes numpy scalars; here a column is boxed only
+    when it holds something other than plain Python values."""
+    columns = frame.columns.tolist()
+    lists = []
+    for j, dtype in enumerate(frame.dtypes):
+        values = list(frame.iloc[:, j])  # what itertuples yields: Python scalars for numpy columns
+        if (dtype == np.dtype(object) or isinstance(dtype, pd.api.extensions.ExtensionDtype)) and any(
+                type(v) not in _NATIVE for v in values):
+            values = [maybe_box_native(v) for v in values]
+        lists.append(values)
+    return [dict(zip(columns, row, strict=True)) for row in zip(*lists, strict=True)] if lists else \
+        [{} for _ in range(len(frame))]
