@@ -31,6 +31,7 @@ def _dump(world) -> str:
     return json.dumps(parts, sort_keys=True)
 
 
+@pytest.mark.slow  # seconds of work: kept out of the fast tier
 def test_same_seed_gives_byte_identical_world(world):
     assert _dump(generate_world(donors=2000, seed=42)) == _dump(world)
 

@@ -40,6 +40,7 @@ def test_donor_frame_in_chunks_equals_one_piece(org: Any) -> None:
     assert whole.rejected["raw"].str.contains('"id": 100').any()
 
 
+@pytest.mark.slow  # seconds of work: kept out of the fast tier
 def test_transactions_in_chunks_equal_one_piece(org: Any) -> None:
     rows = [record(TRANSACTION, id=i, status="Failed" if i % 6 == 0 else "Success", amount=5000 if i % 7 else 4000,
                    source_type=["card", "check", "paypal"][i % 3]) for i in range(1, 50)]

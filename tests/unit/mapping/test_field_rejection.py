@@ -113,6 +113,7 @@ def test_chunked_and_frame_inputs_give_the_same_field_rows(org):
     assert [json.loads(r)["id"] for r in by_frame["raw"]] == [int(s) for s in whole.fields["source_id"]]
 
 
+@pytest.mark.slow  # seconds of work: kept out of the fast tier
 def test_worker_processes_give_the_same_field_rows(org):
     rows = [record(DONOR, id=i, email_1="bad@@x" if i % 7 == 0 else f"d{i}@example.org") for i in range(1, 400)]
     serial = map_frame(org, "wegive.donors", rows, chunk_rows=100, workers=1)
