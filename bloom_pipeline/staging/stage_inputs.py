@@ -13,10 +13,9 @@ quarantine rows are written by every run as before. Losing this table costs one 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,11 +101,11 @@ def write_changes(store: StagingStore, entity: str, frame: pd.DataFrame, *, sour
         replace_rows(con, table, frame, window=None, keys=("source", "source_id"), scope={"source": source})
         # id sets travel as registered frames and are matched by semi-join: a list parameter with
         # ``list_contains`` would compare every row with every id (quadratic at 100,000 donors)
-        with _id_view(con, "carried_ids", unchanged) as carried:
+        with writes.id_view(con, name="carried_ids", ids=unchanged) as carried:
             con.execute(f"UPDATE {table} SET run_id = ?, extracted_at = ? WHERE source = ? "
                         f"AND source_id IN (SELECT source_id FROM {carried})", [run_id, now, source])
         if full_scan:
-            with _id_view(con, "staged_ids", mapped_ids | unchanged) as staged:
+            with writes.id_view(con, name="staged_ids", ids=mapped_ids | unchanged) as staged:
                 con.execute(f"DELETE FROM {table} WHERE source = ? AND source_id NOT IN "
                             f"(SELECT source_id FROM {staged})", [source])
                 con.execute("DELETE FROM stage_inputs WHERE source = ? AND entity = ? AND source_id NOT IN "
@@ -116,24 +115,11 @@ def write_changes(store: StagingStore, entity: str, frame: pd.DataFrame, *, sour
     return len(frame) + len(unchanged)
 
 
-@contextlib.contextmanager
-def _id_view(con: duckdb.DuckDBPyConnection, name: str, ids: Iterable[str]) -> Iterator[str]:
-    """A set of source ids registered as a one-column view ``name`` (column ``source_id``) for the block."""
-    import pandas as pd
-
-    con.register(name, pd.DataFrame({"source_id": pd.Series(sorted(ids), dtype=object)}))
-    try:
-        yield name
-    finally:
-        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even this; it rolls back anyway
-            con.unregister(name)
-
-
 def _remember(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, source: str, source_entity: str,
               run_id: str, mapping: str, record_hash: dict[str, str], uncached: set[str]) -> None:
     import pandas as pd
 
-    with _id_view(con, "restaged_ids", uncached | {str(sid) for sid in frame["source_id"]}) as restaged:
+    with writes.id_view(con, name="restaged_ids", ids=uncached | {str(sid) for sid in frame["source_id"]}) as restaged:
         con.execute("DELETE FROM stage_inputs WHERE source = ? AND entity = ? AND source_id IN "
                     f"(SELECT source_id FROM {restaged})", [source, source_entity])
     ids = [str(s) for s in frame["source_id"]]

@@ -34,6 +34,7 @@ from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.writes import (
     Window,
     WindowArg,
+    id_view,
     insert_frame,
     quarantine_rows,
     record_hashes,
@@ -250,7 +251,7 @@ class StagingStore:
             if not carried:
                 replace_rows(con, table, frame, window=window, keys=("source_id",), duplicate_keys=True)
                 return len(records)
-            with _key_view(con, carried) as view:
+            with id_view(con, carried) as view:
                 con.execute(f"UPDATE {table} SET run_id = ?, extracted_at = ? WHERE source_id IN "
                             f"(SELECT source_id FROM {view})", [run_id, now])
                 if window == "all":  # every other row goes: changed (inserted again below) or no longer listed
@@ -321,20 +322,6 @@ def _unchanged_keys(con: duckdb.DuckDBPyConnection, table: str, keys: list[str],
         with contextlib.suppress(duckdb.Error):
             con.unregister(view)
     return {row[0] for row in rows}
-
-
-@contextlib.contextmanager
-def _key_view(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> Iterator[str]:
-    """A set of source ids as a registered one-column view (``source_id``), matched by semi-join."""
-    import pandas as pd
-
-    view = f"carried_keys_{uuid.uuid4().hex}"
-    con.register(view, pd.DataFrame({"source_id": pd.Series(sorted(keys), dtype=object)}))
-    try:
-        yield view
-    finally:
-        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even this; it rolls back anyway
-            con.unregister(view)
 
 
 def _raw_frame(records: list[Any], keys: list[str], hashes: list[str], *, window: WindowArg,

@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -295,3 +295,18 @@ def quarantine_rows(
         finally:
             _unregister(con, view)
     return insert_frame(con, "quarantine", frame)
+
+
+@contextlib.contextmanager
+def id_view(con: duckdb.DuckDBPyConnection, ids: Iterable[str], name: str | None = None) -> Iterator[str]:
+    """A set of source ids registered as a one-column view (``source_id``) for the block, to semi-join against;
+    ``name`` defaults to a fresh one (two blocks on one connection never meet)."""
+    import pandas as pd
+
+    view = name or f"ids_{uuid.uuid4().hex}"
+    con.register(view, pd.DataFrame({"source_id": pd.Series(sorted(ids), dtype=object)}))
+    try:
+        yield view
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses even this; it rolls back anyway
+            con.unregister(view)
