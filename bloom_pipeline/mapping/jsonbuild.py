@@ -104,9 +104,11 @@ def assemble(fields: dict[str, tuple[Any, bool]], index: pd.Index) -> tuple[pd.S
     return _assemble_pandas(fields, index)
 
 
-def _split(fields: dict[str, tuple[Any, bool]]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    groups: dict[str, dict[str, tuple[Any, bool]]] = {}
-    leaves: dict[str, tuple[Any, bool]] = {}
+def split_dotted(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A payload's dotted member names split into this level's leaves and the groups one level down
+    (``{"a": 1, "b.c": 2}`` → ``{"a": 1}``, ``{"b": {"c": 2}}``): one nesting rule for both builders."""
+    groups: dict[str, dict[str, Any]] = {}
+    leaves: dict[str, Any] = {}
     for key, item in fields.items():
         head, dot, rest = key.partition(".")
         if dot:
@@ -139,7 +141,7 @@ def _assemble_arrow(fields: dict[str, tuple[Any, bool]], length: int) -> tuple[A
 
 def _object_sql(fields: dict[str, tuple[Any, bool]], length: int, columns: dict[str, Any]) -> tuple[str, np.ndarray]:
     """(SQL text of the objects, per row whether an anchoring field is present); adds the columns it reads."""
-    leaves, groups = _split(fields)
+    leaves, groups = split_dotted(fields)
     members = []
     anchored = np.zeros(length, dtype=bool)
     for key in sorted(set(leaves) | set(groups)):
@@ -184,7 +186,7 @@ def _duckdb() -> Any:
 
 
 def _assemble_pandas(fields: dict[str, tuple[pd.Series, bool]], index: pd.Index) -> tuple[pd.Series, pd.Series]:
-    leaves, groups = _split(fields)
+    leaves, groups = split_dotted(fields)
     body = pd.Series("", index=index, dtype=object)
     anchored = pd.Series(False, index=index)
     for key in sorted(set(leaves) | set(groups)):

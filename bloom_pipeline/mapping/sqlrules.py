@@ -23,6 +23,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
 from bloom_pipeline.mapping import validators
 from bloom_pipeline.mapping.arrowtext import WHITESPACE
+from bloom_pipeline.mapping.jsonbuild import split_dotted
 from bloom_pipeline.mapping.limits import text_limit
 from bloom_pipeline.mapping.spec import FieldRule
 from bloom_pipeline.mapping.transforms import MAX_CENTS, REGISTRY, Context
@@ -473,14 +474,7 @@ def object_sql(members: dict[str, tuple[str, str | None]]) -> str:
 
 
 def _object(members: dict[str, tuple[str, str | None]]) -> tuple[str, list[str]]:
-    leaves: dict[str, tuple[str, str | None]] = {}
-    groups: dict[str, dict[str, tuple[str, str | None]]] = {}
-    for key, item in members.items():
-        head, dot, rest = key.partition(".")
-        if dot:
-            groups.setdefault(head, {})[rest] = item
-        else:
-            leaves[key] = item
+    leaves, groups = split_dotted(members)
     parts: list[str] = []
     anchors: list[str] = []
     for key in sorted(set(leaves) | set(groups)):
