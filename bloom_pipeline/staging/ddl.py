@@ -257,11 +257,27 @@ CREATE TABLE IF NOT EXISTS stage_inputs (
     PRIMARY KEY (source, entity, source_id)
 )"""
 
+# The quarantine rows the staging step gave a record (``staging/stage_inputs.py``): a record quarantined whole, or
+# staged with a value left out, whose content hash and mapping hash are unchanged is not mapped again either — the
+# rows are written into the run as that mapping gave them. ``staged``: the record also gave a staged row.
+STAGE_VERDICTS_DDL = """
+CREATE TABLE IF NOT EXISTS stage_verdicts (
+    source       VARCHAR NOT NULL,
+    entity       VARCHAR NOT NULL,
+    source_id    VARCHAR NOT NULL,
+    record_hash  VARCHAR NOT NULL,
+    mapping_hash VARCHAR NOT NULL,
+    staged       BOOLEAN NOT NULL,
+    verdict      JSON NOT NULL,
+    run_id       VARCHAR NOT NULL,
+    PRIMARY KEY (source, entity, source_id)
+)"""
+
 
 def all_ddl() -> list[str]:
     """Every statement needed to create an empty staging database (raw tables come on demand)."""
     return ([_staged_ddl(e) for e in STAGED_ENTITIES] + list(LEDGER_DDL) + list(RECONCILIATION_DDL)
-            + [STAGE_INPUTS_DDL])
+            + [STAGE_INPUTS_DDL, STAGE_VERDICTS_DDL])
 
 
 def _quarantine_ddl(table: str) -> str:

@@ -21,8 +21,11 @@ rejected in the run, so a few bad records the source keeps sending cannot wedge 
 
 A quiet night costs what changed (``_stage_changed``): a record staged whole by an earlier run, with the same
 content under the same mapping and code (``staging/stage_inputs.py``), is not mapped or validated again — its
-staged row is carried into the run — so steps 2–4 see only the changed records, the quarantined ones (retried
-every run) and those with a value left out. Step 1 still screens every record received.
+staged row is carried into the run — so steps 2–4 see only the changed records. A record quarantined whole or
+staged with a value left out is carried the same way on its remembered verdict (``stage_verdicts``): its
+quarantine rows, as the mapping gave them, are written again by the run (so it is still quarantined, logged and
+counted every run, and mapped again as soon as it or the mapping changes); one the mapping code crashed on is
+mapped again every run. Step 1 still screens every record received.
 """
 
 from __future__ import annotations
@@ -185,6 +188,7 @@ class Staged:
     mapped: pd.DataFrame
     rejected: pd.DataFrame  # record level, kinds 'invalid' / 'excluded' (map_frame's columns)
     fields: pd.DataFrame  # kind 'field'
+    crashed: set[str] = field(default_factory=set)  # source ids the mapping code raised on (``_map_isolated``)
 
 
 def _screen_ids(key: str, records: list[Any], id_path: str) -> tuple[list[int], pd.DataFrame]:
@@ -281,9 +285,10 @@ def _map_entity(org: OrgConfig, key: str, entity: str, records: list[Any], origi
     batch = [records[i] for i in good]
     result, crashed = _map_isolated(org, key, batch)
     parts = [p for p in (screened, crashed) if len(p)]
+    crashed_ids = {str(sid) for sid in crashed["source_id"]} if len(crashed) else set()
     if result is None:
         empty = map_frame(org, key, [])
-        return Staged(empty.mapped, _stack_rows(parts), empty.fields)
+        return Staged(empty.mapped, _stack_rows(parts), empty.fields, crashed_ids)
     mapped, refused = _validated(entity, source_entity, result, batch, spec.id)
     fields = result.fields
     if len(refused):
@@ -298,7 +303,9 @@ def _map_entity(org: OrgConfig, key: str, entity: str, records: list[Any], origi
                                  zip(refused["errors"], refused["source_id"], strict=True)]
             fields = fields[~fields["source_id"].astype(str).isin(lost)]
     rejected = _stack_rows([*parts, result.rejected, refused])
-    return Staged(mapped, rejected, fields)
+    return Staged(mapped, rejected, fields, crashed_ids)
+
+
 
 
 def _stack_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -413,14 +420,48 @@ def _stage_changed(org: OrgConfig, store: StagingStore, run_id: str, key: str, e
         digests_of_good = [digests[i] for i in good]
     hashes = dict(zip((str(sid) for sid in ids), digests_of_good, strict=True))
     unchanged = stage_inputs.unchanged_ids(store, entity, source, source_entity, mapping, hashes)
-    carried = {i for i, sid in zip(good, ids, strict=True) if str(sid) in unchanged}
+    remembered = stage_inputs.verdicts(store, source, source_entity, mapping, hashes)
+    carried: set[int] = set()
+    kept: dict[str, stage_inputs.Verdict] = {}  # carried with the quarantine rows their verdict holds
+    for i, sid in zip(good, ids, strict=True):
+        sid = str(sid)
+        verdict = remembered.get(sid)
+        if verdict is None:
+            if sid in unchanged:
+                carried.add(i)
+        elif verdict.holds and verdict.staged == (sid in unchanged):
+            carried.add(i)
+            kept[sid] = verdict
     redo = [i for i in range(len(records)) if i not in carried]
-    staged = _map_entity(org, key, entity, [records[i] for i in redo], [originals[i] for i in redo])
-    uncached = {str(s) for frame in (staged.rejected, staged.fields) if len(frame) for s in frame["source_id"]}
+    if redo:
+        staged = _map_entity(org, key, entity, [records[i] for i in redo], [originals[i] for i in redo])
+    else:  # a quiet night: nothing to map (``map_frame`` of no records still costs its set-up)
+        staged = Staged(pd.DataFrame({"source_id": pd.Series(dtype=object), "payload_hash": pd.Series(dtype=object)}),
+                        _stack_rows([]), _stack_rows([]))
+    judged = stage_inputs.verdict_rows([staged.rejected, staged.fields])
+    carried_staged = {sid for sid in unchanged if sid not in remembered or sid in kept}
     count = stage_inputs.write_changes(
         store, entity, staged.mapped, source=source, source_entity=source_entity, run_id=run_id,
-        unchanged=unchanged, full_scan=key in FULL_SCANS, mapping=mapping, record_hash=hashes, uncached=uncached)
+        unchanged=carried_staged, full_scan=key in FULL_SCANS, mapping=mapping, record_hash=hashes,
+        uncached=staged.crashed, judged=judged, kept=set(kept))
+    if kept:
+        staged = _with_kept_verdicts(staged, kept, source, key)
     return staged, count
+
+
+def _with_kept_verdicts(staged: Staged, kept: dict[str, stage_inputs.Verdict], source: str, key: str) -> Staged:
+    """``staged`` with the quarantine rows of the records carried on their remembered verdict, as the mapping
+    gave them: record-level rows among the rejected, 'field' rows among the fields."""
+    rows = [{"source": source, "entity": key, "source_id": sid, **row} for sid, verdict in kept.items()
+            for row in verdict.rows]
+    whole = [row for row in rows if row.get("kind") != "field"]
+    values = [row for row in rows if row.get("kind") == "field"]
+    rejected = _stack_rows([staged.rejected, pd.DataFrame(whole)]) if whole else staged.rejected
+    fields = staged.fields
+    if values:
+        extra = pd.DataFrame(values)
+        fields = pd.concat([f for f in (staged.fields, extra) if len(f)], ignore_index=True)
+    return Staged(staged.mapped, rejected, fields, staged.crashed)
 
 
 def _as_list(value: Any) -> list[str]:
