@@ -120,6 +120,17 @@ def states_frame(con: duckdb.DuckDBPyConnection, entity: str, source: str | None
     return con.execute(sql + " ORDER BY source, source_id", params).df()
 
 
+def links_frame(con: duckdb.DuckDBPyConnection, entity: str, source: str | None = None) -> pd.DataFrame:
+    """The linked pairs of an entity (optionally one source): ``source``, ``source_id``, ``bloomerang_id`` of every
+    pair with a Bloomerang id — what most steps read of ``sync_state``, without its snapshot columns."""
+    sql = "SELECT source, source_id, bloomerang_id FROM sync_state WHERE entity = ? AND bloomerang_id IS NOT NULL"
+    params: list[Any] = [entity]
+    if source is not None:
+        sql += " AND source = ?"
+        params.append(source)
+    return con.execute(sql + " ORDER BY source, source_id", params).df()
+
+
 def run_states_frame(con: duckdb.DuckDBPyConnection, entity: str, run_id: str) -> pd.DataFrame:
     """``states_frame`` of only the pairs whose source record the run staged (``stg_<entity>`` rows of
     ``run_id``): what a plan keyed by the staged records reads, instead of every pair the org ever synced."""

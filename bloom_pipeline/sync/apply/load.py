@@ -22,7 +22,7 @@ from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.apply import recurring, tributes
 from bloom_pipeline.sync.apply.journal import Journal
 from bloom_pipeline.sync.apply.loop import RecordResult, Writer, apply_plan, summarise
-from bloom_pipeline.sync.apply.outcomes import StoreLedger
+from bloom_pipeline.sync.apply.outcomes import StoreLedger, WhenAsked
 from bloom_pipeline.sync.apply.pool import PoolSize
 from bloom_pipeline.sync.apply.refs import RefResolver
 from bloom_pipeline.sync.apply.writers import ConstituentWriter, FundWriter, TransactionWriter
@@ -97,17 +97,18 @@ class Load:
         self.resolver = RefResolver(on_missing_name=_named_creator(ctx) if ctx.org.bloomerang.create_missing else None)
         for entity in ("funds", "campaigns", "appeals"):
             self.resolver.add_names(entity, names_by_id(stored_records(ctx.store, "bloomerang", entity)))
-        people = sourced_values(ctx.org, staged_frame(ctx.store, "constituents", ctx.run_id))
-        self.book = StoreLedger(con, ctx.run_id, self.journal, snapshots=entities.canonical_snapshots(people),
-                                bloomerang_current=_canonical_by_id(ctx.bloomerang_snapshot()),
-                                field_ids=dict(ctx.fields.constituent))
+        self.book = StoreLedger(
+            con, ctx.run_id, self.journal, field_ids=dict(ctx.fields.constituent),
+            snapshots=WhenAsked(lambda: entities.canonical_snapshots(
+                sourced_values(ctx.org, staged_frame(ctx.store, "constituents", ctx.run_id)))),
+            bloomerang_current=WhenAsked(lambda: _canonical_by_id(ctx.bloomerang_snapshot())))
         self._link_states()
 
     def _link_states(self) -> None:
         """Every linked record's Bloomerang id becomes resolvable as ``ref:<source>.<entity>:<id>``."""
         aliases = {"constituents": {"wegive": "donors", "handbid": "contacts"}, "funds": {"wegive": "funds"}}
         for entity, by_source in aliases.items():
-            states = ledgers.states_frame(self.con, entity).dropna(subset=["bloomerang_id"])
+            states = ledgers.links_frame(self.con, entity)
             for source, source_id, bloomerang_id in states[["source", "source_id", "bloomerang_id"]].itertuples(
                     index=False):
                 if source in by_source:
@@ -133,7 +134,7 @@ class Load:
 
     def _ensure_schedules(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Create the schedules the payments need from WeGive's records of them; the schedule plan."""
-        known = ledgers.states_frame(self.con, "schedules").dropna(subset=["bloomerang_id"])
+        known = ledgers.links_frame(self.con, "schedules")
         for source, source_id, bloomerang_id in known[["source", "source_id", "bloomerang_id"]].itertuples(
                 index=False):
             entity, _, key = str(source_id).partition(":")
@@ -199,7 +200,7 @@ def log_untouched(con: duckdb.DuckDBPyConnection, run_id: str, people: pd.DataFr
         pending = {(s, str(i)): a for s, i, a in con.execute(
             "SELECT source, source_id, action FROM push_plan WHERE run_id = ? AND entity = 'constituents' "
             "AND action IN ('create', 'update')", [run_id]).fetchall()}
-    states = ledgers.states_frame(con, "constituents").dropna(subset=["bloomerang_id"])
+    states = ledgers.links_frame(con, "constituents")
     ids = {(s, str(i)): int(b) for s, i, b in states[["source", "source_id", "bloomerang_id"]].itertuples(index=False)}
 
     def entry(key: tuple[str, str]) -> ledgers.LogEntry:

@@ -8,6 +8,7 @@ loses nothing: ``replay`` at the start of the next run flushes what the journal 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,21 +35,45 @@ def _modified(written: dict[str, Any] | None) -> datetime | None:
     return parse_time((written.get("AuditTrail") or {}).get("LastModifiedDate"))
 
 
+class WhenAsked(Mapping):
+    """A mapping built by ``build`` the first time it is read: what the ledger keeps of a linked pair (both sides'
+    canonical fields) costs a pass over every staged donor and every Bloomerang constituent, and a run that links
+    nothing new (a quiet night) never reads it."""
+
+    def __init__(self, build: Callable[[], Mapping[Any, Any]]) -> None:
+        self._build = build
+        self._built: Mapping[Any, Any] | None = None
+
+    def _mapping(self) -> Mapping[Any, Any]:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._mapping()[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._mapping())
+
+    def __len__(self) -> int:
+        return len(self._mapping())
+
+
 class StoreLedger:
     """Implements ``apply.Ledger`` on the org's journal and an open DuckDB connection."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, journal: Journal, *, direction: str = "push",
-                 snapshots: dict[tuple[str, str, str], dict[str, Any]] | None = None,
-                 bloomerang_current: dict[int, dict[str, Any]] | None = None,
+                 snapshots: Mapping[tuple[str, str, str], dict[str, Any]] | None = None,
+                 bloomerang_current: Mapping[int, dict[str, Any]] | None = None,
                  field_ids: dict[str, int] | None = None) -> None:
         self.con = con
         self.run_id = run_id
         self.journal = journal
         self.direction = direction
         # (entity, source, source_id) -> the source record's canonical fields as staged this run
-        self.snapshots = snapshots or {}
+        self.snapshots = snapshots if snapshots is not None else {}
         # Bloomerang id -> canonical fields in the snapshot (for pairs linked without a write)
-        self.bloomerang_current = bloomerang_current or {}
+        self.bloomerang_current = bloomerang_current if bloomerang_current is not None else {}
         self.field_ids = field_ids or {}
         self._unflushed = 0
 

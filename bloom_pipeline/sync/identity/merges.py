@@ -177,7 +177,7 @@ def relink_merged(ctx: RunContext) -> list[Relink]:
     store, client = ctx.store, ctx.clients.bloomerang
     with store.connect() as con:
         ensure_table(con)
-        links = ledgers.states_frame(con, "constituents").dropna(subset=["bloomerang_id"])
+        links = ledgers.links_frame(con, "constituents")
         if links.empty:
             return []
         moved = gift_accounts(con, ctx.run_id)  # gifts this run's pull saw change
@@ -229,7 +229,7 @@ def _record(ctx: RunContext, moves: list[Relink], records: Mapping[int, dict[str
     store.write_raw("bloomerang", "constituents", [records[s] for s in sorted(survivors) if s in records],
                     run_id=run_id, id_key="Id")
     with store.connect() as con, transaction(con):
-        links = ledgers.states_frame(con, "constituents").dropna(subset=["bloomerang_id"])
+        links = ledgers.links_frame(con, "constituents")
         sharing = {int(b): sorted(f"{s}:{i}" for s, i in zip(g["source"], g["source_id"], strict=True))
                    for b, g in links.groupby(links["bloomerang_id"].astype(int))}
         for move in moves:

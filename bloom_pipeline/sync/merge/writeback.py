@@ -41,7 +41,7 @@ def write_back_correlation(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> N
         ("funds", ctx.extracted.records.get("wegive.funds", []), wegive.update_fund),
     ):
         current = {str(r["id"]): r.get("bloomerang_id") for r in records}
-        states = ledgers.states_frame(con, entity, "wegive").dropna(subset=["bloomerang_id"])
+        states = ledgers.links_frame(con, entity, "wegive")
         due = [(str(source_id), int(bloomerang_id))
                for source_id, bloomerang_id in states[["source_id", "bloomerang_id"]].itertuples(index=False)
                if source_id in current and str(current[source_id] or "") != str(int(bloomerang_id))]

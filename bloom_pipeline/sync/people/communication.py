@@ -228,7 +228,7 @@ def sync_communication(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Commu
     pull = settings.direction in ("pull", "both") and ctx.direction in ("pull", "both")
     if not (push or pull):
         return outcome
-    links = ledgers.states_frame(con, "constituents", "wegive").dropna(subset=["bloomerang_id"])
+    links = ledgers.links_frame(con, "constituents", "wegive")
     if links.empty:
         return outcome
     flags = _wegive_flags(ctx)

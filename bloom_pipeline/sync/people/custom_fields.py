@@ -184,7 +184,7 @@ def sync_custom_fields(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> Custo
         log.warning("%s", problem)
     if not resolved.fields:
         return outcome
-    links = ledgers.states_frame(con, "constituents", "wegive").dropna(subset=["bloomerang_id"])
+    links = ledgers.links_frame(con, "constituents", "wegive")
     if links.empty:
         return outcome
     by_id = {str(d["id"]): d for d in donors if isinstance(d, dict) and d.get("id") is not None}

@@ -210,7 +210,7 @@ def load_state(con: duckdb.DuckDBPyConnection) -> dict[tuple[int, int], Known]:
 
 
 def _links(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    states = ledgers.states_frame(con, "constituents", "handbid").dropna(subset=["bloomerang_id"])
+    states = ledgers.links_frame(con, "constituents", "handbid")
     return {str(s): int(b) for s, b in states[["source_id", "bloomerang_id"]].itertuples(index=False)}
 
 

@@ -94,7 +94,7 @@ def sync_source_deletions(ctx: RunContext, con: duckdb.DuckDBPyConnection) -> De
         return outcome
     archived = ctx.extracted.records.get("wegive.archived_donors") or []  # read back only when there were some
     policy = ctx.org.on_source_delete
-    links = ledgers.states_frame(con, "constituents", "wegive").dropna(subset=["bloomerang_id"])
+    links = ledgers.links_frame(con, "constituents", "wegive")
     linked = {str(s): int(b) for s, b in zip(links["source_id"], links["bloomerang_id"], strict=True)}
     cursor = con.execute("SELECT * FROM source_deletions WHERE source = 'wegive'")
     names = [d[0] for d in cursor.description]
