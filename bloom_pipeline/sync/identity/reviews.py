@@ -69,15 +69,21 @@ def queue(con: duckdb.DuckDBPyConnection, run_id: str, resolved: pd.DataFrame, s
     resolved["review_id"] = pd.array([None] * len(resolved), dtype="Int64")
     if resolved.empty or resolved["waiting_for"].isna().all():
         return resolved
-    records = {(str(r["source"]), str(r["source_id"])): r
-               for r in staged.astype({"source_id": str}).to_dict("records")}
+    # only the records asked about and their candidates become dicts: the org's whole snapshot would cost seconds
+    asking = resolved[resolved["review"].map(lambda value: isinstance(value, dict))].to_dict("records")
+    keys = {(str(row["source"]), str(row["source_id"])) for row in asking}
+    wanted = {int(c) for row in asking for c in row["review"]["candidates"]}
+    staged = staged.astype({"source_id": str})
+    asked = pd.Series(list(zip(staged["source"].astype(str), staged["source_id"], strict=True)),
+                      index=staged.index, dtype=object).isin(keys) if len(staged) else pd.Series(dtype=bool)
+    records = {(str(r["source"]), str(r["source_id"])): r for r in staged[asked].to_dict("records")}
     snap = snapshot.dropna(subset=["bloomerang_id"]) if len(snapshot) else snapshot
+    if len(snap):
+        snap = snap[pd.to_numeric(snap["bloomerang_id"]).astype("int64").isin(wanted)]
     candidates = {int(r["bloomerang_id"]): r for r in snap.to_dict("records")} if len(snap) else {}
     ids: dict[str, int] = {}
-    for row in resolved.to_dict("records"):
+    for row in asking:
         question = row["review"]
-        if not isinstance(question, dict):
-            continue
         key = (str(row["source"]), str(row["source_id"]))
         record = records.get(key, {})
         found = [candidates[c] for c in question["candidates"] if c in candidates]
