@@ -47,7 +47,10 @@ MAGIC = b"bloom-pipeline sandbox state\n"
 _PACKAGE = Path(__file__).resolve().parent
 # Modules that serve the stores but do not decide what they hold: a change to them keeps a saved state valid.
 _SERVING_ONLY = {"__init__.py", "state.py", "server.py", "process.py", "cli.py", "faults.py", "app.py",
-                 "resources.py", "queries.py", "strict.py"}
+                 "resources.py", "queries.py", "strict.py",
+                 # the serving-side indexes of the list pages: they decide which stored records a page cuts and
+                 # in which order, computed from the records at start, never what a store holds
+                 "page_index.py", "listing.py"}
 _NOT_STATE = ("lock", "clock")  # attribute names a store re-creates itself
 _NOT_STATE_TYPES = (TextCache, type(threading.RLock()), type(threading.Lock()))
 
