@@ -224,9 +224,18 @@ def test_wegive_lists_match_a_brute_force_listing_while_the_world_changes(sb: Sa
         w.remove_schedule("scheduled_donations", schedules[-3])
 
     _walk_wegive(sb, client, "/dashboard/scheduled-donations", {"view": "all"}, [pay_schedule, cancel_schedule])
-    for pledge_id in pledges[-3:-2] + pledges[-1:]:  # the details too
-        status, body = client.send("wegive", "GET", f"/dashboard/pledges/{pledge_id}")
-        assert status == 200 and json.loads(body)["data"] == w.render_pledge(pledge_id)
+    def details_match() -> None:
+        for pledge_id in pledges[-3:-2] + pledges[-1:]:
+            status, body = client.send("wegive", "GET", f"/dashboard/pledges/{pledge_id}")
+            assert status == 200 and json.loads(body)["data"] == w.render_pledge(pledge_id)
+
+    details_match()
+    # a payment moved off its pledge by hand (in place, no counted write, after the index's last refresh): the
+    # index still files it under the pledge; the check of each candidate against the live record leaves it out
+    moved = max(i for i, t in w.transactions.items()
+                if t.get("pledge_id") == pledges[-1] and t["status"] == "Success")
+    w.transactions[moved]["pledge_id"] = None
+    details_match()
 
 
 def _brute_handbid(sb: Sandbox, what: str, key: str, offset: int, floor: int | None = None) -> bytes:
@@ -282,6 +291,8 @@ def test_handbid_lists_match_a_brute_force_listing_while_the_world_changes(sb: S
 
     manager = "/v3/manager"
     walk("receipts", f"{manager}/auctions/{auction}/receipts", {}, [pay, drop_receipt])
+    h.receipts[receipts[1]]["auctionId"] = auction + 1  # moved by hand, in place: the index's entry is stale
+    walk("receipts", f"{manager}/auctions/{auction}/receipts", {}, [])
     for _ in range(2 * LIMIT):
         pay()
         register()
