@@ -187,7 +187,15 @@ def test_wegive_lists_match_a_brute_force_listing_while_the_world_changes(sb: Sa
     def drop_allocation() -> None:
         del w.fund_allocations[allocations[0]]
 
-    _walk_wegive(sb, client, "/dashboard/fund-allocations", {}, [gift, drop_allocation, gift])
+    def rename_fund() -> None:  # every allocation of the fund embeds it: the next page shows the new name
+        w.update_fund(min(w.funds), {"name": "Renamed between pages"})
+
+    _walk_wegive(sb, client, "/dashboard/fund-allocations", {}, [gift, drop_allocation, rename_fund, gift])
+    w.amount_units = "dollars"
+    try:
+        _walk_wegive(sb, client, "/dashboard/fund-allocations", {}, [gift])
+    finally:
+        w.amount_units = "cents"
 
     # schedules: each row's payments come from the index of transactions by schedule
     donor = donors[6]

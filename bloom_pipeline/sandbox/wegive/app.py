@@ -49,7 +49,7 @@ from starlette.routing import Route
 from bloom_pipeline.sandbox.answer_text import compact, page_text
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
 from bloom_pipeline.sandbox.tree import copy_tree
-from bloom_pipeline.sandbox.wegive.listing import ScheduleRender, WeGiveIndexes
+from bloom_pipeline.sandbox.wegive.listing import AllocationTexts, ScheduleRender, WeGiveIndexes
 from bloom_pipeline.sandbox.wegive.store import Invalid, NotFound, WeGiveStore
 
 __all__ = ["WeGiveStore", "create_app"]
@@ -403,7 +403,8 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                 rows, sorted_ = scans.rows(request, "fund_allocations",
                                            lambda: [a for a in store.fund_allocations.values() if wanted(a)],
                                            sort_keys)
-            return _page(request, rows, store.render_allocation, sort_keys, presorted=sorted_)
+            return _page(request, rows, store.render_allocation, sort_keys, presorted=sorted_,
+                         text=AllocationTexts(store).text)
 
     async def list_campaigns(request: Request) -> JSONResponse:
         with store.lock:

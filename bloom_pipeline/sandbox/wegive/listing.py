@@ -11,13 +11,18 @@ what the store holds, so a kept world stays valid (``state._SERVING_ONLY``).
 ``render_scheduled_donation`` — the same code, so the same bytes — run on a view of the store whose
 ``_payments`` answers from the index of transactions by schedule instead of scanning them. (The store's
 module is not changed: it is part of the state's fingerprint.)
+
+``AllocationTexts`` writes a fund-allocation row's JSON text around its fund's, encoded once per fund and page: a
+scan sends every allocation (69,172 at 20,000 donors, 45 MB of JSON), each embedding the whole ``Fund`` model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bloom_pipeline.sandbox.answer_text import compact
 from bloom_pipeline.sandbox.page_index import IdOrder, ValueGroups, ValueOrder
+from bloom_pipeline.sandbox.wegive import resources
 from bloom_pipeline.sandbox.wegive.store import WeGiveStore
 
 # the columns of a transaction its list's range filters read (app.list_transactions: parameter -> column)
@@ -75,3 +80,28 @@ class ScheduleRender:
 
     def scheduled_donation(self, schedule_id: int, *, detail: bool = False) -> dict[str, Any]:
         return WeGiveStore.render_scheduled_donation(self._view, schedule_id, detail=detail)  # type: ignore[arg-type]
+
+
+def _encode(payload: Any) -> str:
+    return compact(payload, ensure_ascii=False)  # what JSONResponse sends
+
+
+class AllocationTexts:
+    """The JSON text of ``store.render_allocation(alloc)`` (``{id, fund, amount, transaction_id}``, the fund the
+    ``Fund`` model as it is now), byte for byte, with each fund's text encoded once: one per page (the caller
+    makes one for each answer, under the store's lock, so a fund changed since is seen)."""
+
+    def __init__(self, store: WeGiveStore) -> None:
+        self.store = store
+        self._funds: dict[int, str] = {}
+
+    def text(self, alloc: dict[str, Any]) -> str:
+        store = self.store
+        fund_id = int(alloc["fund"]["id"])
+        if fund_id not in store.funds:  # the allocation's own copy of a fund the store no longer holds
+            return _encode(store.render_allocation(alloc))
+        fund = self._funds.get(fund_id)
+        if fund is None:
+            fund = self._funds[fund_id] = _encode(resources.fund_model(store.funds[fund_id]))
+        return (f'{{"id":{_encode(alloc["id"])},"fund":{fund},"amount":{_encode(store.money(alloc["amount"]))},'
+                f'"transaction_id":{_encode(alloc.get("transaction_id"))}}}')
