@@ -86,6 +86,13 @@ def _encode(payload: Any) -> str:
     return compact(payload, ensure_ascii=False)  # what JSONResponse sends
 
 
+def _scalar(value: Any) -> str:
+    """``_encode`` of one value, without the encoder's set-up for the ids and cents every row has."""
+    if type(value) is int:
+        return int.__repr__(value)  # what json's encoder writes for an int
+    return "null" if value is None else _encode(value)
+
+
 class AllocationTexts:
     """The JSON text of ``store.render_allocation(alloc)`` (``{id, fund, amount, transaction_id}``, the fund the
     ``Fund`` model as it is now), byte for byte, with each fund's text encoded once: one per page (the caller
@@ -103,5 +110,5 @@ class AllocationTexts:
         fund = self._funds.get(fund_id)
         if fund is None:
             fund = self._funds[fund_id] = _encode(resources.fund_model(store.funds[fund_id]))
-        return (f'{{"id":{_encode(alloc["id"])},"fund":{fund},"amount":{_encode(store.money(alloc["amount"]))},'
-                f'"transaction_id":{_encode(alloc.get("transaction_id"))}}}')
+        return (f'{{"id":{_scalar(alloc["id"])},"fund":{fund},"amount":{_scalar(store.money(alloc["amount"]))},'
+                f'"transaction_id":{_scalar(alloc.get("transaction_id"))}}}')
