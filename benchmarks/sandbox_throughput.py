@@ -7,7 +7,11 @@
 3. sends a realistic mix for ``--seconds`` from ``--clients`` threads, one keep-alive connection per API each:
    creates (``POST /constituent`` with a correlation custom value), updates (``PUT /constituent/{id}``),
    ``GET /constituents`` by correlation value, paged constituent lists in ``LastModifiedDate`` and in Id
-   order, changed transactions by ``lastModified``, and pages of the WeGive donor list scan;
+   order, changed transactions by ``lastModified``, pages of the WeGive donor list scan, and **a quiet
+   night's list scans**: a random page of the WeGive lists the pipeline pages through whole every night (donors
+   ``view=both``, fund allocations, pledges and scheduled donations of both views, transactions changed since
+   a cursor — each list drawn as often as it has pages, deep pages included) and of Handbid's (contacts changed
+   since a cursor, an event's receipts and bidders): the pages whose cost once grew with the store;
 4. prints requests per second overall and per kind (median and 95th percentile latency), the CPU the
    servers and the client threads spent per request, the child's RSS, the 1-minute load average, and the
    targets.
@@ -60,7 +64,35 @@ GENERATION_TARGET_S = 30.0
 RPS_TARGET = 300.0
 # request kind -> weight in the mix
 MIX = {"create": 20, "update": 10, "by_correlation": 30, "changed_constituents": 10, "id_page": 10,
-       "changed_transactions": 5, "wegive_donor_page": 15}
+       "changed_transactions": 5, "wegive_donor_page": 15, "nightly_scan_page": 10, "handbid_page": 3}
+WEGIVE_PAGE = 200  # rows a page, as the pipeline asks (clients/wegive.py)
+HANDBID_PAGE = 100
+
+
+def _scan_lists(sandbox: Sandbox) -> dict[str, list[tuple[str, dict[str, Any], int]]]:
+    """The lists a quiet night pages through whole, as ``(path, query, pages)`` per API: WeGive's donors,
+    fund allocations, schedules and changed transactions (extract/wegive.py), Handbid's changed contacts and each
+    event's receipts and bidders (extract/handbid.py)."""
+    wegive, handbid = sandbox.stores["wegive"], sandbox.stores["handbid"]
+
+    def pages(rows: int, size: int) -> int:
+        return max(1, -(-rows // size))
+
+    archived = {name: sum(r.get("deleted_at") is not None for r in getattr(wegive, name).values())
+                for name in ("pledges", "scheduled_donations")}
+    lists = [("/dashboard/donors", {"view": "both"}, pages(len(wegive.donors), WEGIVE_PAGE)),
+             ("/dashboard/fund-allocations", {}, pages(len(wegive.fund_allocations), WEGIVE_PAGE)),
+             ("/dashboard/transactions", {"updated_at[start]": "2026-12-01T00:00:00Z"}, 1)]
+    for name, path in (("pledges", "/dashboard/pledges"), ("scheduled_donations", "/dashboard/scheduled-donations")):
+        total = len(getattr(wegive, name))
+        lists += [(path, {"view": "all"}, pages(total - archived[name], WEGIVE_PAGE)),
+                  (path, {"view": "archived"}, pages(archived[name], WEGIVE_PAGE))]
+    org = f"/v3/manager/organizations/{handbid.org_id}"
+    events = [(f"/v3/manager/auctions/{a}/{table}", {}, pages(sum(r["auctionId"] == a for r in
+                                                                  getattr(handbid, table).values()), HANDBID_PAGE))
+              for a in handbid.auctions for table in ("receipts", "bidders")]
+    return {"wegive": lists,
+            "handbid": [(f"{org}/contacts", {"updatedSince": int(time.time()) - 86_400}, 1), *events]}
 
 
 class _ThreadProfiles:
@@ -96,7 +128,8 @@ def _serve(world: Any, conn: Any, profile_path: str | None = None) -> None:
     values = [v["Value"] for c in bloomerang.constituents.values() for v in [c["_custom"].get(901)] if v]
     conn.send({"urls": sandbox.urls, "build_s": time.monotonic() - started,
                "build_cpu_s": time.process_time() - started_cpu, "ids": list(bloomerang.constituents),
-               "values": values, "donor_pages": max(1, len(sandbox.stores["wegive"].donors) // 200)})
+               "values": values, "donor_pages": max(1, len(sandbox.stores["wegive"].donors) // 200),
+               "scan_lists": _scan_lists(sandbox)})
     conn.recv()  # until the parent is done
     sandbox.stop()
     if profiles is not None and profile_path:
@@ -116,7 +149,10 @@ class Load:
         self.headers = {
             "bloomerang": {"X-API-KEY": SANDBOX_KEYS["bloomerang"], "Content-Type": "application/json"},
             "wegive": {"Authorization": f"Bearer {SANDBOX_KEYS['wegive']}"},
+            "handbid": {"Authorization": f"Bearer {SANDBOX_KEYS['handbid']}"},
         }
+        # a list drawn as often as it has pages: a random page of a quiet night's scans
+        self.scans = {api: (lists, [n for _, _, n in lists]) for api, lists in setup["scan_lists"].items()}
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter[str] = Counter()
         self.created = 0
@@ -172,6 +208,16 @@ class Load:
         elif kind == "changed_transactions":
             status, _ = self._send("bloomerang", "GET", "/transactions", {
                 "lastModified": "2026-11-01T00:00:00Z", "orderBy": "LastModifiedDate", "orderDirection": "Asc"})
+        elif kind == "nightly_scan_page":
+            lists, weights = self.scans["wegive"]
+            path, query, pages = rng.choices(lists, weights)[0]
+            status, _ = self._send("wegive", "GET", path,
+                                   {**query, "page": rng.randrange(1, pages + 1), "count": WEGIVE_PAGE})
+        elif kind == "handbid_page":
+            lists, weights = self.scans["handbid"]
+            path, query, pages = rng.choices(lists, weights)[0]
+            status, _ = self._send("handbid", "GET", path, {**query, "limit": HANDBID_PAGE,
+                                                             "offset": rng.randrange(pages) * HANDBID_PAGE})
         else:
             status, _ = self._send("wegive", "GET", "/dashboard/donors",
                                    {"page": rng.randrange(1, self.setup["donor_pages"] + 1), "count": 200})

@@ -21,7 +21,8 @@ sandbox's own, written by ``save``; it is never the product's data and is never 
 header is read first and alone, so a file that does not match is refused before the (large) rest is loaded:
 another format version, another seed or size than the caller asked for, or another *code fingerprint* — a
 sha256 of the sandbox modules that decide what a store holds (the stores, their rules, the world generator;
-not the HTTP apps, the response resources, the fault middleware or the commands). A state saved by other code
+not the HTTP apps, the response resources, the list pages' serving-side indexes, the fault middleware or the
+commands). A state saved by other code
 may hold records that code would never have made, and would be served wrongly; such a file is refused with a
 message saying to make the world again.
 """
@@ -47,7 +48,10 @@ MAGIC = b"bloom-pipeline sandbox state\n"
 _PACKAGE = Path(__file__).resolve().parent
 # Modules that serve the stores but do not decide what they hold: a change to them keeps a saved state valid.
 _SERVING_ONLY = {"__init__.py", "state.py", "server.py", "process.py", "cli.py", "faults.py", "app.py",
-                 "resources.py", "queries.py", "strict.py"}
+                 "resources.py", "queries.py", "strict.py",
+                 # the serving-side indexes of the list pages: they decide which stored records a page cuts and
+                 # in which order, computed from the records at start, never what a store holds
+                 "page_index.py", "listing.py"}
 _NOT_STATE = ("lock", "clock")  # attribute names a store re-creates itself
 _NOT_STATE_TYPES = (TextCache, type(threading.RLock()), type(threading.Lock()))
 

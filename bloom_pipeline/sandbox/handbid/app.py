@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -33,12 +34,15 @@ from starlette.routing import Route
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
 from bloom_pipeline.sandbox.handbid.store import (
     AUCTION_STATUSES,
+    BIDDER_FLAGS,
     HandbidError,
     HandbidStore,
     invalid,
     not_found,
     updated_after,
 )
+from bloom_pipeline.sandbox.page_index import IdOrder, ValueGroups
+from bloom_pipeline.sandbox.tree import copy_tree
 
 __all__ = ["HandbidStore", "create_app"]
 
@@ -71,6 +75,19 @@ def _page(request: Request, key: str, rows: list[dict[str, Any]],
     return JSONResponse({key: rows[offset:offset + limit], "totalCount": len(rows)})
 
 
+def _id_page(request: Request, key: str, ids: Sequence[int], row: Callable[[int], dict[str, Any]],
+             as_is: list[dict[str, Any]]) -> JSONResponse:
+    """``_page`` of the table rows whose ids (ascending) are ``ids``, then of ``as_is``: only the rows of the
+    page are read and copied (``row``), so a page costs O(limit), whatever the table holds."""
+    limit = _int_param(request, "limit", DEFAULT_LIMIT)
+    if limit > MAX_LIMIT:
+        raise invalid(f"limit must be between 0 and {MAX_LIMIT}")
+    offset = _int_param(request, "offset", 0)
+    tail = as_is[max(0, offset - len(ids)):max(0, offset + limit - len(ids))]
+    return JSONResponse({key: [row(i) for i in ids[offset:offset + limit]] + tail,
+                         "totalCount": len(ids) + len(as_is)})
+
+
 def _path_id(request: Request, name: str, what: str) -> int:
     value = request.path_params[name]
     if not value.isdigit():
@@ -80,6 +97,26 @@ def _path_id(request: Request, name: str, what: str) -> int:
 
 def create_app(store: HandbidStore, knobs: Knobs, request_log: RequestLog, token: str) -> Any:
     """The Handbid app wrapped in the fault middleware (auth is checked there, first)."""
+    # Serving-side indexes (page_index): the contacts in id order, each event's rows by ``auctionId`` (set when a
+    # row is made, never changed by the store). The store counts no writes, so they follow its tables' sizes.
+    with store.lock:
+        contact_ids = IdOrder(lambda: store.contacts)
+        by_auction = {table: ValueGroups(lambda table=table: getattr(store, table), "auctionId")
+                      for table in ("receipts", "payments", "items", "bidders")}
+
+    def of_auction(table: str, auction_id: int) -> list[int]:
+        """The ids of ``table``'s rows of ``auction_id``, ascending (``store.of_auction``'s rows, by id)."""
+        rows = getattr(store, table)
+        return sorted(i for i in by_auction[table].ids(auction_id)
+                      if i in rows and rows[i]["auctionId"] == auction_id)
+
+    def bidder(row_id: int) -> dict[str, Any]:
+        """A registration as ``store.bidders_of`` serves it (flags as 0/1 unless ``flags_as`` is ``"bool"``)."""
+        row = copy_tree(store.bidders[row_id])
+        if store.flags_as == "int":
+            for key in BIDDER_FLAGS:
+                row[key] = int(bool(row.get(key)))
+        return row
 
     def org(request: Request) -> None:
         if _path_id(request, "org_id", "Organization") != store.org_id:
@@ -98,11 +135,10 @@ def create_app(store: HandbidStore, knobs: Knobs, request_log: RequestLog, token
         org(request)
         since = request.query_params.get("updatedSince")
         floor = _int_param(request, "updatedSince", 0) if since not in (None, "") else None
-        with store.lock:
-            rows = [store.contact(cid) for cid, c in store.contacts.items()
-                    if floor is None or updated_after(c["dateUpdated"], floor)]
-            as_is = store.served_contacts(floor)
-        return _page(request, "contacts", rows, as_is)
+        with store.lock:  # only the page's contacts are copied; updatedSince is a scan (dateUpdated is not indexed)
+            ids = contact_ids.sorted_ids() if floor is None else sorted(
+                cid for cid, c in store.contacts.items() if updated_after(c["dateUpdated"], floor))
+            return _id_page(request, "contacts", ids, store.contact, store.served_contacts(floor))
 
     async def show_contact(request: Request) -> JSONResponse:
         return JSONResponse({"contact": store.contact(_path_id(request, "contact_id", "Contact"))})
@@ -119,14 +155,18 @@ def create_app(store: HandbidStore, knobs: Knobs, request_log: RequestLog, token
     def auction_list(table: str):
         async def endpoint(request: Request) -> JSONResponse:
             auction_id = _path_id(request, "auction_id", "Auction")
-            return _page(request, table, store.of_auction(table, auction_id),
-                         store.served_of_auction(table, auction_id))
+            with store.lock:
+                as_is = store.served_of_auction(table, auction_id)  # 404 for an unknown auction
+                rows = getattr(store, table)
+                return _id_page(request, table, of_auction(table, auction_id), lambda i: copy_tree(rows[i]), as_is)
 
         return endpoint
 
     async def list_bidders(request: Request) -> JSONResponse:
         auction_id = _path_id(request, "auction_id", "Auction")
-        return _page(request, "bidders", store.bidders_of(auction_id))
+        with store.lock:
+            store.auction(auction_id)  # 404 for an unknown auction
+            return _id_page(request, "bidders", of_auction("bidders", auction_id), bidder, [])
 
     async def handbid_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HandbidError)

@@ -49,6 +49,7 @@ from starlette.routing import Route
 from bloom_pipeline.sandbox.answer_text import compact, page_text
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
 from bloom_pipeline.sandbox.tree import copy_tree
+from bloom_pipeline.sandbox.wegive.listing import AllocationTexts, ScheduleRender, WeGiveIndexes
 from bloom_pipeline.sandbox.wegive.store import Invalid, NotFound, WeGiveStore
 
 __all__ = ["WeGiveStore", "create_app"]
@@ -135,6 +136,11 @@ def _sorted(request: Request, rows: list[dict[str, Any]],
         rows.sort(key=lambda r, f=sort_keys[key]: (f(r) is None, f(r) if f(r) is not None else 0),
                   reverse=direction.lower() == "desc")
     return rows, bool(sorts)
+
+
+def _sorts_asked(request: Request, sort_keys: dict[str, Callable[[dict[str, Any]], Any]]) -> bool:
+    """Whether a ``sort[...]`` bracket of the request names one of the list's sort keys."""
+    return any(key in sort_keys for key in _brackets(request).get("sort", {}))
 
 
 class ScanCache:
@@ -274,6 +280,12 @@ def archived_view(view: str | None, archived: bool) -> bool:
 def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token: str) -> Any:
     """The WeGive app wrapped in the fault middleware (auth is checked there, first)."""
     scans = ScanCache(store)
+    indexes = WeGiveIndexes(store)  # built now from the records the store holds (listing.py)
+    schedules = ScheduleRender(store, indexes)
+
+    def in_id_order(table_name: str) -> _IdRows:
+        """A whole table in id order, from its index: what a scan with no filter and no sort pages through."""
+        return _IdRows(getattr(store, table_name), indexes.ids[table_name].sorted_ids())
 
     async def list_donors(request: Request) -> JSONResponse:
         q = request.query_params
@@ -295,8 +307,12 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
         sort_keys = {"id": lambda d: d["id"], "created_at": lambda d: d["created_at"],
                      "name": lambda d: (d.get("name") or "").lower()}
         with store.lock:
-            rows, sorted_ = scans.rows(request, "donors", lambda: [d for d in store.donors.values() if wanted(d)],
-                                       sort_keys)
+            if (view == "both" and not q.get("email_1") and not q.get("bloomerang_id") and not ranges
+                    and donor_type not in ("individual", "company") and not _sorts_asked(request, sort_keys)):
+                rows, sorted_ = in_id_order("donors"), False  # the sync's full scan: no filter applies
+            else:
+                rows, sorted_ = scans.rows(request, "donors",
+                                           lambda: [d for d in store.donors.values() if wanted(d)], sort_keys)
             return _page(request, rows, lambda d: store.render_donor_row(int(d["id"])), sort_keys,
                          [d for d in store.served_as_is.get("donors", []) if wanted(d)], presorted=sorted_,
                          text=lambda d: store.donor_row_text(int(d["id"])))
@@ -306,10 +322,14 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
 
     async def update_donor(request: Request) -> JSONResponse:
         donor_id = _id(request, "donor")
-        return JSONResponse({"data": store.update_donor(donor_id, await _json(request))})
+        body = await _json(request)
+        indexes.writes_elsewhere += 1  # a donor's write: no transaction index need refresh (listing.py)
+        return JSONResponse({"data": store.update_donor(donor_id, body)})
 
     async def find_or_create(request: Request) -> JSONResponse:
-        return JSONResponse({"data": store.find_or_create_donor(await _json(request))})
+        body = await _json(request)
+        indexes.writes_elsewhere += 1
+        return JSONResponse({"data": store.find_or_create_donor(body)})
 
     async def list_transactions(request: Request) -> JSONResponse:
         q = request.query_params
@@ -328,9 +348,22 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
         sort_keys = {"id": lambda t: t["id"], "created": lambda t: t["created_at"],
                      "updated_at": lambda t: t["updated_at"], "amount": lambda t: _numeric(t["amount"]),
                      "donor": lambda t: t["donor_id"]}
+        filtered = ranges or any(q.get(k) for k in ("status", "source_type", "donor_id", "bloomerang_id", "fund"))
+        indexed = [(column, start, end) for column, start, end in ranges if column in indexes.by_time]
+
+        def matched() -> list[dict[str, Any]]:
+            if not indexed:
+                return [t for t in store.transactions.values() if wanted(t)]
+            column, start, end = indexed[0]  # the candidates of one indexed range; every filter checks each
+            table = store.transactions
+            return [t for t in (table.get(i) for i in indexes.by_time[column].between(start, end))
+                    if t is not None and wanted(t)]
+
         with store.lock:
-            rows, sorted_ = scans.rows(request, "transactions",
-                                       lambda: [t for t in store.transactions.values() if wanted(t)], sort_keys)
+            if not filtered and not _sorts_asked(request, sort_keys):
+                rows, sorted_ = in_id_order("transactions"), False
+            else:
+                rows, sorted_ = scans.rows(request, "transactions", matched, sort_keys)
             return _page(request, rows, lambda t: store.render_transaction_row(int(t["id"])), sort_keys,
                          [t for t in store.served_as_is.get("transactions", []) if wanted(t)], presorted=sorted_)
 
@@ -352,7 +385,9 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
 
     async def update_fund(request: Request) -> JSONResponse:
         fund_id = _id(request, "fund")
-        return JSONResponse({"data": store.update_fund(fund_id, await _json(request))})
+        body = await _json(request)
+        indexes.writes_elsewhere += 1
+        return JSONResponse({"data": store.update_fund(fund_id, body)})
 
     async def list_allocations(request: Request) -> JSONResponse:
         q = request.query_params
@@ -361,10 +396,15 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                         and (not q.get("fund") or _eq(a["fund"]["id"], q["fund"])))
 
         sort_keys = {"id": lambda a: a["id"]}
-        with store.lock:  # a full scan pages through every allocation: filtered and sorted once (ScanCache)
-            rows, sorted_ = scans.rows(request, "fund_allocations",
-                                       lambda: [a for a in store.fund_allocations.values() if wanted(a)], sort_keys)
-            return _page(request, rows, store.render_allocation, sort_keys, presorted=sorted_)
+        with store.lock:  # a full scan pages through every allocation in id order (its index)
+            if not q.get("transaction_id") and not q.get("fund") and not _sorts_asked(request, sort_keys):
+                rows, sorted_ = in_id_order("fund_allocations"), False
+            else:
+                rows, sorted_ = scans.rows(request, "fund_allocations",
+                                           lambda: [a for a in store.fund_allocations.values() if wanted(a)],
+                                           sort_keys)
+            return _page(request, rows, store.render_allocation, sort_keys, presorted=sorted_,
+                         text=AllocationTexts(store).text)
 
     async def list_campaigns(request: Request) -> JSONResponse:
         with store.lock:
@@ -385,36 +425,38 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
     async def list_pledges(request: Request) -> JSONResponse:
         q = request.query_params
         in_view = schedule_view(request, ("all", "active", "archived", "ended"))
-        with store.lock:
-            rows = [p for p in store.pledges.values() if in_view(p)
-                    and (not q.get("donor_id") or _eq(p.get("donor_id"), q["donor_id"]))
-                    and (not q.get("installment_frequency")
-                         or _eq(p.get("installment_frequency"), q["installment_frequency"]))]
-            return _page(request, rows, lambda p: store.render_pledge(int(p["id"])),
-                         {"id": lambda p: p["id"], "start_date": lambda p: p.get("start_date") or "",
-                          "end_date": lambda p: p.get("end_date") or "",
-                          "total_amount": lambda p: _numeric(p["total_amount"])})
+        sort_keys = {"id": lambda p: p["id"], "start_date": lambda p: p.get("start_date") or "",
+                     "end_date": lambda p: p.get("end_date") or "",
+                     "total_amount": lambda p: _numeric(p["total_amount"])}
+        with store.lock:  # filtered and sorted once per scan (ScanCache); each row's payments from the index
+            rows, sorted_ = scans.rows(request, "pledges", lambda: [
+                p for p in store.pledges.values() if in_view(p)
+                and (not q.get("donor_id") or _eq(p.get("donor_id"), q["donor_id"]))
+                and (not q.get("installment_frequency")
+                     or _eq(p.get("installment_frequency"), q["installment_frequency"]))], sort_keys)
+            return _page(request, rows, lambda p: schedules.pledge(int(p["id"])), sort_keys, presorted=sorted_)
 
     async def show_pledge(request: Request) -> JSONResponse:
-        return JSONResponse({"data": store.render_pledge(_id(request, "pledge")), "donor_accounts": "[]",
+        return JSONResponse({"data": schedules.pledge(_id(request, "pledge")), "donor_accounts": "[]",
                              "donor_users": []})
 
     async def list_scheduled_donations(request: Request) -> JSONResponse:
         q = request.query_params
         ranges = _ranges(request, {"created_at": "created_at", "updated_at": "updated_at"})
         in_view = schedule_view(request, ("all", "active", "archived"))
-        with store.lock:
-            rows = [s for s in store.scheduled_donations.values() if in_view(s)
-                    and (not q.get("donor_id") or _eq(s.get("donor_id"), q["donor_id"]))
-                    and (not q.get("frequency") or _eq(s.get("frequency"), q["frequency"]))
-                    and _in_ranges(s, ranges)]
-            return _page(request, rows, lambda s: store.render_scheduled_donation(int(s["id"])),
-                         {"id": lambda s: s["id"], "start_date": lambda s: s.get("start_date") or "",
-                          "amount": lambda s: _numeric(s["amount"]), "created_at": lambda s: s["created_at"]})
+        sort_keys = {"id": lambda s: s["id"], "start_date": lambda s: s.get("start_date") or "",
+                     "amount": lambda s: _numeric(s["amount"]), "created_at": lambda s: s["created_at"]}
+        with store.lock:  # as list_pledges
+            rows, sorted_ = scans.rows(request, "scheduled_donations", lambda: [
+                s for s in store.scheduled_donations.values() if in_view(s)
+                and (not q.get("donor_id") or _eq(s.get("donor_id"), q["donor_id"]))
+                and (not q.get("frequency") or _eq(s.get("frequency"), q["frequency"]))
+                and _in_ranges(s, ranges)], sort_keys)
+            return _page(request, rows, lambda s: schedules.scheduled_donation(int(s["id"])), sort_keys,
+                         presorted=sorted_)
 
     async def show_scheduled_donation(request: Request) -> JSONResponse:
-        return JSONResponse({"data": store.render_scheduled_donation(_id(request, "scheduledDonation"),
-                                                                     detail=True)})
+        return JSONResponse({"data": schedules.scheduled_donation(_id(request, "scheduledDonation"), detail=True)})
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Invalid)
