@@ -139,7 +139,8 @@ def add_review(con: duckdb.DuckDBPyConnection, run_id: str, item: ReviewItem) ->
     ]
     if existing:
         found = existing[-1]
-        if found.status == "open":  # refresh with the latest values; keep the id the admin may know
+        if found.status == "open" and not _refreshed(found, item, values):
+            # refresh with the latest values; keep the id the admin may know
             # an identity item's bloomerang_id is its one candidate: it follows the candidates exactly
             kept = "?" if item.field == IDENTITY_FIELD else "coalesce(?, bloomerang_id)"
             con.execute(
@@ -157,6 +158,25 @@ def add_review(con: duckdb.DuckDBPyConnection, run_id: str, item: ReviewItem) ->
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def _refreshed(found: ReviewItem, item: ReviewItem, values: list[Any]) -> bool:
+    """Whether the open item ``found`` already holds what ``item`` would refresh it with (``values``: the new
+    JSON texts, times, reason and id): a quiet night re-raises every waiting item, and an UPDATE per item that
+    changes nothing is most of that. Anything not plainly equal (a time given as text, say) is refreshed."""
+    bloomerang_id = item.bloomerang_id if item.field == IDENTITY_FIELD or item.bloomerang_id is not None \
+        else found.bloomerang_id
+    return (json.dumps(found.source_value, default=str) == values[0]
+            and json.dumps(found.bloomerang_value, default=str) == values[1]
+            and _same_time(found.source_modified_at, item.source_modified_at)
+            and _same_time(found.bloomerang_modified_at, item.bloomerang_modified_at)
+            and found.reason == item.reason and found.bloomerang_id == bloomerang_id)
+
+
+def _same_time(stored: Any, given: Any) -> bool:
+    if stored is None or given is None:
+        return stored is None and given is None
+    return isinstance(stored, datetime) and isinstance(given, datetime) and stored == given
 
 
 def list_reviews(con: duckdb.DuckDBPyConnection, status: str | None = "open") -> list[ReviewItem]:

@@ -156,6 +156,12 @@ def test_review_item_lifecycle(store):
         assert first == again
         [open_item] = ledgers.list_reviews(con)
         assert open_item.source_value == "c@x.org" and open_item.status == "open"
+        when = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+        for changed in ({"bloomerang_modified_at": when}, {"reason": "changed again"}, {"bloomerang_id": 502}):
+            # a refresh that changes nothing is skipped; every changed value still reaches the item
+            ledgers.add_review(con, "r2", _item(source_value="c@x.org", **changed))
+            [open_item] = ledgers.list_reviews(con)
+            assert all(getattr(open_item, key) == value for key, value in changed.items()), changed
 
         ledgers.resolve_review(con, first, "value:ada@x.org")
         assert ledgers.list_reviews(con) == []
