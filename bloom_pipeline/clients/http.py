@@ -31,9 +31,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.adapters import DEFAULT_CA_BUNDLE_PATH
+from requests.auth import _basic_auth_str
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from bloom_pipeline.clients.ratelimit import RateBudgetExhausted, SharedRateBudget
@@ -212,7 +215,7 @@ def _is_connect_failure(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
-def error_message(response: requests.Response) -> str:
+def error_message(response: Any) -> str:
     """The API's own error text: Bloomerang ``Message``, WeGive ``message`` (+ ``errors``), Handbid ``error``."""
     try:
         body = response.json()
@@ -228,44 +231,204 @@ def error_message(response: requests.Response) -> str:
     return str(message or response.reason or "")[:_MESSAGE_LIMIT]
 
 
-class _HeaderAuth(requests.auth.AuthBase):
-    """Adds the credential header per request; its repr never shows the value."""
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 30  # requests' own limit
 
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self._headers = dict(headers)
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers.update(self._headers)
-        return request
+class _Answer:
+    """What an API answered: the part of a ``requests.Response`` this module reads."""
+
+    __slots__ = ("content", "headers", "reason", "status_code")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes, reason: str | None) -> None:
+        self.status_code, self.headers, self.content, self.reason = status_code, headers, content, reason
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.content)  # bytes: UTF-8/16/32 detected as requests does for JSON
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+def _as_requests_error(exc: Exception, *, reading: bool) -> Exception:
+    """The ``requests`` exception ``HTTPAdapter.send`` (``reading``: ``Response.content``) raises for a urllib3 one.
+
+    Why keep requests' classes: the retry policy tells a failure to connect from a lost answer by them
+    (``_is_connect_failure``), and the messages name them (``could not connect (ConnectTimeout)``)."""
+    if reading:  # requests.models.Response.iter_content
+        if isinstance(exc, urllib3.exceptions.ProtocolError):
+            return requests.exceptions.ChunkedEncodingError(exc)
+        if isinstance(exc, urllib3.exceptions.DecodeError):
+            return requests.exceptions.ContentDecodingError(exc)
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+            return requests.ConnectionError(exc)
+        if isinstance(exc, urllib3.exceptions.SSLError):
+            return requests.exceptions.SSLError(exc)
+        return exc
+    if isinstance(exc, urllib3.exceptions.ProtocolError | OSError | urllib3.exceptions.ClosedPoolError):
+        return requests.ConnectionError(exc)
+    if isinstance(exc, NewConnectionError):
+        return requests.ConnectionError(exc)
+    if isinstance(exc, ConnectTimeoutError):
+        return requests.ConnectTimeout(exc)
+    if isinstance(exc, urllib3.exceptions.ProxyError):
+        return requests.exceptions.ProxyError(exc)
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return requests.exceptions.SSLError(exc)
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return requests.ReadTimeout(exc)
+    if isinstance(exc, urllib3.exceptions.InvalidHeader):
+        return requests.exceptions.InvalidHeader(exc)
+    if isinstance(exc, urllib3.exceptions.LocationValueError):
+        return requests.exceptions.InvalidURL(exc)
+    return exc
+
+
+class _Transport:
+    """Sends requests on urllib3's connection pools directly — what ``requests.Session`` + ``HTTPAdapter`` do
+    for this module's requests, without their per-request CPU.
+
+    Why: a request through ``requests`` cost ~0.9 ms of CPU against ~0.5 ms on urllib3 directly
+    (``benchmarks/README.md``): preparing the request (URL parsing twice, a case-insensitive header dict, the
+    cookie jar), the adapter's proxy / TLS / pool look-ups, building the response (headers copied, cookies
+    extracted twice), all per request. A first load sends ~12,500 requests. What is kept, as ``requests`` does it:
+
+    * the environment, read once when the session is made (``*_proxy`` / ``no_proxy`` for the base URL's host,
+      ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``, else certifi's bundle; socks proxies and a proxy's
+      ``user:password``); ``.netrc`` is not consulted (the session carries its own credential);
+    * the request on the wire: requests' default headers (``Accept-Encoding``, ``Connection: keep-alive``), the
+      query as ``requests`` encodes and re-quotes it, a JSON body as ``requests`` serialises it (NaN refused);
+    * keep-alive connections (one pool, shared by the threads of the write pool; urllib3 is thread-safe);
+    * the exceptions (``_as_requests_error``) and redirects (up to 30; a 303, and a 301/302 of anything but a
+      HEAD, become a GET without a body).
+
+    Not kept: cookies (the APIs authenticate each request by its key; none of them documents a cookie), and on
+    a redirect to another host the credential headers are dropped instead of sent there (``requests`` drops only
+    ``Authorization``)."""
+
+    POOL_SIZE = 16  # connections kept per host: the write pool's cap (org YAML ``write_connections`` ≤ 16)
+
+    def __init__(self, base_url: str, headers: Mapping[str, str], credential_headers: Mapping[str, str],
+                 timeout: tuple[float, float]) -> None:
+        self.base_url = base_url
+        self.proxies = requests.utils.get_environ_proxies(base_url)
+        self.verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.headers = {**requests.utils.default_headers(), **headers, **credential_headers}
+        self._credentials = frozenset(credential_headers)
+        self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        self._managers: dict[str | None, urllib3.PoolManager] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return "_HeaderAuth(***)"
+        return f"_Transport(base_url={self.base_url!r})"
 
+    def close(self) -> None:
+        with self._lock:
+            managers, self._managers = list(self._managers.values()), {}
+        for manager in managers:
+            manager.clear()
 
-def _environment_read_once(session: requests.Session, base_url: str) -> None:
-    """What ``requests`` reads from the environment on *every* request, read once for this session's host.
+    def _tls(self, url: str) -> dict[str, Any]:
+        """``HTTPAdapter.cert_verify``: the CA bundle (or folder) an https request is verified with."""
+        if url[:5].lower() != "https":
+            return {}
+        if self.verify is False:
+            return {"cert_reqs": "CERT_NONE"}
+        where = self.verify if isinstance(self.verify, str) else DEFAULT_CA_BUNDLE_PATH
+        if not where or not os.path.exists(where):
+            raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {where}")
+        return {"cert_reqs": "CERT_REQUIRED", ("ca_cert_dir" if os.path.isdir(where) else "ca_certs"): where}
 
-    Why: with ``trust_env`` a Session scans the environment for proxies (twice) and a CA bundle per request,
-    ~0.4 ms of CPU each — a tenth of what the pipeline spends per write. Every request of a session goes to one
-    host (``base_url``), so the answer cannot differ between its requests: the same proxies (``*_proxy`` /
-    ``no_proxy``) and CA bundle (``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``) apply, taken when the session is
-    made. ``.netrc`` is not consulted either way (the session carries its own auth)."""
-    session.trust_env = False
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
+    def _manager(self, proxy: str | None, url: str) -> urllib3.PoolManager:
+        """The pool manager of ``proxy`` (None: direct), made once (``HTTPAdapter.proxy_manager_for``)."""
+        manager = self._managers.get(proxy)
+        if manager is not None:
+            return manager
+        tls = self._tls(url)
+        with self._lock:
+            manager = self._managers.get(proxy)
+            if manager is None:
+                sizes = {"num_pools": 10, "maxsize": self.POOL_SIZE, "block": False, **tls}
+                if proxy is None:
+                    manager = urllib3.PoolManager(**sizes)
+                elif proxy.lower().startswith("socks"):
+                    from urllib3.contrib.socks import SOCKSProxyManager
+
+                    username, password = requests.utils.get_auth_from_url(proxy)
+                    manager = SOCKSProxyManager(proxy, username=username, password=password, **sizes)
+                else:
+                    username, password = requests.utils.get_auth_from_url(proxy)
+                    auth = {"Proxy-Authorization": _basic_auth_str(username, password)} if username else {}
+                    manager = urllib3.proxy_from_url(proxy, proxy_headers=auth, **sizes)
+                self._managers[proxy] = manager
+        return manager
+
+    def _send_once(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]) -> _Answer:
+        proxy = requests.utils.select_proxy(url, self.proxies) if self.proxies else None
+        if proxy:
+            proxy = requests.utils.prepend_scheme_if_needed(proxy, "http")
+            if not urllib3.util.parse_url(proxy).host:
+                raise requests.exceptions.InvalidProxyURL("Please check proxy URL. It is malformed "
+                                                          "and could be missing the host.")
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if proxy and parts.scheme != "https" and not proxy.lower().startswith("socks"):
+            target = requests.utils.urldefragauth(url)  # a plain HTTP proxy is sent the whole URL
+        manager = self._manager(proxy, url)  # a missing CA bundle is an OSError, as requests raises it
+        try:
+            pool = manager.connection_from_url(url)
+            response = pool.urlopen(method, target, body=body, headers=headers, redirect=False,
+                                    assert_same_host=False, preload_content=False, decode_content=False,
+                                    retries=False, timeout=self.timeout, chunked=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _as_requests_error(exc, reading=False) from exc
+        try:
+            content = response.read(decode_content=True)
+        except urllib3.exceptions.HTTPError as exc:
+            raise _as_requests_error(exc, reading=True) from exc
+        finally:
+            response.release_conn()
+        return _Answer(response.status, response.headers, content, response.reason)
+
+    def send(self, method: str, url: str, params: Mapping[str, Any], body: Any) -> _Answer:
+        """``Session.request(method, url, params=params, json=body)`` as this module sends it."""
+        query = requests.models.RequestEncodingMixin._encode_params(params) if params else ""
+        url = requests.utils.requote_uri(f"{url}?{query}" if query else url)
+        headers = self.headers
+        data = None
+        if body is not None:
+            try:
+                data = jsonlib.dumps(body, allow_nan=False).encode("utf-8")
+            except ValueError as exc:
+                raise requests.exceptions.InvalidJSONError(exc) from None
+            headers = {**headers, "Content-Type": "application/json"}
+        origin = urlsplit(url)[:2]
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = self._send_once(method, url, data, headers)
+            location = answer.headers.get("Location") if answer.status_code in _REDIRECTS else None
+            if not location:
+                return answer
+            url = requests.utils.requote_uri(urljoin(url, location))
+            if answer.status_code in (301, 302, 303) and method != "HEAD":
+                method = "GET" if answer.status_code != 301 or method == "POST" else method
+            if answer.status_code not in (307, 308):
+                data = None
+                headers = {k: v for k, v in headers.items() if k not in ("Content-Type", "Content-Length")}
+            if urlsplit(url)[:2] != origin:
+                headers = {k: v for k, v in headers.items() if k not in self._credentials}
+        raise requests.TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.")
 
 
 class ApiSession:
-    """A ``requests.Session`` with the retry policy above; ``request()`` returns parsed JSON.
+    """A session on urllib3's pools (``_Transport``) with the retry policy above; ``request()`` returns parsed
+    JSON.
 
     ``request_counts`` counts every request sent (retries included) by (method, path template).
 
-    Safe to share between threads (the apply step's write pool): each thread sends on its own
-    ``requests.Session`` (a Session is not documented as thread-safe), the counter is updated under a
-    lock, and ``latency`` is the observed seconds per answered request (a moving average), which the
-    write pool reads to size itself.
+    Safe to share between threads (the apply step's write pool): the transport's pools are thread-safe, the
+    counter is updated under a lock, and ``latency`` is the observed seconds per answered request (a moving
+    average), which the write pool reads to size itself.
     """
 
     LATENCY_WEIGHT = 0.2  # weight of the newest answer in the moving average of ``latency``
@@ -302,9 +465,8 @@ class ApiSession:
         self._sleep = sleep
         self._rng = rng
         self._redact = Redactor(secrets)
-        self._auth = _HeaderAuth(auth_headers)
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._transport = _Transport(self.base_url, {"Accept": "application/json", "User-Agent": "bloom-pipeline/0.1"},
+                                     auth_headers, timeout)
         self._lock = threading.Lock()
         self.latency: float | None = None
         self._base_path = urlsplit(self.base_url).path
@@ -312,42 +474,11 @@ class ApiSession:
     def __repr__(self) -> str:
         return f"ApiSession(api={self.api!r}, base_url={self.base_url!r})"
 
-    @property
-    def _session(self) -> requests.Session:
-        """This thread's ``requests.Session`` (created on first use; all closed by ``close``)."""
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.auth = self._auth
-            session.headers.update({"Accept": "application/json", "User-Agent": "bloom-pipeline/0.1"})
-            _environment_read_once(session, self.base_url)
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
-        return session
-
     def close(self) -> None:
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+        self._transport.close()
 
-    def _send(self, method: str, url: str, params: Mapping[str, Any], body: Any) -> requests.Response:
-        """What ``Session.request`` does, without re-merging the session's settings into each request.
-
-        Why: ``Session.request`` merges the session's headers, params, hooks, cookies, proxies, stream, verify and
-        cert into every request, and each merge tests its values against ``requests``' runtime-checked typing
-        protocols (~20 µs a test): together ~0.5 ms of CPU per request, about what the rest of the request costs.
-        Nothing of a session here changes after it is made (``_session``), so the request is prepared straight
-        from the session's own headers, auth, cookies and hooks — what the merge gives when the request brings
-        none of its own — and ``Session.send`` fills in stream / verify / cert / proxies from the session as
-        ``Session.request`` would (redirects are followed, as there)."""
-        session = self._session
-        prepared = requests.PreparedRequest()
-        prepared.prepare(method=method, url=url, headers=session.headers, params=params or None, json=body,
-                         auth=session.auth, cookies=session.cookies, hooks=session.hooks)
-        return session.send(prepared, timeout=self.timeout, allow_redirects=True)
+    def _send(self, method: str, url: str, params: Mapping[str, Any], body: Any) -> _Answer:
+        return self._transport.send(method, url, params, body)
 
     def _observe_latency(self, seconds: float) -> None:
         previous = self.latency
@@ -450,7 +581,7 @@ class ApiSession:
             return f"could not connect ({type(exc).__name__})"
         return f"connection lost after sending ({type(exc).__name__})"
 
-    def _decode(self, response: requests.Response, method: str, path: str) -> Any:
+    def _decode(self, response: _Answer, method: str, path: str) -> Any:
         if not response.content:
             return None
         try:

@@ -54,7 +54,7 @@ def test_failing_run_leaks_no_secret(caplog, capfd, tmp_path):
         attempt(lambda: list(HandbidClient(sb.urls["handbid"], WRONG_KEY, sb.handbid_org_id).iter_auctions()))
         attempt(lambda: WeGiveClient(sb.urls["wegive"], WRONG_KEY, token_env="DEMO_WEGIVE_TOKEN").get_donor(1))
         reprs = [repr(c) for c in (bc, wg, hb)]
-        reprs += [repr(bc.http), repr(bc.http.rate_budget), repr(bc.http._session.auth)]
+        reprs += [repr(bc.http), repr(bc.http.rate_budget), repr(bc.http._transport)]
         forms = secret_forms(sb)
 
     assert len(errors) == 7, [type(e).__name__ for e in errors]

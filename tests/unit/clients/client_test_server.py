@@ -32,7 +32,8 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 outer.requests.append({"method": self.command, "path": self.path,
-                                       "headers": dict(self.headers), "body": body})
+                                       "headers": dict(self.headers), "body": body,
+                                       "client_port": self.client_address[1]})
                 step = outer.script.popleft() if outer.script else (200, {}, {"ok": True})
                 self._do(step)
 

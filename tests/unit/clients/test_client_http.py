@@ -237,7 +237,7 @@ def test_request_counts_group_by_method_and_template(server):
 def test_repr_shows_only_the_base_url(server):
     api = session(server.url, Sleeps())
     assert repr(api) == f"ApiSession(api='bloomerang', base_url='{server.url}')"
-    assert KEY not in repr(api._session.auth)
+    assert KEY not in repr(api._transport)
 
 
 def test_query_params_none_are_not_sent(server):

@@ -46,6 +46,6 @@ def test_no_proxy_naming_the_host_sends_direct(proxy: ScriptedServer, monkeypatc
 def test_ca_bundle_from_the_environment_is_the_sessions(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "bundle.pem"))
-    assert _session("https://bloomerang.invalid/v2")._session.verify == str(tmp_path / "bundle.pem")
+    assert _session("https://bloomerang.invalid/v2")._transport.verify == str(tmp_path / "bundle.pem")
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
-    assert _session("https://bloomerang.invalid/v2")._session.verify is True
+    assert _session("https://bloomerang.invalid/v2")._transport.verify is True

@@ -156,3 +156,15 @@ def test_configuration_problems_exit_2_in_one_line(tmp_path, monkeypatch) -> Non
     assert result.exit_code == 2 and "no staging database" in result.output, result.output
     result = CliRunner().invoke(reconcile_command, ["--org", "demo", "--since", "31/02/2026"])
     assert result.exit_code == 2 and "ISO date" in result.output
+
+
+def test_a_gifts_lines_on_one_day_and_fund_are_summed_and_an_unreadable_one_is_unknown() -> None:
+    source = lines(("split", D1, GENERAL, 3000), ("split", D1, GENERAL, 2000), ("half", D1, GENERAL, 1000),
+                   ("half", D1, GENERAL, None), ("two", D1, GENERAL, 700), ("two", D2, GALA, 300, True))
+    bloom = lines(("split", D1, GENERAL, 5000, False, 1), ("half", D1, GENERAL, 1000, False, 2),
+                  ("two", D1, GENERAL, 700, False, 3), ("two", D2, GALA, 300, False, 3))
+    found = ex.explain(source, source, bloom, ex.Ledger())
+    assert reasons(found) == {"half": ex.AMOUNT, "two": ex.REFUND}, "split: one gift of 50.00 in both"
+    (half,) = found[found["source_id"] == "half"].to_dict("records")
+    assert half["detail"].startswith("? in the source, $10.00 in Bloomerang") and pd.isna(half["source_cents"])
+    assert sorted(found[found["source_id"] == "two"]["fund_key"]) == sorted([GALA, GENERAL])
