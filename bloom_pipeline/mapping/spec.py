@@ -254,6 +254,8 @@ class WeGiveSettings(Strict):
     token_env: str | None = None
     # most write-backs of correlation ids in flight at once (sync/merge/writeback.py); 1 = one at a time
     write_connections: int = Field(default=4, ge=1, le=16)
+    # most donor-detail reads in flight at once (sync/extract/wegive.py: a first load reads every donor's)
+    read_connections: int = Field(default=4, ge=1, le=16)
 
 
 class HandbidSettings(Strict):

@@ -174,6 +174,7 @@ class OrgSync:
         extract_bloomerang(ctx.clients.bloomerang, ctx.store, ctx.run_id, ctx.extracted)
         ctx.snapshot_changed()
         extract_wegive(ctx.clients.wegive, ctx.store, ctx.run_id, ctx.extracted,
+                       read_connections=ctx.org.wegive.read_connections,
                        transactions_since=self.options.since, window=self.options.window)
         extract_handbid(ctx.clients.handbid, ctx.store, ctx.run_id, ctx.extracted,
                         contacts_since=self.options.since)

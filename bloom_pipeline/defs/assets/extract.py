@@ -45,7 +45,8 @@ def build(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                    credentials: OrgCredentials) -> dg.MaterializeResult:
         """WeGive donors (full scan), funds, fund allocations and transactions changed since the cursor."""
         with org_sync(context, context.partition_key, sync_settings, credentials) as sync:
-            extract_wegive(sync.clients.wegive, sync.store, sync.run_id, sync.extracted)
+            extract_wegive(sync.clients.wegive, sync.store, sync.run_id, sync.extracted,
+                           read_connections=sync.org.wegive.read_connections)
             extract_retries(sync.store, sync.run_id, sync.extracted, ("wegive.transactions",))
             return dg.MaterializeResult(metadata=_extract_metadata(sync, "wegive."))
 
