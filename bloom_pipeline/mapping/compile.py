@@ -535,7 +535,7 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
     if len(slow.mapped):
         positions = np.concatenate([fast.positions[keep], where.loc[slow.mapped["source_id"].to_numpy()].to_numpy()])
         both = pd.concat([mapped, slow.mapped], ignore_index=True) if len(mapped) else slow.mapped
-        mapped = both.iloc[np.argsort(positions, kind="stable")].reset_index(drop=True) if len(mapped) else both
+        mapped = _renumbered(both.iloc[np.argsort(positions, kind="stable")]) if len(mapped) else both
     if len(slow.rejected) and len(rejected):
         positions = np.concatenate([np.flatnonzero(out), where.loc[slow.rejected["source_id"].to_numpy()].to_numpy()])
         both = pd.concat([rejected, slow.rejected], ignore_index=True)
@@ -543,6 +543,15 @@ def _map_chunk(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.D
     elif len(slow.rejected):
         rejected = slow.rejected
     return MapResult(mapped=mapped, rejected=rejected, fields=slow.fields)
+
+
+def _renumbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame.reset_index(drop=True)` without its copy, for a frame this module has just built (a take or a
+    selection of columns: its own values, shared with no one). Why: copying an object column touches every
+    object it holds (its reference count), a cache miss each: 50 ms per 50,000 mapped donors, on every
+    chunk that merges rows of both engines."""
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
 
 
 def _fast_frame(entity: str, spec: EntitySpec, src: dict[str, pd.Series], ids: pd.Series, fast: sqlpath.FastRows,
@@ -648,7 +657,7 @@ def _map_python(org: OrgConfig, entity: str, records: list[dict[str, Any]] | pd.
     else:
         mapped["bloomerang_id"] = pd.array([pd.NA] * len(mapped), dtype="Int64")
     order = ["source", "source_id", "payload", "payload_hash", "source_updated_at", *catalog.CANONICAL_COLUMNS[table]]
-    mapped = mapped[order].reset_index(drop=True)
+    mapped = _renumbered(mapped[order])
     rejected_frame = (pd.concat(rejected).sort_index().reset_index(drop=True) if rejected
                       else pd.DataFrame(columns=REJECTED_COLUMNS))
     return MapResult(mapped=mapped, rejected=rejected_frame, fields=_field_rows(records, drops, source, entity, ids))
