@@ -200,3 +200,41 @@ def test_a_lone_surrogate_raises_on_both_paths(org: Any, monkeypatch: pytest.Mon
         m.setattr(sqlpath, "MIN_ROWS", 10**12)
         with pytest.raises(UnicodeEncodeError):
             map_frame(org, "wegive.donors", rows, workers=1)
+
+
+@pytest.mark.parametrize(("entity", "make", "as_frame"), [("wegive.donors", hostile_extra_donors, False),
+                                                          ("wegive.transactions", hostile_extra_transactions, True)])
+def test_rows_left_by_every_chunk_are_mapped_in_one_call(org: Any, monkeypatch: pytest.MonkeyPatch, entity: str,
+                                                         make: Any, as_frame: bool) -> None:
+    """`_map_all` maps the few rows each chunk leaves for the Python engine in one call (`_with_left`): the
+    result is the one where each chunk maps its own (DEFER_ROWS 0) and the Python engine's, for record lists and
+    DataFrames; a chunk leaving more than DEFER_ROWS maps its own, beside chunks that left theirs."""
+    rows = make(1_200)
+    calls = []
+    real = compile._map_python
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[2]))
+        return real(*args, **kwargs)
+
+    records, label = (pd.DataFrame(rows), "DataFrame") if as_frame else (rows, "records")
+    with monkeypatch.context() as m:
+        m.setattr(sqlpath, "MIN_ROWS", 10)
+        m.setattr(compile, "_map_python", counting)
+        calls.clear()
+        deferred = map_frame(org, entity, records, workers=1, chunk_rows=300)
+        assert len(calls) == 1 and calls[0] > 3, f"{label}: the chunks did not leave their rows ({calls})"
+        m.setattr(compile, "DEFER_ROWS", 0)
+        calls.clear()
+        own = map_frame(org, entity, records, workers=1, chunk_rows=300)
+        assert len(calls) == 4, calls
+        m.setattr(compile, "DEFER_ROWS", sorted(calls)[1])  # some chunks leave theirs, the others map them
+        calls.clear()
+        mixed = map_frame(org, entity, records, workers=1, chunk_rows=300)
+        assert 2 <= len(calls) <= 3, calls
+    with monkeypatch.context() as m:
+        m.setattr(sqlpath, "MIN_ROWS", 10**12)
+        reference = map_frame(org, entity, records, workers=1, chunk_rows=300)
+    assert len(reference.mapped) > 100 and len(reference.rejected) > 50 and len(reference.fields)
+    for got, how in ((deferred, "left"), (own, "each chunk its own"), (mixed, "mixed")):
+        assert_same(got, reference, f"{entity} {label} {how}")
