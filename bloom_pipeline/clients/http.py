@@ -251,37 +251,34 @@ class _Answer:
         return self.content.decode("utf-8", errors="replace")
 
 
+# (urllib3 exception classes, the requests exception they become), first match wins — in the order requests'
+# HTTPAdapter.send / Response.iter_content test them
+_READING_ERRORS: tuple[tuple[Any, Any], ...] = (
+    (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError),
+    (urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError),
+    (urllib3.exceptions.ReadTimeoutError, requests.ConnectionError),
+    (urllib3.exceptions.SSLError, requests.exceptions.SSLError),
+)
+_SENDING_ERRORS: tuple[tuple[Any, Any], ...] = (
+    (urllib3.exceptions.ProtocolError | OSError | urllib3.exceptions.ClosedPoolError, requests.ConnectionError),
+    (NewConnectionError, requests.ConnectionError),
+    (ConnectTimeoutError, requests.ConnectTimeout),
+    (urllib3.exceptions.ProxyError, requests.exceptions.ProxyError),
+    (urllib3.exceptions.SSLError, requests.exceptions.SSLError),
+    (urllib3.exceptions.ReadTimeoutError, requests.ReadTimeout),
+    (urllib3.exceptions.InvalidHeader, requests.exceptions.InvalidHeader),
+    (urllib3.exceptions.LocationValueError, requests.exceptions.InvalidURL),
+)
+
+
 def _as_requests_error(exc: Exception, *, reading: bool) -> Exception:
     """The ``requests`` exception ``HTTPAdapter.send`` (``reading``: ``Response.content``) raises for a urllib3 one.
 
     Why keep requests' classes: the retry policy tells a failure to connect from a lost answer by them
     (``_is_connect_failure``), and the messages name them (``could not connect (ConnectTimeout)``)."""
-    if reading:  # requests.models.Response.iter_content
-        if isinstance(exc, urllib3.exceptions.ProtocolError):
-            return requests.exceptions.ChunkedEncodingError(exc)
-        if isinstance(exc, urllib3.exceptions.DecodeError):
-            return requests.exceptions.ContentDecodingError(exc)
-        if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-            return requests.ConnectionError(exc)
-        if isinstance(exc, urllib3.exceptions.SSLError):
-            return requests.exceptions.SSLError(exc)
-        return exc
-    if isinstance(exc, urllib3.exceptions.ProtocolError | OSError | urllib3.exceptions.ClosedPoolError):
-        return requests.ConnectionError(exc)
-    if isinstance(exc, NewConnectionError):
-        return requests.ConnectionError(exc)
-    if isinstance(exc, ConnectTimeoutError):
-        return requests.ConnectTimeout(exc)
-    if isinstance(exc, urllib3.exceptions.ProxyError):
-        return requests.exceptions.ProxyError(exc)
-    if isinstance(exc, urllib3.exceptions.SSLError):
-        return requests.exceptions.SSLError(exc)
-    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-        return requests.ReadTimeout(exc)
-    if isinstance(exc, urllib3.exceptions.InvalidHeader):
-        return requests.exceptions.InvalidHeader(exc)
-    if isinstance(exc, urllib3.exceptions.LocationValueError):
-        return requests.exceptions.InvalidURL(exc)
+    for raised, becomes in _READING_ERRORS if reading else _SENDING_ERRORS:
+        if isinstance(exc, raised):
+            return becomes(exc)
     return exc
 
 

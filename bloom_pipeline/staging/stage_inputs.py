@@ -204,22 +204,11 @@ def _remember(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, source: st
         [(source, source_entity, sid, record_hash[sid], mapping, sid in staged_ids, json.dumps(rows), run_id)
          for sid, rows in judged.items() if sid in record_hash and sid not in uncached],
         columns=["source", "entity", "source_id", "record_hash", "mapping_hash", "staged", "verdict", "run_id"])
-    if len(verdicts_now):
-        con.register("stage_verdicts_incoming", verdicts_now)
-        try:
-            con.execute("INSERT INTO stage_verdicts BY NAME SELECT * FROM stage_verdicts_incoming")
-        finally:
-            con.unregister("stage_verdicts_incoming")
+    writes.insert_frame(con, "stage_verdicts", verdicts_now)
     rows = pd.DataFrame({"source": source, "entity": source_entity, "source_id": ids,
                          "record_hash": [record_hash.get(s) for s in ids], "mapping_hash": mapping,
                          "payload_hash": list(frame["payload_hash"].astype(str)), "run_id": run_id})
-    rows = rows[rows["record_hash"].notna() & ~rows["source_id"].isin(uncached)]
-    if len(rows):
-        con.register("stage_inputs_incoming", rows)
-        try:
-            con.execute("INSERT INTO stage_inputs BY NAME SELECT * FROM stage_inputs_incoming")
-        finally:
-            con.unregister("stage_inputs_incoming")
+    writes.insert_frame(con, "stage_inputs", rows[rows["record_hash"].notna() & ~rows["source_id"].isin(uncached)])
 
 
 def duplicate_keys(store: StagingStore, entity: str, run_id: str) -> int:

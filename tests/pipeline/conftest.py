@@ -10,6 +10,7 @@ name is ambiguous when several test directories have one.
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ class SyncHarness:
 
 
 custom_value = SyncHarness.custom_value
+
+
+def demo_mappings_with(root: Path, section: str, key: str, value: Any) -> Path:
+    """The repo's mappings copied under ``root`` with the demo org's ``<section>.<key>`` set (e.g.
+    ``bloomerang.write_connections``): what a test of one org setting runs with."""
+    target = root / f"mappings-{section}-{key}-{value}"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "mappings", target)
+    demo = target / "orgs" / "demo.yaml"
+    demo.write_text(demo.read_text().replace(f"{section}:\n", f"{section}:\n  {key}: {value}\n", 1))
+    return target
 
 
 def start_sandbox(donors: int = DONORS, seed: int = SEED, **knobs: Any) -> Sandbox:

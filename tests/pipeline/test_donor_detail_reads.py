@@ -8,25 +8,13 @@ overlap.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import SyncHarness, start_sandbox
+from tests.pipeline.conftest import SyncHarness, demo_mappings_with, start_sandbox
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _mappings(root: Path, connections: int) -> Path:
-    target = root / f"mappings-{connections}"
-    shutil.copytree(REPO / "mappings", target)
-    demo = target / "orgs" / "demo.yaml"
-    demo.write_text(demo.read_text().replace("wegive:\n", f"wegive:\n  read_connections: {connections}\n", 1))
-    return target
-
 
 def _detail_reads(h: SyncHarness) -> dict[str, int]:
     return {path: n for (_, method, path), n in h.sb.request_log.counts("wegive").items()
@@ -37,7 +25,7 @@ def _load(tmp_path: Path, connections: int) -> tuple[SyncHarness, dict[str, str]
     sb = start_sandbox()
     sb.knobs["wegive"].latency_ms = 10.0
     h = SyncHarness(sb, tmp_path / f"data-{connections}")
-    h.mappings_dir = _mappings(tmp_path, connections)
+    h.mappings_dir = demo_mappings_with(tmp_path, "wegive", "read_connections", connections)
     listed = list(sb.stores["wegive"].donors)
     report = h.sync()
     assert report.status == "succeeded", report.message

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from bloom_pipeline.sandbox.server import Sandbox
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.endpoints import build_clients, resolve_endpoints
 from bloom_pipeline.sync.runner import RunOptions, run_sync
+from tests.pipeline.conftest import demo_mappings_with
 
 pytestmark = pytest.mark.slow  # starts sandbox servers
 
@@ -49,11 +49,7 @@ sys.exit(report.exit_code)
 
 def mappings_with(root: Path, connections: int) -> Path:
     """The repo's mappings with the demo org's ``bloomerang.write_connections`` set."""
-    target = root / f"mappings-{connections}"
-    shutil.copytree(REPO / "mappings", target)
-    demo = target / "orgs" / "demo.yaml"
-    demo.write_text(demo.read_text().replace("bloomerang:\n", f"bloomerang:\n  write_connections: {connections}\n", 1))
-    return target
+    return demo_mappings_with(root, "bloomerang", "write_connections", connections)
 
 
 def sandbox(latency_ms: float = 5.0) -> Sandbox:
