@@ -274,10 +274,22 @@ CREATE TABLE IF NOT EXISTS stage_verdicts (
 )"""
 
 
+# A whole-list scan as it was last written (``StagingStore.write_raw`` with ``scan_digest``): the digest of the
+# list as received and of the raw table as that write left it. While both are what they are now, a scan that
+# received the same list again only stamps the table's rows as the run's (no record hashed or compared).
+RAW_SCANS_DDL = """
+CREATE TABLE IF NOT EXISTS raw_scans (
+    table_name   VARCHAR NOT NULL PRIMARY KEY,
+    scan_digest  VARCHAR NOT NULL,
+    table_digest VARCHAR NOT NULL,
+    run_id       VARCHAR NOT NULL
+)"""
+
+
 def all_ddl() -> list[str]:
     """Every statement needed to create an empty staging database (raw tables come on demand)."""
     return ([_staged_ddl(e) for e in STAGED_ENTITIES] + list(LEDGER_DDL) + list(RECONCILIATION_DDL)
-            + [STAGE_INPUTS_DDL, STAGE_VERDICTS_DDL])
+            + [STAGE_INPUTS_DDL, STAGE_VERDICTS_DDL, RAW_SCANS_DDL])
 
 
 def _quarantine_ddl(table: str) -> str:

@@ -85,6 +85,13 @@ def record_hashes(records: Iterable[Any]) -> list[str]:
     return [record_digest(record_json(record)) for record in records]
 
 
+def scan_digest(records: list[Any]) -> str:
+    """sha256 of a whole list as received, for ``write_raw``'s unchanged-scan check: its JSON in the order received
+    (one serialisation of the list instead of a sorted one per record, and no per-record comparison after it). The
+    same answers give the same digest; a list with another digest is compared record by record, as without it."""
+    return hashlib.sha256(json.dumps(records, default=str).encode("utf-8")).hexdigest()
+
+
 def missing_id_key(record: Any) -> str:
     """The synthetic ``source_id`` of a record without a usable id: ``missing-id:<sha256 of its JSON, 16 hex>``.
 

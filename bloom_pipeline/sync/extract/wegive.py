@@ -17,7 +17,7 @@ from typing import Any
 
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.staging.store import StagingStore, Window
-from bloom_pipeline.staging.writes import record_hashes
+from bloom_pipeline.staging.writes import record_hashes, scan_digest
 from bloom_pipeline.sync.extract import donor_details
 from bloom_pipeline.sync.extract.cursors import read_cursor
 from bloom_pipeline.sync.extract.records import Extracted, Record
@@ -51,8 +51,9 @@ def extract_wegive(
         digests = record_hashes(funds)
         store.write_raw("wegive", "funds", funds, run_id=run_id, window="all", digests=digests)
         out.keep("wegive.funds", funds, digests)
-        allocations = list(client.iter_fund_allocations())
-        store.write_raw("wegive", "fund_allocations", allocations, run_id=run_id, window="all")
+        allocations = list(client.iter_fund_allocations())  # no filter: the whole list every night, mostly unchanged
+        store.write_raw("wegive", "fund_allocations", allocations, run_id=run_id, window="all",
+                        scan_digest=scan_digest(allocations))
         out.records["wegive.fund_allocations"] = allocations
     if window is not None:
         created = (datetime.combine(window.start, datetime.min.time(), UTC),

@@ -97,3 +97,46 @@ def test_a_table_written_by_an_older_version_gains_the_hash_from_its_stored_json
     assert serialised == [], "the hash read from the stored JSON is the record's: it is carried"
     got = rows(store, "raw_wegive_funds")
     assert got["1"]["run_id"] == "r2" and got["1"]["record_hash"] == writes.record_hashes([donor(1)])[0]
+
+
+def allocation(allocation_id: int, amount: float = 50.0) -> dict:
+    return {"id": allocation_id, "amount": amount, "fund": {"id": 3, "name": "General Fund"}}
+
+
+def test_a_list_received_unchanged_is_stamped_without_hashing_a_record(store, monkeypatch):
+    """``scan_digest``: the same whole list again only stamps the rows (no record hashed or compared); a changed
+    list, or a table changed since its last scan (a row deleted, a record edited), is written record by record."""
+    table = "raw_wegive_fund_allocations"
+    listed = [allocation(n) for n in range(1, 6)]
+
+    def write(records, run_id):
+        return store.write_raw("wegive", "fund_allocations", records, run_id=run_id, window="all",
+                               scan_digest=writes.scan_digest(records))
+
+    assert write(listed, "r1") == 5
+    before = rows(store, table)
+    hashed: list[int] = []
+    monkeypatch.setattr(store_module, "record_hashes",
+                        lambda records: hashed.append(1) or writes.record_hashes(records))
+    again = json.loads(json.dumps(listed))  # parsed anew, as the next night's answers are
+    assert writes.scan_digest(again) == writes.scan_digest(listed)
+    assert write(again, "r2") == 5 and hashed == []
+    after = rows(store, table)
+    assert {sid: r["run_id"] for sid, r in after.items()} == dict.fromkeys(before, "r2")
+    assert {sid: (r["record"], r["record_hash"]) for sid, r in after.items()} == \
+        {sid: (r["record"], r["record_hash"]) for sid, r in before.items()}
+
+    changed = [*listed[:4], allocation(5, 75.0), allocation(6)]  # one amount changed, one allocation new
+    assert write(changed, "r3") == 6 and hashed == [1]
+    now = rows(store, table)
+    assert set(now) == {"1", "2", "3", "4", "5", "6"} and json.loads(now["5"]["record"])["amount"] == 75.0
+
+    with store.write() as con:  # the table changed behind the scan's back: the same list is written in full again
+        con.execute(f"DELETE FROM {table} WHERE source_id = '2'")
+    assert write(changed, "r4") == 6 and hashed == [1, 1]
+    assert set(rows(store, table)) == {"1", "2", "3", "4", "5", "6"}
+    assert {r["run_id"] for r in rows(store, table).values()} == {"r4"}
+
+    assert write(changed, "r5") == 6 and hashed == [1, 1], "unchanged again: stamped"
+    dropped = changed[1:]
+    assert write(dropped, "r6") == 5 and set(rows(store, table)) == {"2", "3", "4", "5", "6"}
