@@ -277,8 +277,8 @@ CREATE TABLE IF NOT EXISTS stage_verdicts (
 # A whole-list scan as it was last written (``StagingStore.write_raw`` with ``scan_digest``): the digest of the
 # list as received and of the raw table as that write left it. While both are what they are now, a scan that
 # received the same list again only stamps the table's rows as the run's (no record hashed or compared).
-RAW_SCANS_DDL = """
-CREATE TABLE IF NOT EXISTS raw_scans (
+SCAN_DIGESTS_DDL = """
+CREATE TABLE IF NOT EXISTS scan_digests (
     table_name   VARCHAR NOT NULL PRIMARY KEY,
     scan_digest  VARCHAR NOT NULL,
     table_digest VARCHAR NOT NULL,
@@ -289,7 +289,7 @@ CREATE TABLE IF NOT EXISTS raw_scans (
 def all_ddl() -> list[str]:
     """Every statement needed to create an empty staging database (raw tables come on demand)."""
     return ([_staged_ddl(e) for e in STAGED_ENTITIES] + list(LEDGER_DDL) + list(RECONCILIATION_DDL)
-            + [STAGE_INPUTS_DDL, STAGE_VERDICTS_DDL, RAW_SCANS_DDL])
+            + [STAGE_INPUTS_DDL, STAGE_VERDICTS_DDL, SCAN_DIGESTS_DDL])
 
 
 def _quarantine_ddl(table: str) -> str:

@@ -234,7 +234,7 @@ class StagingStore:
         the batch or the table holds more than once is rewritten whole, as is every row of a backfill window.
 
         ``scan_digest`` (``"all"`` only): a digest of the whole list as received (``writes.scan_digest``). When it
-        is the one the last such write of the table recorded (``raw_scans``), and the table is still as that write
+        is the one the last such write of the table recorded (``scan_digests``), and the table is still as that write
         left it, every row is only stamped — no record is hashed or compared: a list the API sends unchanged every
         night (WeGive's fund allocations: no filter, 3.5 rows per donor) costs a digest, not a hash per record.
         """
@@ -277,9 +277,9 @@ class StagingStore:
 
     def _stamp_unchanged_scan(self, table: str, scan_digest: str, run_id: str, now: datetime) -> bool:
         """Stamp every row of ``table`` as this run's when the list is the one its last scan wrote and the table
-        is as that write left it (``raw_scans``); False (nothing done) otherwise."""
+        is as that write left it (``scan_digests``); False (nothing done) otherwise."""
         with self.connect() as con:  # this process's file lock is held throughout: nothing writes between
-            found = con.execute("SELECT scan_digest, table_digest FROM raw_scans WHERE table_name = ?",
+            found = con.execute("SELECT scan_digest, table_digest FROM scan_digests WHERE table_name = ?",
                                 [table]).fetchone()
             if found is None or found[0] != scan_digest:
                 return False
@@ -291,7 +291,7 @@ class StagingStore:
                 return False
             with transaction(con):
                 con.execute(f"UPDATE {table} SET run_id = ?, extracted_at = ?", [run_id, now])
-                con.execute("UPDATE raw_scans SET run_id = ? WHERE table_name = ?", [run_id, table])
+                con.execute("UPDATE scan_digests SET run_id = ? WHERE table_name = ?", [run_id, table])
         return True
 
     def write_staged(
@@ -343,7 +343,7 @@ def _table_digest(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 
 def _remember_scan(con: duckdb.DuckDBPyConnection, table: str, scan_digest: str, run_id: str) -> None:
-    con.execute("INSERT INTO raw_scans (table_name, scan_digest, table_digest, run_id) VALUES (?, ?, ?, ?) "
+    con.execute("INSERT INTO scan_digests (table_name, scan_digest, table_digest, run_id) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (table_name) DO UPDATE SET scan_digest = excluded.scan_digest, "
                 "table_digest = excluded.table_digest, run_id = excluded.run_id",
                 [table, scan_digest, _table_digest(con, table), run_id])
