@@ -158,6 +158,7 @@ def write_changes(store: StagingStore, entity: str, frame: pd.DataFrame, *, sour
     ``kept``: the records whose remembered verdict this run used (left as they are).
     Returns the number of rows staged in the run."""
     table = ddl.staged_table(entity)
+    judged = judged or {}
     frame = frame.copy()
     frame["source"] = source
     frame["run_id"] = run_id
@@ -173,7 +174,6 @@ def write_changes(store: StagingStore, entity: str, frame: pd.DataFrame, *, sour
         with writes.id_view(con, name="carried_ids", ids=unchanged) as carried:
             con.execute(f"UPDATE {table} SET run_id = ?, extracted_at = ? WHERE source = ? "
                         f"AND source_id IN (SELECT source_id FROM {carried})", [run_id, now, source])
-        judged = judged or {}
         if full_scan:
             with writes.id_view(con, name="staged_ids", ids=mapped_ids | unchanged) as staged:
                 con.execute(f"DELETE FROM {table} WHERE source = ? AND source_id NOT IN "

@@ -240,7 +240,8 @@ class StagingStore:
         """
         table = ddl.raw_table(source, entity)
         records = list(records)
-        if scan_digest is not None and window == "all" and digests is None \
+        scanned = scan_digest is not None and window == "all"
+        if scanned and digests is None \
                 and self._stamp_unchanged_scan(table, scan_digest, run_id, extracted_at or datetime.now(UTC)):
             return len(records)
         hashes = list(digests) if digests is not None else record_hashes(records)
@@ -259,7 +260,7 @@ class StagingStore:
                                window=window, window_date_of=window_date_of, run_id=run_id, extracted_at=now)
             if not carried:
                 replace_rows(con, table, frame, window=window, keys=("source_id",), duplicate_keys=True)
-                if scan_digest is not None and window == "all":
+                if scanned:
                     _remember_scan(con, table, scan_digest, run_id)
                 return len(records)
             with id_view(con, carried) as view:
@@ -271,7 +272,7 @@ class StagingStore:
                 insert_frame(con, table, frame)
             elif len(frame):
                 replace_rows(con, table, frame, window=None, keys=("source_id",), duplicate_keys=True)
-            if scan_digest is not None and window == "all":
+            if scanned:
                 _remember_scan(con, table, scan_digest, run_id)
         return len(records)
 

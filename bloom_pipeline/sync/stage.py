@@ -306,8 +306,6 @@ def _map_entity(org: OrgConfig, key: str, entity: str, records: list[Any], origi
     return Staged(mapped, rejected, fields, crashed_ids)
 
 
-
-
 def _stack_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     kept = [f for f in frames if len(f)]
     if not kept:
@@ -457,10 +455,7 @@ def _with_kept_verdicts(staged: Staged, kept: dict[str, stage_inputs.Verdict], s
     whole = [row for row in rows if row.get("kind") != "field"]
     values = [row for row in rows if row.get("kind") == "field"]
     rejected = _stack_rows([staged.rejected, pd.DataFrame(whole)]) if whole else staged.rejected
-    fields = staged.fields
-    if values:
-        extra = pd.DataFrame(values)
-        fields = pd.concat([f for f in (staged.fields, extra) if len(f)], ignore_index=True)
+    fields = _stack_rows([staged.fields, pd.DataFrame(values)]) if values else staged.fields
     return Staged(staged.mapped, rejected, fields, staged.crashed)
 
 
