@@ -112,18 +112,18 @@ def get_state(con: duckdb.DuckDBPyConnection, entity: str, source: str, source_i
 
 def states_frame(con: duckdb.DuckDBPyConnection, entity: str, source: str | None = None) -> pd.DataFrame:
     """All pairs of an entity (optionally one source) as a DataFrame — for planning in bulk."""
-    sql = f"SELECT {', '.join(_STATE_COLUMNS)} FROM sync_state WHERE entity = ?"
-    params: list[Any] = [entity]
-    if source is not None:
-        sql += " AND source = ?"
-        params.append(source)
-    return con.execute(sql + " ORDER BY source, source_id", params).df()
+    return _pairs(con, _STATE_COLUMNS, entity, source)
 
 
 def links_frame(con: duckdb.DuckDBPyConnection, entity: str, source: str | None = None) -> pd.DataFrame:
     """The linked pairs of an entity (optionally one source): ``source``, ``source_id``, ``bloomerang_id`` of every
     pair with a Bloomerang id — what most steps read of ``sync_state``, without its snapshot columns."""
-    sql = "SELECT source, source_id, bloomerang_id FROM sync_state WHERE entity = ? AND bloomerang_id IS NOT NULL"
+    return _pairs(con, ("source", "source_id", "bloomerang_id"), entity, source, "bloomerang_id IS NOT NULL")
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, columns: Iterable[str], entity: str, source: str | None,
+           where: str | None = None) -> pd.DataFrame:
+    sql = f"SELECT {', '.join(columns)} FROM sync_state WHERE entity = ?" + (f" AND {where}" if where else "")
     params: list[Any] = [entity]
     if source is not None:
         sql += " AND source = ?"
