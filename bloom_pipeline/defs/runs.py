@@ -18,6 +18,7 @@ from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import StagingStore, Window
 from bloom_pipeline.sync.endpoints import build_clients
 from bloom_pipeline.sync.extract.records import load_extracted
+from bloom_pipeline.sync.garbage import fewer_collections
 from bloom_pipeline.sync.runner import OrgSync, RunOptions
 
 OPENER = "raw_bloomerang"  # the step that opens a sync run in ``sync_runs``
@@ -43,7 +44,8 @@ def org_sync(context: dg.AssetExecutionContext, org_name: str, settings: SyncSet
     try:
         options = RunOptions(direction=direction or run_direction(context), window=window)
         sync = OrgSync(org, store, clients, options, run_id=run_id)
-        with store.kept_open():  # the step's many connections share one open database (StagingStore.kept_open)
+        # the step's many connections share one open database (StagingStore.kept_open); sync/garbage.py
+        with store.kept_open(), fewer_collections():
             sync.ctx.extracted = load_extracted(store, sync.run_id)
             yield sync
     finally:

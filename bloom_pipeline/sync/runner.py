@@ -40,6 +40,7 @@ from bloom_pipeline.sync.extract.handbid import extract_handbid
 from bloom_pipeline.sync.extract.records import Extracted
 from bloom_pipeline.sync.extract.retries import extract_retries
 from bloom_pipeline.sync.extract.wegive import extract_wegive
+from bloom_pipeline.sync.garbage import fewer_collections
 from bloom_pipeline.sync.identity.merges import relink_merged
 from bloom_pipeline.sync.merge.funds import FundNamesOutcome, sync_fund_names
 from bloom_pipeline.sync.merge.linked import merge_linked
@@ -295,10 +296,14 @@ class OrgSync:
                                message=self.report.message)
             if status == "succeeded" and not self.options.dry_run and self.options.window is None:
                 # never past the run's start minus the clock-skew tolerance: a record stamped in the future
-                # cannot poison the cursor, and a source clock running behind by up to the tolerance loses nothing
+                # cannot poison the cursor, and a source clock running behind by up to the tolerance loses
+                # nothing; a UTC list read to its end is settled up to that time (Extracted.read_through)
                 ceiling = self.started_at - self.org.clock_skew_tolerance
-                for name, value in self.extracted.cursors.items():
-                    ledgers.set_cursor(con, name, min(parse_time(value), ceiling).isoformat(), run_id=self.run_id)
+                settled = self.extracted.read_through
+                proposed = dict.fromkeys(settled, ceiling.isoformat()) | self.extracted.cursors
+                for name, value in proposed.items():
+                    at = ceiling if name in settled else min(parse_time(value), ceiling)
+                    ledgers.set_cursor(con, name, at.isoformat(), run_id=self.run_id)
         if not self.options.dry_run:
             self.report.snapshot = publish_snapshot(self.store).path
         return self.report
@@ -309,7 +314,7 @@ def run_sync(org: OrgConfig, store: StagingStore, clients: Clients, options: Run
     """Run every step; a dry run works on a temporary copy of the staging file and stops at the plan.
 
     ``progress`` (``sync/progress.py``) shows each step and entity as it goes; None: silent."""
-    with reporting(progress):
+    with reporting(progress), fewer_collections():
         return _run_sync(org, store, clients, options, run_id, progress)
 
 

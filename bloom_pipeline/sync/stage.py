@@ -45,6 +45,7 @@ from bloom_pipeline.schemas import validate_staged
 from bloom_pipeline.staging import ddl, ledgers, stage_inputs
 from bloom_pipeline.staging.ddl import WINDOW_COLUMN
 from bloom_pipeline.staging.store import StagingStore, Window
+from bloom_pipeline.staging.validation import ValidationReport
 from bloom_pipeline.staging.writes import missing_id_key, record_json, window_day
 from bloom_pipeline.sync.extract.records import Extracted
 
@@ -530,7 +531,10 @@ def validate_gates(org: OrgConfig, store: StagingStore, run_id: str, gates: dict
     as rejected."""
     limit, floor = org.thresholds.max_reject_share, org.thresholds.min_rejects
     for entity, gate in gates.items():
-        report = validate_staged(entity, _mapped_in_run(store, entity, run_id, stage_inputs.mapping_hash(org)))
+        mapped = _mapped_in_run(store, entity, run_id, stage_inputs.mapping_hash(org))
+        # a quiet night maps nothing: an empty frame of the table's own columns has nothing pandera could
+        # reject (tests/unit/staging/test_reject_gate.py validates one per entity), so it is not run for it
+        report = validate_staged(entity, mapped) if len(mapped) else ValidationReport(True, 0, pd.DataFrame())
         gate.schema_ok = bool(report.ok)
         gate.failure_cases = getattr(report, "failure_cases", None)
         doubled = stage_inputs.duplicate_keys(store, entity, run_id)

@@ -6,11 +6,18 @@ Each test changes the world, so each has its own sandbox (``harness``) and data 
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+
+from bloom_pipeline.sync.extract.cursors import parse_time
 
 pytestmark = pytest.mark.slow  # starts sandbox servers or a Dagster instance
 
@@ -51,6 +58,48 @@ def test_a_rerun_with_no_change_writes_nothing_and_duplicates_nothing(harness: S
     reads = harness.sb.request_log.counts("bloomerang")
     assert sum(reads.values()) <= 12, reads  # incremental: a few list pages, nothing per record
     assert second.counts["transactions"].get("created", 0) == 0
+
+
+def bloomerang_records_read(h: SyncHarness) -> dict[str, list[dict[str, Any]]]:
+    """The records Bloomerang's incremental lists answered since the log was cleared, by list."""
+    read: dict[str, list[dict[str, Any]]] = {}
+    for entry in h.sb.request_log.entries:
+        if entry.api == "bloomerang" and entry.method == "GET" and entry.path_template in (
+                "/v2/constituents", "/v2/transactions"):
+            read.setdefault(entry.path_template, []).extend(json.loads(entry.body)["Results"])
+    return read
+
+
+def test_a_quiet_night_reads_only_what_changed_since_the_last_run_started(harness: SyncHarness,
+                                                                          tmp_path: Path) -> None:
+    """Bloomerang's cursors are settled up to a run's start minus the clock-skew tolerance, so a quiet night
+    does not read again the records of the last second the previous run read (the whole tail of a fast
+    load); a record stamped inside the tolerance but written after a run's read is still read next time."""
+    mappings = tmp_path / "mappings"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "mappings", mappings)
+    demo = mappings / "orgs" / "demo.yaml"
+    demo.write_text(demo.read_text().replace("clock_skew_tolerance: 2m", "clock_skew_tolerance: 1s"))
+    harness.mappings_dir = mappings
+    assert harness.sync().exit_code == 0
+    time.sleep(2.5)  # the tolerance (1 s) and the one-second read overlap, waited out
+    second_start = datetime.now(UTC)
+    assert harness.sync().exit_code == 0  # reads the load's own writes back once
+    time.sleep(2.5)
+    harness.sb.request_log.capture_bodies = True
+    harness.sb.request_log.clear()
+    third_start = datetime.now(UTC)
+    assert harness.sync().exit_code == 0
+    settled = second_start - timedelta(seconds=2)  # the second run's start - tolerance - overlap
+    for path, records in bloomerang_records_read(harness).items():
+        stale = [r["Id"] for r in records if parse_time(r["AuditTrail"]["LastModifiedDate"]) < settled]
+        assert not stale, (path, stale)  # the load's tail is not read again
+
+    person = next(iter(harness.bloomerang.constituents))
+    harness.bloomerang.touch("constituent", person, at=third_start - timedelta(milliseconds=500))
+    harness.sb.request_log.clear()
+    assert harness.sync().exit_code == 0
+    read = {r["Id"] for r in bloomerang_records_read(harness)["/v2/constituents"]}
+    assert person in read  # stamped before the third run started, written after its read: not lost
 
 
 def test_a_dry_run_changes_nothing_and_the_real_run_applies_exactly_the_plan(harness: SyncHarness, capsys) -> None:

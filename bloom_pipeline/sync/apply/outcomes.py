@@ -90,7 +90,8 @@ class StoreLedger:
     def record(self, result: RecordResult, written: dict[str, Any] | None) -> None:
         key = (result.entity, result.source, result.source_id)
         linked = (result.action in ("created", "updated") or result.extra.get("link")) and result.action != "failed"
-        source_side = self.snapshots.get(key)
+        # both sides are kept only for a pair this result links: the snapshots are not built for the others
+        source_side = self.snapshots.get(key) if linked else None
         bloomerang_side = self._bloomerang_side(result, written) if linked else None
         self.journal.add_outcome(self.run_id, {
             "entity": result.entity, "source": result.source, "source_id": result.source_id,

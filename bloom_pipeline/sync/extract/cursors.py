@@ -1,8 +1,10 @@
 """Cursors of the incremental reads: parsed, read and proposed.
 
-Cursors are *proposed* by the extract and committed by the runner only when a non-dry run succeeds.
-Cursor reads overlap by a second: Bloomerang's and Handbid's filters are strictly-after with
-one-second resolution, and a re-read record is harmless (its hash is unchanged).
+Cursors are *proposed* by the extract and committed by the runner only when a non-dry run succeeds:
+the newest stamp read, never past the run's start minus the clock-skew tolerance; for Bloomerang's lists
+(UTC stamps by contract) that settled time itself (``Extracted.read_through``). Cursor reads overlap by a
+second: Bloomerang's and Handbid's filters are strictly-after with one-second resolution, and a re-read
+record is harmless (its hash is unchanged).
 """
 
 from __future__ import annotations

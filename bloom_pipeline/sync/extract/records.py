@@ -44,18 +44,32 @@ class Extracted:
     def cursors(self) -> dict[str, str]:
         """The cursors this run proposes: the newest modification time it read per incremental list."""
         proposed = {}
-        for name, key, read in (
-            ("wegive.transactions.updated_at", "wegive.transactions", lambda r: r.get("updated_at")),
-            ("handbid.contacts.dateUpdated", "handbid.contacts", lambda r: r.get("dateUpdated")),
-            ("bloomerang.constituents.lastModified", "bloomerang.constituents",
-             lambda r: (r.get("AuditTrail") or {}).get("LastModifiedDate")),
-            ("bloomerang.transactions.lastModified", "bloomerang.transactions",
-             lambda r: (r.get("AuditTrail") or {}).get("LastModifiedDate")),
-        ):
+        for name, key, read, _ in _INCREMENTAL:
             times = [t for t in (_time_or_none(read(r)) for r in self.records.get(key, [])) if t is not None]
             if times:
                 proposed[name] = max(times).isoformat()
         return proposed
+
+    @property
+    def read_through(self) -> frozenset[str]:
+        """Cursors of the lists this run read to their end whose stamps are UTC by the vendor's contract.
+
+        Such a list is settled up to the run's start minus the clock-skew tolerance (anything written after
+        the run started is stamped later than that), so the runner commits that time, not the newest stamp
+        read: the records of the last second read are then not read again every quiet night. A source whose
+        stamps may be another zone's wall time (WeGive, Handbid) keeps the newest stamp it sent."""
+        return frozenset(name for name, key, _, utc in _INCREMENTAL if utc and key in self.records)
+
+
+# (cursor, records key, a record's modification time, the stamps are UTC by contract — fact sheet § 6)
+_INCREMENTAL = (
+    ("wegive.transactions.updated_at", "wegive.transactions", lambda r: r.get("updated_at"), False),
+    ("handbid.contacts.dateUpdated", "handbid.contacts", lambda r: r.get("dateUpdated"), False),
+    ("bloomerang.constituents.lastModified", "bloomerang.constituents",
+     lambda r: (r.get("AuditTrail") or {}).get("LastModifiedDate"), True),
+    ("bloomerang.transactions.lastModified", "bloomerang.transactions",
+     lambda r: (r.get("AuditTrail") or {}).get("LastModifiedDate"), True),
+)
 
 
 def _time_or_none(value: Any) -> datetime | None:
