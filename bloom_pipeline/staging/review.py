@@ -129,6 +129,33 @@ def add_review(con: duckdb.DuckDBPyConnection, run_id: str, item: ReviewItem) ->
         "entity = ? AND source = ? AND source_id = ? AND field = ? AND status IN ('open', 'resolved')",
         key,
     )
+    return _queue(con, run_id, item, existing)
+
+
+def add_reviews(con: duckdb.DuckDBPyConnection, run_id: str, items: list[ReviewItem]) -> list[int]:
+    """``add_review`` of each item, their queued items read in one query: a quiet night re-raises every
+    item still waiting, and one lookup per item was a query per waiting record."""
+    wanted = {(i.entity, i.source, str(i.source_id), i.field) for i in items}
+    existing: dict[tuple[str, str, str, str], list[ReviewItem]] = {}
+    if wanted:
+        fields = sorted({key[3] for key in wanted})
+        for found in _select(con, "list_contains(?, field) AND status IN ('open', 'resolved')", [fields]):
+            key = (found.entity, found.source, str(found.source_id), found.field)
+            if key in wanted:
+                existing.setdefault(key, []).append(found)
+    ids, queued = [], set()
+    for item in items:
+        key = (item.entity, item.source, str(item.source_id), item.field)
+        # a key given twice: its second item sees the first as queued, as one add_review after another would
+        ids.append(add_review(con, run_id, item) if key in queued else _queue(con, run_id, item,
+                                                                             existing.get(key, [])))
+        queued.add(key)
+    return ids
+
+
+def _queue(con: duckdb.DuckDBPyConnection, run_id: str, item: ReviewItem, existing: list[ReviewItem]) -> int:
+    """Refresh the last of the ``existing`` items of the item's key (in id order), or insert the item."""
+    key = [item.entity, item.source, str(item.source_id), item.field]
     values = [
         json.dumps(item.source_value, default=str),
         json.dumps(item.bloomerang_value, default=str),

@@ -81,14 +81,14 @@ def queue(con: duckdb.DuckDBPyConnection, run_id: str, resolved: pd.DataFrame, s
     if len(snap):
         snap = snap[pd.to_numeric(snap["bloomerang_id"]).astype("int64").isin(wanted)]
     candidates = {int(r["bloomerang_id"]): r for r in snap.to_dict("records")} if len(snap) else {}
-    ids: dict[str, int] = {}
+    items: dict[str, review.ReviewItem] = {}
     for row in asking:
         question = row["review"]
         key = (str(row["source"]), str(row["source_id"]))
         record = records.get(key, {})
         found = [candidates[c] for c in question["candidates"] if c in candidates]
         modified = [m for m in (present(c.get("last_modified")) for c in found) if m is not None]
-        ids[record_key(*key)] = review.add_review(con, run_id, review.ReviewItem(
+        items[record_key(*key)] = review.ReviewItem(
             entity="constituents", source=key[0], source_id=key[1], field=review.IDENTITY_FIELD,
             source_value=summary(record),
             bloomerang_value=[{"id": int(c["bloomerang_id"]), **summary(c)} for c in found]
@@ -97,7 +97,8 @@ def queue(con: duckdb.DuckDBPyConnection, run_id: str, resolved: pd.DataFrame, s
             bloomerang_id=question["candidates"][0] if len(question["candidates"]) == 1 else None,
             source_modified_at=present(record.get("source_updated_at")),
             bloomerang_modified_at=max(modified) if modified else None,
-        ))
+        )
+    ids = dict(zip(items, review.add_reviews(con, run_id, list(items.values())), strict=True))
     for index, waiting_for in resolved["waiting_for"].items():
         item_id = ids.get(waiting_for) if isinstance(waiting_for, str) else None
         if item_id is None:

@@ -179,6 +179,27 @@ def test_review_item_lifecycle(store):
             ledgers.resolve_review(con, 999, "source")
 
 
+def test_reviews_queued_together_are_queued_as_one_after_another(store):
+    """``review.add_reviews`` (one lookup for the whole batch) leaves the queue as ``add_review`` per item does:
+    an open item refreshed under its id, a decided one not queued again, a new one added, a key given twice
+    queued once."""
+    from bloom_pipeline.staging import review
+
+    with store.write() as con:
+        kept = ledgers.add_review(con, "r1", _item())
+        decided = ledgers.add_review(con, "r1", _item(source_id="8"))
+        ledgers.resolve_review(con, decided, "source")
+        other_field = ledgers.add_review(con, "r1", _item(field="phone"))
+        ids = review.add_reviews(con, "r2", [_item(source_value="c@x.org"), _item(source_id="8"),
+                                             _item(source_id="9"), _item(source_id="9", reason="again")])
+        assert ids[:2] == [kept, decided] and ids[2] == ids[3] and ids[2] not in (kept, decided, other_field)
+        by_id = {item.id: item for item in ledgers.list_reviews(con)}
+        assert set(by_id) == {kept, other_field, ids[2]}  # the decided one stays decided, not reopened
+        assert by_id[kept].source_value == "c@x.org" and by_id[ids[2]].reason == "again"
+        assert by_id[other_field].source_value == "a@x.org"  # another field of the same record: untouched
+        assert review.add_reviews(con, "r3", []) == []
+
+
 def test_review_take_source_or_bloomerang(store):
     with store.write() as con:
         a = ledgers.add_review(con, "r1", _item(field="phone", source_value=5551234, bloomerang_value=None))
