@@ -6,14 +6,18 @@ most common reasons (for the Dagster metadata). A failure that is not about a ro
 a wrong dtype — rejects the whole batch.
 """
 
+from __future__ import annotations
+
 import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pandera.pandas as pa
+
+if TYPE_CHECKING:  # imported where a frame is validated: a quiet night validates none (a third of a second)
+    import pandera.pandas as pa
 
 
 @dataclass
@@ -101,6 +105,8 @@ def _reason(case: Mapping[str, Any], model_name: str) -> str:
 
 def validate_frame(model: type[pa.DataFrameModel], df: pd.DataFrame) -> ValidationReport:
     """Validate a frame lazily (every failure, not the first); never raises for bad data."""
+    import pandera.pandas as pa
+
     try:
         with warnings.catch_warnings():  # pandera's own concat of failure cases warns on pandas 2.3
             warnings.simplefilter("ignore", FutureWarning)

@@ -41,7 +41,6 @@ import pandas as pd
 from bloom_pipeline.mapping.compile import MapResult, id_problems, ids_are_clean, map_frame
 from bloom_pipeline.mapping.engine import safe_text
 from bloom_pipeline.mapping.spec import OrgConfig
-from bloom_pipeline.schemas import validate_staged
 from bloom_pipeline.staging import ddl, ledgers, stage_inputs
 from bloom_pipeline.staging.ddl import WINDOW_COLUMN
 from bloom_pipeline.staging.store import StagingStore, Window
@@ -269,7 +268,7 @@ def _validated(entity: str, source_entity: str, result: MapResult, batch: list[A
     mapped = result.mapped
     if mapped.empty:
         return mapped, pd.DataFrame()
-    report = validate_staged(entity, mapped.reset_index(drop=True))
+    report = _validate(entity, mapped.reset_index(drop=True))
     if report.ok or report.schema_errors or not report.row_reasons:
         return mapped, pd.DataFrame()
     ids, _ = id_problems(batch, id_path)
@@ -519,6 +518,14 @@ def _mapped_in_run(store: StagingStore, entity: str, run_id: str, mapping: str) 
     return frame
 
 
+def _validate(entity: str, frame: pd.DataFrame) -> ValidationReport:
+    """``schemas.validate_staged``, imported when a run first validates: the pandera models cost a third of a
+    second to import, and a quiet night maps (so validates) nothing."""
+    from bloom_pipeline.schemas import validate_staged
+
+    return validate_staged(entity, frame)
+
+
 def validate_gates(org: OrgConfig, store: StagingStore, run_id: str, gates: dict[str, EntityGate]) -> None:
     """pandera over each staged table of the run, then the org's reject threshold; fills the gates.
 
@@ -534,7 +541,7 @@ def validate_gates(org: OrgConfig, store: StagingStore, run_id: str, gates: dict
         mapped = _mapped_in_run(store, entity, run_id, stage_inputs.mapping_hash(org))
         # a quiet night maps nothing: an empty frame of the table's own columns has nothing pandera could
         # reject (tests/unit/staging/test_reject_gate.py validates one per entity), so it is not run for it
-        report = validate_staged(entity, mapped) if len(mapped) else ValidationReport(True, 0, pd.DataFrame())
+        report = _validate(entity, mapped) if len(mapped) else ValidationReport(True, 0, pd.DataFrame())
         gate.schema_ok = bool(report.ok)
         gate.failure_cases = getattr(report, "failure_cases", None)
         doubled = stage_inputs.duplicate_keys(store, entity, run_id)
