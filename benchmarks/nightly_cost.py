@@ -48,6 +48,12 @@ world was kept with (the demo org's YAML is part of the mapping digest).
     python benchmarks/nightly_cost.py --donors 20000 --quiet-runs 2 --keep /work/worlds   # make a world, once
     python benchmarks/nightly_cost.py --donors 20000 --quiet-runs 3 --from /work/worlds   # reuse it
 
+``--fresh-process`` runs each quiet rerun in a new Python process instead, as a nightly schedule starts a sync
+(cron, or Dagster's run worker, a process per run): its wall time then includes the interpreter start and every
+import and first call of the run. The targets are checked on whichever figure was measured.
+
+    python benchmarks/nightly_cost.py --donors 2000 --quiet-runs 4 --from /work/worlds --fresh-process
+
 After each phase the sandbox child's resident memory (now / peak) and this process's peak are printed.
 """
 
@@ -159,6 +165,38 @@ def run_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: Path, 
     return phase
 
 
+def _run_fresh(setup: dict[str, Any], data_dir: str, mappings: str, conn: Any) -> None:
+    """Child process of ``--fresh-process``: one sync as a nightly schedule starts it (a new interpreter: every
+    import and first call paid); sends back its CPU time, HTTP wait, exit status and requests."""
+    from bloom_pipeline.clients.http import HTTP_WAIT
+    from bloom_pipeline.sync.cli import run_org
+
+    report = run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=mappings,
+                     data_dir=data_dir, urls=setup["urls"], quiet=True,
+                     overrides={"handbid_org_id": setup["handbid_org_id"]})
+    conn.send({"cpu": _cpu(), "http_wait": HTTP_WAIT.seconds, "exit_code": report.exit_code,
+               "requests": dict(HTTP_WAIT.requests)})
+
+
+def run_fresh_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: Path, gap: float) -> Phase:
+    """``run_phase`` in a new Python process: wall from its start to its exit (interpreter start, imports, the
+    run), CPU its own (``os.times`` in the child, mapping workers included)."""
+    time.sleep(gap)
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    wall = time.monotonic()
+    worker = context.Process(target=_run_fresh, args=(setup, str(data_dir), str(mappings), child))
+    worker.start()
+    answer = parent.recv()
+    worker.join()
+    phase = Phase(name, time.monotonic() - wall, answer["cpu"], answer["http_wait"], answer["exit_code"],
+                  Counter(answer["requests"]))
+    print(f"  {name:<28} wall {phase.wall:7.1f} s  CPU {phase.cpu:7.1f} s  HTTP wait {phase.http_wait:7.1f} s  "
+          f"non-HTTP {phase.non_http:7.1f} s  exit {phase.exit_code}  requests {dict(sorted(phase.requests.items()))}"
+          " (a new process)", flush=True)
+    return phase
+
+
 def _keep(data_dir: Path, keep: Path | None, name: str, conn: Any) -> None:
     """Keep a loaded world (``--keep``) while no run holds it: the data folder copied to ``keep/name`` and the
     sandbox child's state saved beside it, ``keep/name.sandbox``, at the same moment."""
@@ -254,7 +292,10 @@ def run_size(donors: int, args: argparse.Namespace, scratch: Path, mappings: Pat
             label = "quiet rerun (nightly cost)" + (f" {n}/{args.quiet_runs}" if args.quiet_runs > 1 else "")
             if resumed is not None and n == 1:
                 label = "first quiet rerun after resume"
-            runs.append(run_phase(label, setup, data_dir, mappings, gap, profile))
+            if args.fresh_process and not (resumed is not None and n == 1):
+                runs.append(run_fresh_phase(label, setup, data_dir, mappings, gap))
+            else:
+                runs.append(run_phase(label, setup, data_dir, mappings, gap, profile))
             _memory_line(parent)
             _keep(data_dir, args.keep, f"data-{donors}-quiet" + (f"-{n}" if args.quiet_runs > 1 else ""), parent)
         measured = runs[1:] if resumed is not None and len(runs) > 1 else runs
@@ -297,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-stage", choices=("auto", "quiet", "first-load"), default="auto",
                         help="which kept world --from resumes: the latest quiet one, the first-load one, or auto "
                              "(quiet if kept, else first-load; default)")
+    parser.add_argument("--fresh-process", action="store_true",
+                        help="run each quiet rerun in a new Python process, as a nightly schedule starts a sync "
+                             "(cron, Dagster's run worker): its wall time includes the interpreter start and every "
+                             "import (the first rerun after a --from resume still runs in this process)")
     args = parser.parse_args(argv)
     if args.quiet_runs < 1:
         parser.error("--quiet-runs must be at least 1")
