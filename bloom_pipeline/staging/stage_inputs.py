@@ -194,6 +194,8 @@ def _remember(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, *, source: st
     import pandas as pd
 
     ids = [str(s) for s in frame["source_id"]]
+    if not (ids or uncached or judged):
+        return  # nothing mapped anew (a quiet night): nothing to forget, nothing to remember
     with writes.id_view(con, name="restaged_ids", ids=uncached | set(ids) | set(judged)) as restaged:
         con.execute("DELETE FROM stage_inputs WHERE source = ? AND entity = ? AND source_id IN "
                     f"(SELECT source_id FROM {restaged})", [source, source_entity])
