@@ -37,7 +37,7 @@ from bloom_pipeline.staging.writes import (
     id_view,
     insert_frame,
     quarantine_rows,
-    record_hashes,
+    record_digest,
     record_json,
     record_key,
     replace_rows,
@@ -216,6 +216,7 @@ class StagingStore:
         extracted_at: datetime | None = None,
         digests: Sequence[str] | None = None,
         scan_digest: str | None = None,
+        texts: Sequence[str] | None = None,
     ) -> int:
         """Store records exactly as the API returned them (JSON) in ``raw_<source>_<entity>``; returns how many.
 
@@ -233,6 +234,9 @@ class StagingStore:
         still reads as extracted by the run and a quiet night costs a hash per record, not a rewrite. A key
         the batch or the table holds more than once is rewritten whole, as is every row of a backfill window.
 
+        ``texts`` (with ``digests``): the records' ``record_json`` texts the digests were made of, so a changed
+        record's text is stored as made, not serialised again.
+
         ``scan_digest`` (``"all"`` only): a digest of the whole list as received (``writes.scan_digest``). When it
         is the one the last such write of the table recorded (``scan_digests``), and the table is still as that write
         left it, every row is only stamped — no record is hashed or compared: a list the API sends unchanged every
@@ -244,7 +248,12 @@ class StagingStore:
         if scanned and digests is None \
                 and self._stamp_unchanged_scan(table, scan_digest, run_id, extracted_at or datetime.now(UTC)):
             return len(records)
-        hashes = list(digests) if digests is not None else record_hashes(records)
+        # the JSON texts when the hashes are made here: a changed record's text is then stored, not made again
+        if digests is None:
+            texts = [record_json(record) for record in records]
+        hashes = list(digests) if digests is not None else [record_digest(text) for text in texts]
+        if texts is not None and len(texts) != len(records):
+            raise ValueError(f"{table}: {len(texts)} texts for {len(records)} records")
         if len(hashes) != len(records):
             raise ValueError(f"{table}: {len(hashes)} digests for {len(records)} records")
         keys = [record_key(record, id_key) for record in records]
@@ -257,7 +266,8 @@ class StagingStore:
             carried = set() if isinstance(window, Window) else _unchanged_keys(con, table, keys, hashes)
             fresh = [i for i, key in enumerate(keys) if key not in carried]
             frame = _raw_frame([records[i] for i in fresh], [keys[i] for i in fresh], [hashes[i] for i in fresh],
-                               window=window, window_date_of=window_date_of, run_id=run_id, extracted_at=now)
+                               window=window, window_date_of=window_date_of, run_id=run_id, extracted_at=now,
+                               texts=None if texts is None else [texts[i] for i in fresh])
             if not carried:
                 replace_rows(con, table, frame, window=window, keys=("source_id",), duplicate_keys=True)
                 if scanned:
@@ -374,13 +384,15 @@ def _unchanged_keys(con: duckdb.DuckDBPyConnection, table: str, keys: list[str],
 
 def _raw_frame(records: list[Any], keys: list[str], hashes: list[str], *, window: WindowArg,
                window_date_of: Callable[[Mapping[str, Any]], date | str | None] | None, run_id: str,
-               extracted_at: datetime) -> pd.DataFrame:
-    """The rows of the records a raw write inserts (their JSON serialised here, and only theirs)."""
+               extracted_at: datetime, texts: list[str] | None = None) -> pd.DataFrame:
+    """The rows of the records a raw write inserts (their JSON serialised here, and only theirs, unless the
+    caller already holds their ``texts``)."""
     import pandas as pd
 
     frame = pd.DataFrame({
         "source_id": pd.Series(keys, dtype=object),
-        "record": pd.Series([record_json(record) for record in records], dtype=object),
+        "record": pd.Series(texts if texts is not None else [record_json(record) for record in records],
+                            dtype=object),
         ddl.WINDOW_COLUMN: pd.Series([window_day(record, window_date_of, window) for record in records],
                                      dtype=object),
         ddl.RAW_HASH_COLUMN: pd.Series(hashes, dtype=object),

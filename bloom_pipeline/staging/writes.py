@@ -85,6 +85,13 @@ def record_hashes(records: Iterable[Any]) -> list[str]:
     return [record_digest(record_json(record)) for record in records]
 
 
+def texts_and_hashes(records: Iterable[Any]) -> tuple[list[str], list[str]]:
+    """Each record's ``record_json`` text and its ``record_digest``: what a raw write stores and compares, made once
+    (``StagingStore.write_raw(texts=..., digests=...)``)."""
+    texts = [record_json(record) for record in records]
+    return texts, [record_digest(text) for text in texts]
+
+
 def scan_digest(records: list[Any]) -> str:
     """sha256 of a whole list as received, for ``write_raw``'s unchanged-scan check: its JSON in the order received
     (one serialisation of the list instead of a sorted one per record, and no per-record comparison after it). The

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bloom_pipeline.staging.store import StagingStore
-from bloom_pipeline.staging.writes import record_hashes
+from bloom_pipeline.staging.writes import texts_and_hashes
 from bloom_pipeline.sync.extract.cursors import OVERLAP, read_cursor
 from bloom_pipeline.sync.extract.records import Extracted, Record
 
@@ -18,8 +18,8 @@ def extract_handbid(
     """Contacts since the cursor; auctions; receipts, payments and items of reconciled auctions."""
     since = contacts_since or read_cursor(store, "handbid.contacts.dateUpdated")
     contacts = list(client.iter_contacts(updated_since=None if since is None else since - OVERLAP))
-    digests = record_hashes(contacts)  # shared by the raw write and the stage
-    store.write_raw("handbid", "contacts", contacts, run_id=run_id, digests=digests)
+    texts, digests = texts_and_hashes(contacts)  # shared by the raw write and the stage
+    store.write_raw("handbid", "contacts", contacts, run_id=run_id, digests=digests, texts=texts)
     out.keep("handbid.contacts", contacts, digests)
     auctions = list(client.iter_auctions())
     store.write_raw("handbid", "auctions", auctions, run_id=run_id, window="all")

@@ -17,7 +17,7 @@ from typing import Any
 
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.staging.store import StagingStore, Window
-from bloom_pipeline.staging.writes import record_hashes, scan_digest
+from bloom_pipeline.staging.writes import scan_digest, texts_and_hashes
 from bloom_pipeline.sync.extract import donor_details
 from bloom_pipeline.sync.extract.cursors import read_cursor
 from bloom_pipeline.sync.extract.records import Extracted, Record
@@ -42,14 +42,14 @@ def extract_wegive(
         active, archived = split_archived(list(client.iter_donors(view=DONOR_VIEW)))
         donors = extract_donors(client, store, run_id, out.records.get("bloomerang.constituents"), listed=active,
                                 connections=read_connections)
-        digests = record_hashes(donors)  # one serialisation per record, shared by the raw write and the stage
-        store.write_raw("wegive", "donors", donors, run_id=run_id, window="all", digests=digests)
+        texts, digests = texts_and_hashes(donors)  # one serialisation per record, shared by the raw write and the stage
+        store.write_raw("wegive", "donors", donors, run_id=run_id, window="all", digests=digests, texts=texts)
         out.keep("wegive.donors", donors, digests)
         store.write_raw("wegive", "archived_donors", archived, run_id=run_id, window="all")
         out.records["wegive.archived_donors"] = archived
         funds = list(client.iter_funds())
-        digests = record_hashes(funds)
-        store.write_raw("wegive", "funds", funds, run_id=run_id, window="all", digests=digests)
+        texts, digests = texts_and_hashes(funds)
+        store.write_raw("wegive", "funds", funds, run_id=run_id, window="all", digests=digests, texts=texts)
         out.keep("wegive.funds", funds, digests)
         allocations = list(client.iter_fund_allocations())  # no filter: the whole list every night, mostly unchanged
         store.write_raw("wegive", "fund_allocations", allocations, run_id=run_id, window="all",
@@ -59,15 +59,17 @@ def extract_wegive(
         created = (datetime.combine(window.start, datetime.min.time(), UTC),
                    datetime.combine(window.end + timedelta(days=1), datetime.min.time(), UTC) - timedelta(seconds=1))
         transactions = list(client.iter_transactions(created_range=created))
-        digests = record_hashes(transactions)
+        texts, digests = texts_and_hashes(transactions)
         store.write_raw("wegive", "transactions", transactions, run_id=run_id, window=window,
-                        window_date_of=lambda r: str(r.get("created_at", ""))[:10] or None, digests=digests)
+                        window_date_of=lambda r: str(r.get("created_at", ""))[:10] or None, digests=digests,
+                        texts=texts)
     else:
         since = transactions_since or read_cursor(store, "wegive.transactions.updated_at")
         transactions = list(client.iter_transactions(updated_since=since))
-        digests = record_hashes(transactions)
+        texts, digests = texts_and_hashes(transactions)
         store.write_raw("wegive", "transactions", transactions, run_id=run_id,
-                        window_date_of=lambda r: str(r.get("created_at", ""))[:10] or None, digests=digests)
+                        window_date_of=lambda r: str(r.get("created_at", ""))[:10] or None, digests=digests,
+                        texts=texts)
     out.keep("wegive.transactions", transactions, digests)
     extract_schedules(client, store, run_id, out)
 

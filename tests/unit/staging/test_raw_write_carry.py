@@ -15,15 +15,35 @@ from bloom_pipeline.staging.store import StagingStore
 
 @pytest.fixture
 def serialised(monkeypatch) -> list[dict]:
-    """The records the raw write serialises to insert them (the content hashes are computed apart)."""
+    """The records the raw write inserts (their rows made again; an unchanged record is only stamped)."""
     seen: list[dict] = []
+    real = store_module._raw_frame
+
+    def raw_frame(records, *args, **kwargs):
+        seen.extend(records)
+        return real(records, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_raw_frame", raw_frame)
+    return seen
+
+
+def test_a_record_is_serialised_once_for_its_hash_and_its_stored_text(store, monkeypatch):
+    made: list[dict] = []
 
     def record_json(record):
-        seen.append(record)
+        made.append(record)
         return writes.record_json(record)
 
     monkeypatch.setattr(store_module, "record_json", record_json)
-    return seen
+    store.write_raw("wegive", "donors", [donor(1), donor(2)], run_id="r1", window="all")
+    assert made == [donor(1), donor(2)]  # the text hashed is the text stored
+    texts, digests = writes.texts_and_hashes([donor(1), donor(3)])
+    made.clear()
+    store.write_raw("wegive", "donors", [donor(1), donor(3)], run_id="r2", window="all", digests=digests,
+                    texts=texts)
+    assert made == [], "given the texts with the digests, nothing is serialised again"
+    stored = rows(store)
+    assert stored["3"]["record"] == texts[1] and stored["3"]["record_hash"] == digests[1]
 
 
 def donor(donor_id: int, **changes) -> dict:
@@ -116,8 +136,8 @@ def test_a_list_received_unchanged_is_stamped_without_hashing_a_record(store, mo
     assert write(listed, "r1") == 5
     before = rows(store, table)
     hashed: list[int] = []
-    monkeypatch.setattr(store_module, "record_hashes",
-                        lambda records: hashed.append(1) or writes.record_hashes(records))
+    monkeypatch.setattr(store_module, "record_digest",
+                        lambda text: hashed.append(1) or writes.record_digest(text))
     again = json.loads(json.dumps(listed))  # parsed anew, as the next night's answers are
     assert writes.scan_digest(again) == writes.scan_digest(listed)
     assert write(again, "r2") == 5 and hashed == []
@@ -127,16 +147,16 @@ def test_a_list_received_unchanged_is_stamped_without_hashing_a_record(store, mo
         {sid: (r["record"], r["record_hash"]) for sid, r in before.items()}
 
     changed = [*listed[:4], allocation(5, 75.0), allocation(6)]  # one amount changed, one allocation new
-    assert write(changed, "r3") == 6 and hashed == [1]
+    assert write(changed, "r3") == 6 and len(hashed) == 6  # record by record
     now = rows(store, table)
     assert set(now) == {"1", "2", "3", "4", "5", "6"} and json.loads(now["5"]["record"])["amount"] == 75.0
 
     with store.write() as con:  # the table changed behind the scan's back: the same list is written in full again
         con.execute(f"DELETE FROM {table} WHERE source_id = '2'")
-    assert write(changed, "r4") == 6 and hashed == [1, 1]
+    assert write(changed, "r4") == 6 and len(hashed) == 12
     assert set(rows(store, table)) == {"1", "2", "3", "4", "5", "6"}
     assert {r["run_id"] for r in rows(store, table).values()} == {"r4"}
 
-    assert write(changed, "r5") == 6 and hashed == [1, 1], "unchanged again: stamped"
+    assert write(changed, "r5") == 6 and len(hashed) == 12, "unchanged again: stamped"
     dropped = changed[1:]
     assert write(dropped, "r6") == 5 and set(rows(store, table)) == {"2", "3", "4", "5", "6"}
