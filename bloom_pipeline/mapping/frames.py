@@ -60,7 +60,12 @@ def extract_series(records: list[dict[str, Any]] | pd.DataFrame, paths: Iterable
         frame = records
         for path in paths:
             if path in frame.columns:
-                columns[path] = pd.Series(frame[path].array, index=index, copy=False)
+                column = frame[path]
+                # a numpy column as its ndarray: `.array` wraps it, and the Series built from the wrapper asks it
+                # for its null mask (a scan of every value, 2 ms per 50,000 texts, for each column of a chunk);
+                # the values and the inferred dtype are the same. Extension columns (Int64, tz-aware) as they are.
+                values = column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+                columns[path] = pd.Series(values, index=index, copy=False)
             else:
                 head, _, rest = path.partition(".")
                 if head in frame.columns and rest:
