@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -186,17 +185,6 @@ def bloomerang_in_window(client: Any, window: DayWindow) -> Iterator[dict[str, A
             yield record
 
 
-def read_bloomerang(org: OrgConfig, bloomerang: Any,
-                    window: DayWindow) -> tuple[dict[str, int], dict[int, str], list[dict[str, Any]]]:
-    """What reconciliation reads from Bloomerang, in this order: the correlation fields' ids (Transaction area;
-    ``CustomFieldError`` when the org's are missing, before any transaction is read), the fund names by id, and
-    the transactions dated in ``window``."""
-    field_ids = custom_field_ids(org, [dict(f, Area=area) for area in CUSTOM_FIELD_AREAS
-                                       for f in bloomerang.custom_fields(area)]).transaction
-    funds = {int(f["Id"]): str(f.get("Name") or f["Id"]) for f in bloomerang.iter_funds() if f.get("Id") is not None}
-    return field_ids, funds, list(bloomerang_in_window(bloomerang, window))
-
-
 def _label(frame: pd.DataFrame, funds: ln.Funds) -> pd.DataFrame:
     frame = frame.copy()
     keys = frame["fund_key"].astype(str)
@@ -211,16 +199,13 @@ def reconcile_org(org: OrgConfig, store: StagingStore, bloomerang: Any, window: 
     Raises ``ConfigurationError`` (``CustomFieldError``) when Bloomerang lacks the org's correlation fields;
     API errors propagate as ``ApiError``.
     """
-    # Bloomerang is read on a thread while the staging database is read here: the pages' waits (and the API's own
-    # time per page) overlap the decoding of the stored records instead of following it. The same requests, in
-    # the same order. A failed staging read still waits for the thread (leaving the block does): no request is
-    # left running, and the staging error is the one raised.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-bloomerang") as reader:
-        reading = reader.submit(read_bloomerang, org, bloomerang, window)
-        inputs = read_staging(store, window)
-        field_ids, bloomerang_funds, transactions = reading.result()
-    funds = ln.Funds(bloomerang=bloomerang_funds, wegive_links=inputs.wegive_fund_links,
-                     wegive_names=inputs.wegive_fund_names)
+    inputs = read_staging(store, window)
+    field_ids = custom_field_ids(org, [dict(f, Area=area) for area in CUSTOM_FIELD_AREAS
+                                       for f in bloomerang.custom_fields(area)]).transaction
+    funds = ln.Funds(bloomerang={int(f["Id"]): str(f.get("Name") or f["Id"]) for f in bloomerang.iter_funds()
+                                 if f.get("Id") is not None},
+                     wegive_links=inputs.wegive_fund_links, wegive_names=inputs.wegive_fund_names)
+    transactions = list(bloomerang_in_window(bloomerang, window))
     source = pd.concat([
         ln.wegive_lines(inputs.wegive, funds, org.timezone),
         ln.handbid_lines(inputs.handbid, funds, org.timezone,
