@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import shlex
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +148,10 @@ def query_command(snapshot: Path, org: str = DEMO_ORG) -> str:
 RECONCILE_DAYS = 150  # the generated gifts span the last ~120 days
 
 
-def _reconcile(database: Path, urls: dict[str, str], overrides: dict[str, Any]) -> str:
+def _reconcile(database: Path, urls: dict[str, str], overrides: dict[str, Any], org: Any = None) -> str:
     """Reconcile the demo org's totals per day and fund over the generated gifts (source, staged, read back
-    from Bloomerang), keep them in the `reconciliation` tables of the snapshot, and say how they compare."""
+    from Bloomerang), keep them in the `reconciliation` tables of the snapshot, and say how they compare.
+    ``org``: the demo org as loaded while the sandbox started (None: loaded here)."""
     from datetime import timedelta
 
     from bloom_pipeline.mapping.loader import load_org
@@ -162,7 +163,7 @@ def _reconcile(database: Path, urls: dict[str, str], overrides: dict[str, Any]) 
     from bloom_pipeline.staging.store import StagingStore
     from bloom_pipeline.sync.endpoints import build_clients, resolve_endpoints
 
-    org = load_org(DEMO_ORG)
+    org = org if org is not None else load_org(DEMO_ORG)
     store = StagingStore(database, org=org.name)
     until = default_window(org.timezone).until
     endpoints = resolve_endpoints(org, urls=urls, handbid_org_id=overrides.get("handbid_org_id"))
@@ -177,12 +178,20 @@ def _reconcile(database: Path, urls: dict[str, str], overrides: dict[str, Any]) 
     return summary(result)
 
 
-def _import_the_sync() -> None:
-    """The modules a run needs (pandas, DuckDB, pandera, the steps: ~2 s of CPU), imported while the sandbox
-    child generates its world on the other core, instead of after it, when the first run would wait for them."""
+def _prepare_the_sync() -> Any:
+    """The modules a run needs (pandas, DuckDB, pandera, the steps: ~2 s of CPU) imported, and the demo org loaded
+    for the reconciliation at the end, while the sandbox child generates its world on the other core — instead of
+    when a step would wait for them. Returns the org, or None when it does not load: each run loads it again and
+    reports what is wrong with it as always (exit status 2)."""
     import bloom_pipeline.reconcile.run
     import bloom_pipeline.sync.report
     import bloom_pipeline.sync.runner  # noqa: F401
+    from bloom_pipeline.mapping.loader import load_org
+
+    try:
+        return load_org(DEMO_ORG)
+    except Exception:  # noqa: BLE001 - said by run 1, which loads the same files
+        return None
 
 
 def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) -> int:
@@ -190,10 +199,11 @@ def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) ->
 
     started = time.monotonic()
     click.echo(f"Starting the sandbox APIs with {donors} generated donors (seed {seed}) ...")
-    importing = threading.Thread(target=_import_the_sync, name="demo-imports", daemon=True)
-    importing.start()
+    preparing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-imports")
+    prepared = preparing.submit(_prepare_the_sync)
+    preparing.shutdown(wait=False)
     with SandboxProcess(donors=donors, seed=seed, rate_limit=DEMO_RATE) as sandbox:
-        importing.join()
+        org = prepared.result()
         apis = Apis(sandbox.urls)
         for api, url in sandbox.urls.items():
             click.echo(f"  {api:<10} {url}")
@@ -218,7 +228,7 @@ def run_demo(donors: int = 2000, seed: int = 42, data_dir: str | None = None) ->
         _show_edits(apis, pulled, pushed)
         _show_people(apis, second, pushed, opted)
         _show_review_queue(second)
-        click.echo(f"reconciliation: {_reconcile(Path(second.database), sandbox.urls, overrides)}")
+        click.echo(f"reconciliation: {_reconcile(Path(second.database), sandbox.urls, overrides, org)}")
         apis.close()
     requests = first.requests + second.requests
     click.echo(f"\nBloomerang requests of the two syncs: {sum(requests.values())}; "

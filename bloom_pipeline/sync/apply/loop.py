@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from queue import SimpleQueue
 from typing import Any, Protocol
 
 import pandas as pd
@@ -96,6 +97,9 @@ def create_with_recovery(writer: Writer, source: str, source_id: str, payload: d
 
 
 Job = Callable[[], dict[str, Any]]
+# The plan columns a row's write reads (``_new_result``, ``_prepare``)
+ROW_COLUMNS = ("source", "source_id", "bloomerang_id", "action", "payload", "diff", "payload_hash", "reason", "link",
+               "target_ref")
 
 
 def _new_result(writer: Writer, row: dict[str, Any]) -> RecordResult:
@@ -122,7 +126,8 @@ def _prepare(row: dict[str, Any], writer: Writer, resolver: RefResolver, result:
         result.action = "skipped" if action in ("skipped", "blocked") else "unchanged"
         result.error = present(row.get("reason")) if action != "unchanged" else None
         return None
-    payload = resolver.resolve(_payload(row["payload"]))
+    text = row["payload"]
+    payload = resolver.resolve_owned(json.loads(text)) if isinstance(text, str) else resolver.resolve(_payload(text))
     if action == "create":
         result.action = "created"
         return lambda: create_with_recovery(writer, result.source, result.source_id, payload)
@@ -162,6 +167,9 @@ class _Apply:
         self.pool = pool or PoolSize(1)
         self.progress = current_progress()  # records done / total, writes, failures, ETA (silent outside a CLI)
         self.in_flight: dict[Future[dict[str, Any]], tuple[RecordResult, str]] = {}
+        # each future puts itself here when it is done. Why not ``concurrent.futures.wait``: it locks and hooks
+        # every future in flight on each call, once per write on the thread every write waits for.
+        self.done: SimpleQueue[Future[dict[str, Any]]] = SimpleQueue()
 
     def finish(self, result: RecordResult, action: str, outcome: Future[dict[str, Any]] | None) -> None:
         """A row is done: its result recorded (journal first), its id made resolvable for the rows after it."""
@@ -182,10 +190,15 @@ class _Apply:
         self.progress.record(result.action, attempted_write=action in ("create", "update"))
 
     def wait_one(self) -> None:
-        done, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
-        for future in done:
-            result, action = self.in_flight.pop(future)
-            self.finish(result, action, future)
+        """Wait for a write in flight to finish; record it and every other one already done."""
+        future = self.done.get()
+        while True:
+            entry = self.in_flight.pop(future, None)  # None: recorded already (the clean-up after an error)
+            if entry is not None:
+                self.finish(entry[0], entry[1], future)
+            if self.done.empty() and entry is not None:
+                return
+            future = self.done.get()
 
     def drain(self) -> None:
         while self.in_flight:
@@ -227,7 +240,9 @@ class _Apply:
                 continue
             while len(self.in_flight) >= self.pool(len(self.in_flight)):
                 self.wait_one()
-            self.in_flight[executor.submit(job)] = (result, action)
+            future = executor.submit(job)
+            self.in_flight[future] = (result, action)
+            future.add_done_callback(self.done.put)
             self.pool.peak = max(self.pool.peak, len(self.in_flight))
         self.drain()
         return results
@@ -258,7 +273,8 @@ def apply_plan(
     ``pool`` (``pool.PoolSize``) lets up to its cap of requests be in flight at once, on as many threads; the
     rows are still taken in plan order, a row that names a record not yet known waits for the writes in flight,
     and two writes to one Bloomerang record never overlap. None or a cap of 1: one write at a time."""
-    rows = plan.to_dict("records")
+    # only the columns the loop reads become dict entries: a plan carries twice as many, each boxed per row
+    rows = plan[[c for c in ROW_COLUMNS if c in plan.columns]].to_dict("records")
     applying = _Apply(writer, resolver, ledger, on_written, pool)
     applying.progress.start_entity(writer.entity, len(rows), sum(r["action"] in ("create", "update") for r in rows))
     if applying.pool.cap <= 1:

@@ -90,9 +90,9 @@ class StoreLedger:
     def record(self, result: RecordResult, written: dict[str, Any] | None) -> None:
         key = (result.entity, result.source, result.source_id)
         linked = (result.action in ("created", "updated") or result.extra.get("link")) and result.action != "failed"
-        # both sides are kept only for a pair this result links: the snapshots are not built for the others
-        source_side = self.snapshots.get(key) if linked else None
         bloomerang_side = self._bloomerang_side(result, written) if linked else None
+        # the source side is kept only beside a Bloomerang side (a linked constituent): a gift never asks for it
+        source_side = self.snapshots.get(key) if bloomerang_side is not None else None
         self.journal.add_outcome(self.run_id, {
             "entity": result.entity, "source": result.source, "source_id": result.source_id,
             "action": result.action, "bloomerang_id": result.bloomerang_id, "diff": result.diff,

@@ -97,3 +97,21 @@ def test_too_many_redirects_is_given_up_on() -> None:
         with pytest.raises(ApiUnavailableError, match="TooManyRedirects"):
             _session(server.url, sleep=lambda s: None).get("loop")
         assert len(server.requests) == 31  # the request and 30 redirects, as requests allows
+
+
+def test_a_pool_its_manager_closed_is_asked_for_again() -> None:
+    """The transport keeps each origin's pool instead of asking the manager per request; a pool since closed (what
+    urllib3 1.x's manager does to a pool it evicts past ``num_pools``) is not sent on but replaced."""
+    with ScriptedServer() as server:
+        session = _session(server.url)
+        try:
+            assert session.get("one") == {"ok": True}
+            kept = list(session._transport._pools.values())
+            assert len(kept) == 1
+            session._transport._managers[None].pools.clear()  # evicted from the manager ...
+            kept[0].close()  # ... and closed
+            assert session.get("two") == {"ok": True}
+            assert [p for p in session._transport._pools.values()] != kept
+        finally:
+            session.close()
+        assert [r["path"] for r in server.requests] == ["/v2/one", "/v2/two"]

@@ -51,3 +51,55 @@ def test_missing_named_object_can_be_created_once():
     assert resolver.lookup("ref:bloomerang.appeals:name=Gala Night") == 99
     assert resolver.lookup("ref:bloomerang.appeals:name=gala night") == 99
     assert created == [("appeals", "Gala Night")]
+
+
+NESTED = {
+    "AccountId": "ref:wegive.donors:1012",
+    "Note": "ref: not a reference",
+    "Designations": [
+        {"FundId": "ref:wegive.funds:3", "CustomValues": [{"FieldId": 4, "Value": "ref:wegive.funds:3"}],
+         "Pairs": [["ref:wegive.donors:1012", "x"], []]},
+        "ref:bloomerang.funds:name=Spring Gala",
+        None, 2.5, True,
+    ],
+    "Empty": {},
+}
+
+
+def _resolver(created: list[str] | None = None) -> RefResolver:
+    def on_missing(entity: str, name: str) -> int:
+        created.append(name)
+        return 900 + len(created)
+
+    resolver = RefResolver(on_missing_name=on_missing if created is not None else None)
+    resolver.add("wegive", "donors", 1012, 501)
+    resolver.add("wegive", "funds", "3", 11)
+    resolver.add_names("funds", {"Spring Gala": 12})
+    return resolver
+
+
+def test_resolve_owned_gives_what_resolve_gives_in_place():
+    import json
+
+    owned = json.loads(json.dumps(NESTED))
+    resolved = _resolver().resolve_owned(owned)
+    assert resolved is owned  # no copy: the caller's freshly parsed tree is filled in
+    assert resolved == _resolver().resolve(NESTED)
+    assert resolved["Designations"][0]["Pairs"][0] == [501, "x"] and resolved["Note"] == "ref: not a reference"
+    assert _resolver().resolve_owned("ref:wegive.funds:3") == 11 and _resolver().resolve_owned(None) is None
+
+
+def test_resolve_owned_meets_the_references_in_the_order_resolve_does():
+    """The first unresolvable reference is the one named, and a missing fund is created (or not) alike."""
+    import json
+
+    payload = {"Designations": [{"FundId": "ref:bloomerang.funds:name=New Fund"}, "ref:wegive.donors:404"],
+               "AccountId": "ref:wegive.donors:9", "Later": "ref:bloomerang.funds:name=Later Fund"}
+    outcomes = []
+    for resolve in ("resolve", "resolve_owned"):
+        created: list[str] = []
+        with pytest.raises(UnresolvedRefError) as raised:
+            getattr(_resolver(created), resolve)(json.loads(json.dumps(payload)))
+        outcomes.append((str(raised.value), created))
+    expected = ("unresolved reference ref:wegive.donors:404: no Bloomerang id is known for it", ["New Fund"])
+    assert outcomes[0] == outcomes[1] == expected
