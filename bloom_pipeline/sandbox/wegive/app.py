@@ -49,7 +49,7 @@ from starlette.routing import Route
 from bloom_pipeline.sandbox.answer_text import compact, page_text
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
 from bloom_pipeline.sandbox.tree import copy_tree
-from bloom_pipeline.sandbox.wegive.listing import AllocationTexts, ScheduleRender, WeGiveIndexes
+from bloom_pipeline.sandbox.wegive.listing import AllocationTexts, DonorRowTexts, ScheduleRender, WeGiveIndexes
 from bloom_pipeline.sandbox.wegive.store import Invalid, NotFound, WeGiveStore
 
 __all__ = ["WeGiveStore", "create_app"]
@@ -282,6 +282,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
     scans = ScanCache(store)
     indexes = WeGiveIndexes(store)  # built now from the records the store holds (listing.py)
     schedules = ScheduleRender(store, indexes)
+    donor_rows = DonorRowTexts()  # each row's text kept from its first render (listing.py)
 
     def in_id_order(table_name: str) -> _IdRows:
         """A whole table in id order, from its index: what a scan with no filter and no sort pages through."""
@@ -315,7 +316,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
                                            lambda: [d for d in store.donors.values() if wanted(d)], sort_keys)
             return _page(request, rows, lambda d: store.render_donor_row(int(d["id"])), sort_keys,
                          [d for d in store.served_as_is.get("donors", []) if wanted(d)], presorted=sorted_,
-                         text=lambda d: store.donor_row_text(int(d["id"])))
+                         text=donor_rows.text)
 
     async def show_donor(request: Request) -> JSONResponse:
         return JSONResponse({"data": store.render_donor(_id(request, "donor"))})

@@ -14,6 +14,9 @@ module is not changed: it is part of the state's fingerprint.)
 
 ``AllocationTexts`` writes a fund-allocation row's JSON text around its fund's, encoded once per fund and page: a
 scan sends every allocation (69,172 at 20,000 donors, 45 MB of JSON), each embedding the whole ``Fund`` model.
+
+``DonorRowTexts`` keeps a donor list row's JSON text from its first render (``kept_texts``), checked against the
+donor's values the row reads (a list of them, compared in C), not against a row built again for each read.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from bloom_pipeline.sandbox.answer_text import compact
+from bloom_pipeline.sandbox.kept_texts import KeptTexts
 from bloom_pipeline.sandbox.page_index import IdOrder, ValueGroups, ValueOrder
 from bloom_pipeline.sandbox.wegive import resources
 from bloom_pipeline.sandbox.wegive.store import WeGiveStore
@@ -112,3 +116,20 @@ class AllocationTexts:
             fund = self._funds[fund_id] = _encode(resources.fund_model(store.funds[fund_id]))
         return (f'{{"id":{_scalar(alloc["id"])},"fund":{fund},"amount":{_scalar(store.money(alloc["amount"]))},'
                 f'"transaction_id":{_scalar(alloc.get("transaction_id"))}}}')
+
+
+# everything ``resources.donor_row`` reads of a stored donor
+DONOR_ROW_INPUTS = (*resources.DONOR_TABLE_KEYS, "mailing_address", "billing_address")
+
+
+class DonorRowTexts:
+    """The JSON text of ``store.render_donor_row(id)`` — what ``store.donor_row_text`` sends — byte for byte,
+    rendered once while the donor's values the row reads are unchanged. Callers hold the store's lock."""
+
+    def __init__(self) -> None:
+        self._texts = KeptTexts(_encode)
+
+    def text(self, donor: dict[str, Any]) -> str:
+        """The row text of ``donor``, a live record of ``store.donors``."""
+        return self._texts.text(int(donor["id"]), list(map(donor.get, DONOR_ROW_INPUTS)),
+                                lambda: resources.donor_row(donor))

@@ -1,0 +1,51 @@
+"""The JSON text of a list page's record, kept from its first render while its render's inputs are unchanged.
+
+Why beside ``answer_text.TextCache``: that cache keeps a record only from its second render (a scan that sends
+each record once pays no snapshot), so a record sent two or three times — the usual case once a list is paged
+through more than once, by a sync's nightly scans or by the throughput benchmark's random pages — was rendered
+and encoded two or three times. At 100,000 donors (``benchmarks/sandbox_throughput.py``) those repeated renders
+were most of the servers' CPU: the Bloomerang constituent render is a few hundred microseconds of Python, and
+a WeGive donor row's encode tens. ``KeptTexts`` keeps the text and a snapshot of the inputs from the first
+render, so each record is rendered once while it is unchanged; the snapshot of the inputs costs less than the
+render it saves on the next read. Memory: one text and one snapshot per record ever listed (about 1 KB a WeGive
+donor row).
+
+The check is the same as ``TextCache``'s — the live inputs compared with the snapshot, no version counter for
+a write path to forget — so a write through the store and a test writing a table directly are both seen on the
+next page, with the same blind spot (``True == 1 == 1.0``; dict key order). This module decides only how an
+answer is computed from the stored records, never what a store holds: it is serving-only (``state._SERVING_ONLY``),
+and ``answer_text`` (part of the state's fingerprint) is left as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from bloom_pipeline.sandbox.tree import copy_tree
+
+
+class KeptTexts:
+    """key → (snapshot of the render's inputs, JSON text), kept from the first render. Callers hold the store's
+    lock (the snapshot and the live inputs must be read at one moment)."""
+
+    def __init__(self, encode: Callable[[Any], str]) -> None:
+        self.encode = encode
+        self._entries: dict[Hashable, tuple[Any, str]] = {}
+
+    def __len__(self) -> int:
+        """Records whose text is kept."""
+        return len(self._entries)
+
+    def text(self, key: Hashable, inputs: Any, render: Callable[[], Any]) -> str:
+        """The JSON text of ``render()``, rendered again only when ``inputs`` differ from the last render's.
+        ``inputs`` must hold everything ``render`` reads (it is copied as the snapshot, so it may be live)."""
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] == inputs:
+            return hit[1]
+        text = self.encode(render())
+        self._entries[key] = (copy_tree(inputs), text)
+        return text
+
+    def discard(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
