@@ -30,7 +30,7 @@ from bloom_pipeline.sandbox.bloomerang.validation import (
     BloomerangError,
     parse_timestamp,
 )
-from bloom_pipeline.sandbox.kept_texts import KeptTexts
+from bloom_pipeline.sandbox.kept_texts import KeptTexts, compact_encoder
 
 Record = dict[str, Any]
 
@@ -141,7 +141,7 @@ class ConstituentTexts:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self._texts = KeptTexts(compact)
+        self._texts = KeptTexts(compact_encoder())  # compact's text
 
     def text(self, record: Record) -> str:
         store, record_id = self.store, record["Id"]

@@ -21,10 +21,13 @@ donor's values the row reads (a list of them, compared in C), not against a row 
 
 from __future__ import annotations
 
+from functools import partial
+from itertools import compress
+from operator import is_not, methodcaller
 from typing import Any
 
 from bloom_pipeline.sandbox.answer_text import compact
-from bloom_pipeline.sandbox.kept_texts import KeptTexts
+from bloom_pipeline.sandbox.kept_texts import KeptTexts, compact_encoder
 from bloom_pipeline.sandbox.page_index import IdOrder, ValueGroups, ValueOrder
 from bloom_pipeline.sandbox.wegive import resources
 from bloom_pipeline.sandbox.wegive.store import WeGiveStore
@@ -32,6 +35,7 @@ from bloom_pipeline.sandbox.wegive.store import WeGiveStore
 # the columns of a transaction its list's range filters read (app.list_transactions: parameter -> column)
 RANGE_COLUMNS = ("updated_at", "created_at")
 PAYMENT_KEYS = ("pledge_id", "scheduled_donation_id")
+_DELETED_AT = methodcaller("get", "deleted_at")
 
 
 class WeGiveIndexes:
@@ -52,6 +56,19 @@ class WeGiveIndexes:
             self.by_time = {column: ValueOrder(lambda: store.transactions, column, writes)
                             for column in RANGE_COLUMNS}
             self.payments = {key: ValueGroups(lambda: store.transactions, key, writes) for key in PAYMENT_KEYS}
+
+    def donors_in_view(self, archived: bool) -> list[int]:
+        """The ids of the donors a donor list's ``view`` alone lists, in id order: the archived ones (with
+        ``deleted_at``) or the others. One pass over the donors' ``deleted_at`` in C, not a filter and a sort
+        in Python (which took ~0.3 s a first page at 100,000 donors); read where ``app.ScanCache`` recomputes
+        a list (its first page, or after a write), so it is as live as the filtered listing was."""
+        table = self.store.donors
+        flags = map(partial(is_not, None), map(_DELETED_AT, table.values()))
+        held = set(compress(table, flags))  # the archived donors' ids
+        if archived:
+            return sorted(held)
+        ids = self.ids["donors"].sorted_ids()
+        return [i for i in ids if i not in held] if held else list(ids)
 
     def payments_of(self, key: str, schedule_id: int) -> list[dict[str, Any]]:
         """What ``WeGiveStore._payments`` answers — the transactions whose ``key`` is ``schedule_id``, by
@@ -127,7 +144,7 @@ class DonorRowTexts:
     rendered once while the donor's values the row reads are unchanged. Callers hold the store's lock."""
 
     def __init__(self) -> None:
-        self._texts = KeptTexts(_encode)
+        self._texts = KeptTexts(compact_encoder(ensure_ascii=False))  # _encode's text
 
     def text(self, donor: dict[str, Any]) -> str:
         """The row text of ``donor``, a live record of ``store.donors``."""
