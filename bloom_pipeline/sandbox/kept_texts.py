@@ -67,12 +67,13 @@ class KeptTexts:
 
     def text(self, key: Hashable, inputs: Any, render: Callable[[], Any]) -> str:
         """The JSON text of ``render()``, rendered again only when ``inputs`` differ from the last render's.
-        ``inputs`` must hold everything ``render`` reads (it is copied as the snapshot, so it may be live)."""
+        ``inputs`` must hold everything ``render`` reads: live values (copied as the snapshot), or ``bytes`` that
+        serialise them (kept as they are: immutable, and not tracked by the garbage collector)."""
         hit = self._entries.get(key)
         if hit is not None and hit[0] == inputs:
             return hit[1]
         text = self.encode(render())
-        self._entries[key] = (copy_tree(inputs), text)
+        self._entries[key] = (inputs if type(inputs) is bytes else copy_tree(inputs), text)
         return text
 
     def discard(self, key: Hashable) -> None:

@@ -67,6 +67,10 @@ def test_a_text_is_kept_from_the_first_render_and_dropped_on_any_change() -> Non
     assert len(texts) == 0 and texts.text(3, record, render) == compact(record) and len(renders) == 4
 
 
+class _Planted(dict):
+    """A dict subclass a test might plant in a record (marshal writes no subclass)."""
+
+
 def test_a_donor_row_text_is_the_rows_json_after_each_edit_of_what_it_reads() -> None:
     store = WeGiveStore.from_world(generate_world(donors=30, seed=5))
     rows = DonorRowTexts()
@@ -78,10 +82,15 @@ def test_a_donor_row_text_is_the_rows_json_after_each_edit_of_what_it_reads() ->
              lambda: donor.__setitem__("billing_address", {"city": "Here", "readable_string": "2 Old Rd"}),
              lambda: donor["billing_address"].__setitem__("city", "Elsewhere"),  # nested, in place
              lambda: donor.__setitem__("deleted_at", "2026-01-02T00:00:00.000000Z"),
-             lambda: donor.__setitem__("pivot", {"tag": ["x"]})]
+             lambda: donor.__setitem__("pivot", {"tag": ["x"]}),
+             lambda: donor.__setitem__("enabled", True),
+             lambda: donor.__setitem__("enabled", 1),  # equal by ==, another JSON text: seen (marshal's bytes)
+             lambda: donor.__setitem__("pivot", _Planted(tag="y")),  # marshal refuses it: compared by ==
+             lambda: donor["pivot"].__setitem__("tag", "z")]
     for edit in edits:
         edit()
         assert rows.text(donor) == fresh()
+    assert json.loads(rows.text(donor))["enabled"] == 1 and json.loads(rows.text(donor))["pivot"] == {"tag": "z"}
     assert json.loads(rows.text(donor))["billingAddress"] == donor["billing_address"].get("readable_string")
 
 
