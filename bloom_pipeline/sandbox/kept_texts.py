@@ -4,15 +4,16 @@ Why beside ``answer_text.TextCache``: that cache keeps a record only from its se
 each record once pays no snapshot), so a record sent two or three times — the usual case once a list is paged
 through more than once, by a sync's nightly scans or by the throughput benchmark's random pages — was rendered
 and encoded two or three times. At 100,000 donors (``benchmarks/sandbox_throughput.py``) those repeated renders
-were most of the servers' CPU: the Bloomerang constituent render is a few hundred microseconds of Python, and
-a WeGive donor row's encode tens. ``KeptTexts`` keeps the text and a snapshot of the inputs from the first
-render, so each record is rendered once while it is unchanged; the snapshot of the inputs costs less than the
-render it saves on the next read. Memory: one text and one snapshot per record ever listed (about 1 KB a WeGive
-donor row).
+were most of the servers' CPU: a Bloomerang constituent's render and encode are well over a hundred
+microseconds of CPU, and a WeGive donor row's tens. ``KeptTexts`` keeps the text and a snapshot of the inputs
+from the first render, so each record is rendered once while it is unchanged; the snapshot of the inputs costs
+less than the render it saves on the next read. Memory: one text and one snapshot per record ever listed (about
+1 KB a WeGive donor row).
 
 The check is the same as ``TextCache``'s — the live inputs compared with the snapshot, no version counter for
 a write path to forget — so a write through the store and a test writing a table directly are both seen on the
-next page, with the same blind spot (``True == 1 == 1.0``; dict key order). This module decides only how an
+next page, with the same blind spot (``True == 1 == 1.0``; dict key order) where the inputs are compared as values
+(``bytes`` inputs, as ``wegive/listing.py`` gives for a donor row, have none). This module decides only how an
 answer is computed from the stored records, never what a store holds: it is serving-only (``state._SERVING_ONLY``),
 and ``answer_text`` (part of the state's fingerprint) is left as it is.
 
