@@ -51,7 +51,10 @@ _SERVING_ONLY = {"__init__.py", "state.py", "server.py", "process.py", "cli.py",
                  "resources.py", "queries.py", "strict.py",
                  # the serving-side indexes of the list pages: they decide which stored records a page cuts and
                  # in which order, computed from the records at start, never what a store holds
-                 "page_index.py", "listing.py"}
+                 "page_index.py", "listing.py",
+                 # the list pages' record texts kept from their first render: how an answer is encoded, from
+                 # the stored records, never what a store holds
+                 "kept_texts.py"}
 _NOT_STATE = ("lock", "clock")  # attribute names a store re-creates itself
 _NOT_STATE_TYPES = (TextCache, type(threading.RLock()), type(threading.Lock()))
 

@@ -106,7 +106,8 @@ def _area(request: Request) -> str:
 
 
 # -- constituents ---------------------------------------------------------------------------------
-def list_constituents(request: Request, store: BloomerangStore) -> dict[str, Any]:
+def list_constituents(request: Request, store: BloomerangStore, texts: q.ConstituentTexts) -> dict[str, Any]:
+    """``texts``: the store's kept record texts (``_routes`` makes one per store)."""
     params = request.query_params
     page = q.Page(params)
     ids = q.pipe_ints(params, "id")
@@ -117,7 +118,7 @@ def list_constituents(request: Request, store: BloomerangStore) -> dict[str, Any
     order_by = q.choice(params, "orderBy", ("Id", "CreatedDate", "LastModifiedDate"), "Id")
     direction = q.choice(params, "orderDirection", ("Asc", "Desc"), "Asc")
     with store.lock:
-        table, text = store.constituents, (lambda r: store.constituent_text(r["Id"]))
+        table, text = store.constituents, texts.text
         if ids is None and custom is None and kind is None and favorite is None:  # a page cut from an index
             if order_by == "LastModifiedDate":
                 filtered, rows = page.in_modified_order(store.modified_order["constituent"], since, direction, table)
@@ -343,8 +344,9 @@ def custom_values(request: Request, store: BloomerangStore) -> list[dict[str, An
 
 def _routes(store: BloomerangStore) -> list[Route]:
     S = BloomerangStore
+    constituent_texts = q.ConstituentTexts(store)  # kept from each record's first render (queries.py)
     table: list[tuple[str, str, Handler]] = [
-        ("GET", "/constituents", list_constituents),
+        ("GET", "/constituents", lambda r, s: list_constituents(r, s, constituent_texts)),
         ("GET", "/constituents/search", search_constituents),
         ("GET", "/constituent/duplicates", duplicates),
         ("POST", "/constituent/duplicates", duplicates),

@@ -6,7 +6,8 @@ strictly after (UTC), ``orderBy``/``orderDirection`` per the spec (constituents 
 transactions/refunds/designations/interactions/notes default ``Date Desc``), integers in ASCII digits
 within int64 (``skip``/``take`` int32), numbers finite, and the envelope
 ``{Total, TotalFiltered, Start, ResultCount, Results}``. Unknown query parameters are ignored.
-Filters run on the stored records; only the requested page is rendered.
+Filters run on the stored records; only the requested page is rendered. A constituent page's records are
+sent as texts kept from their first render while their inputs are unchanged (``ConstituentTexts``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bloom_pipeline.sandbox.bloomerang.validation import (
     BloomerangError,
     parse_timestamp,
 )
+from bloom_pipeline.sandbox.kept_texts import KeptTexts, compact_encoder
 
 Record = dict[str, Any]
 
@@ -129,6 +131,25 @@ def custom_field_filter(params: Mapping[str, str]) -> tuple[int, str] | None:
     if number is None:
         raise query_error("customFieldId must be an integer")
     return number, value
+
+
+class ConstituentTexts:
+    """``store.constituent_text`` — ``render_constituent`` as compact JSON text — kept from the first render
+    (``kept_texts``) instead of the second: a constituent listed again is not rendered again. The inputs
+    checked are the store's own (``_constituent_inputs``: the record, its contact records, the names its
+    render shows). Callers hold the store's lock."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._texts = KeptTexts(compact_encoder())  # compact's text
+
+    def text(self, record: Record) -> str:
+        store, record_id = self.store, record["Id"]
+        live = store.constituents.get(record_id)
+        if live is None:
+            return store.constituent_text(record_id)  # raises the store's own not-found
+        return self._texts.text(record_id, store._constituent_inputs(live),
+                                lambda: store.render_constituent(record_id))
 
 
 class Page:

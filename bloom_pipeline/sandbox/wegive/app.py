@@ -49,7 +49,7 @@ from starlette.routing import Route
 from bloom_pipeline.sandbox.answer_text import compact, page_text
 from bloom_pipeline.sandbox.faults import FaultMiddleware, Knobs, RequestLog
 from bloom_pipeline.sandbox.tree import copy_tree
-from bloom_pipeline.sandbox.wegive.listing import AllocationTexts, ScheduleRender, WeGiveIndexes
+from bloom_pipeline.sandbox.wegive.listing import AllocationTexts, DonorRowTexts, ScheduleRender, WeGiveIndexes
 from bloom_pipeline.sandbox.wegive.store import Invalid, NotFound, WeGiveStore
 
 __all__ = ["WeGiveStore", "create_app"]
@@ -157,15 +157,21 @@ class ScanCache:
         self._scans: dict[tuple, tuple[tuple[int, int], list[int], bool]] = {}
 
     def rows(self, request: Request, table_name: str, matched: Callable[[], list[dict[str, Any]]],
-             sort_keys: dict[str, Callable[[dict[str, Any]], Any]]) -> tuple[Sequence[dict[str, Any]], bool]:
+             sort_keys: dict[str, Callable[[dict[str, Any]], Any]],
+             ids: Callable[[], list[int]] | None = None) -> tuple[Sequence[dict[str, Any]], bool]:
+        """``ids``: the matched ids already in id order, when the caller has them cheaper than ``matched()``
+        and a sort (a list with no sort asked)."""
         _page_numbers(request)  # a bad count is refused before a sort is looked at, as without the cache
         table = getattr(self.store, table_name)
         key = (table_name, tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k != "page")))
         stamp = (self.store.writes, len(table))
         hit = self._scans.get(key)
         if hit is None or hit[0] != stamp or request.query_params.get("page", "1") in ("1", ""):
-            rows, sorted_ = _sorted(request, matched(), sort_keys)
-            hit = (stamp, [int(r["id"]) for r in rows], sorted_)
+            if ids is not None:
+                hit = (stamp, ids(), False)
+            else:
+                rows, sorted_ = _sorted(request, matched(), sort_keys)
+                hit = (stamp, [int(r["id"]) for r in rows], sorted_)
             self._scans.pop(key, None)
             self._scans[key] = hit
             while len(self._scans) > self.size:
@@ -282,6 +288,7 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
     scans = ScanCache(store)
     indexes = WeGiveIndexes(store)  # built now from the records the store holds (listing.py)
     schedules = ScheduleRender(store, indexes)
+    donor_rows = DonorRowTexts()  # each row's text kept from its first render (listing.py)
 
     def in_id_order(table_name: str) -> _IdRows:
         """A whole table in id order, from its index: what a scan with no filter and no sort pages through."""
@@ -307,15 +314,18 @@ def create_app(store: WeGiveStore, knobs: Knobs, request_log: RequestLog, token:
         sort_keys = {"id": lambda d: d["id"], "created_at": lambda d: d["created_at"],
                      "name": lambda d: (d.get("name") or "").lower()}
         with store.lock:
-            if (view == "both" and not q.get("email_1") and not q.get("bloomerang_id") and not ranges
-                    and donor_type not in ("individual", "company") and not _sorts_asked(request, sort_keys)):
+            only_view = (not q.get("email_1") and not q.get("bloomerang_id") and not ranges
+                         and donor_type not in ("individual", "company") and not _sorts_asked(request, sort_keys))
+            if only_view and view == "both":
                 rows, sorted_ = in_id_order("donors"), False  # the sync's full scan: no filter applies
-            else:
+            else:  # a view alone: its ids from the id index and the archived ones (listing.py), no sort
                 rows, sorted_ = scans.rows(request, "donors",
-                                           lambda: [d for d in store.donors.values() if wanted(d)], sort_keys)
+                                           lambda: [d for d in store.donors.values() if wanted(d)], sort_keys,
+                                           ids=(lambda: indexes.donors_in_view(view == "archived"))
+                                           if only_view else None)
             return _page(request, rows, lambda d: store.render_donor_row(int(d["id"])), sort_keys,
                          [d for d in store.served_as_is.get("donors", []) if wanted(d)], presorted=sorted_,
-                         text=lambda d: store.donor_row_text(int(d["id"])))
+                         text=donor_rows.text)
 
     async def show_donor(request: Request) -> JSONResponse:
         return JSONResponse({"data": store.render_donor(_id(request, "donor"))})
