@@ -56,7 +56,9 @@ class BloomerangClient(ApiClient):
         max_attempts: int = 5,
         max_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
+        read_connections: int = 1,
     ) -> None:
+        self.read_connections = max(1, int(read_connections))
         self.http = build_session(
             "bloomerang", "Bloomerang API key", base_url, {"X-API-KEY": api_key}, api_key, rate_budget=rate_budget,
             rate_period=rate_period, budget_dir=budget_dir, env_hint=key_env, timeout=timeout,
@@ -64,29 +66,76 @@ class BloomerangClient(ApiClient):
         )
 
     # -- paging --------------------------------------------------------------------------------
+    # most list pages in flight at once after a list's first page (the org's ``bloomerang.read_connections``)
+    read_connections: int = 1
+
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:
         """Every result of a paged list, fetched ``take=50`` at a time; each ``Id`` yielded once.
 
         Stops when ``Start + ResultCount >= TotalFiltered`` or on a short/empty page. Offset paging
         is not snapshot-stable, so a record that moves pages mid-scan is not yielded twice.
+
+        With ``read_connections`` > 1 the pages the first page's ``TotalFiltered`` announces are read up to that
+        many at a time, and judged in order exactly as one after another (the same requests in a list that does
+        not change meanwhile): a long read — the first rerun after a load, a new machine paging everything —
+        waits for one page per connection, not for every page in turn. A list that shrinks meanwhile may cost
+        up to ``read_connections - 1`` pages read past its new end; one that grows is read on one page at a time.
         """
         query = dict(params or {})
-        skip, seen = 0, set()
-        while True:
-            page = self.http.get(path, {**query, "skip": skip, "take": self.PAGE_SIZE}) or {}
+        seen: set[Any] = set()
+
+        def fetch(skip: int) -> dict[str, Any]:
+            return self.http.get(path, {**query, "skip": skip, "take": self.PAGE_SIZE}) or {}
+
+        def judged(page: dict[str, Any], skip: int) -> tuple[list[Record], int | None]:
+            """The page's records not yielded before, and the next skip (None: the list ends here)."""
             results = page.get("Results") or []
+            fresh = []
             for record in results:
                 rid = record.get("Id")
                 if rid is not None and rid in seen:
                     continue
                 seen.add(rid)
-                yield record
+                fresh.append(record)
             count = int(page.get("ResultCount", len(results)))
             start = int(page.get("Start", skip))
             total = page.get("TotalFiltered", page.get("Total"))
             if count == 0 or count < self.PAGE_SIZE or (total is not None and start + count >= int(total)):
-                return
-            skip = start + count
+                return fresh, None
+            return fresh, start + count
+
+        first = fetch(0)
+        records, skip = judged(first, 0)
+        yield from records
+        total = first.get("TotalFiltered", first.get("Total"))
+        if skip is not None and self.read_connections > 1 and total is not None:
+            skip = yield from self._pages_in_flight(fetch, judged, skip, int(total))
+        while skip is not None:
+            records, skip = judged(fetch(skip), skip)
+            yield from records
+
+    def _pages_in_flight(self, fetch: Callable[[int], dict[str, Any]],
+                         judged: Callable[[dict[str, Any], int], tuple[list[Record], int | None]],
+                         skip: int, total: int) -> Iterator[Record]:
+        """The pages from ``skip`` to ``total``, ``read_connections`` at a time, judged in order; returns where one
+        at a time would go on (None: the list ended). An error is raised at its page, as one at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        planned = list(range(skip, total, self.PAGE_SIZE))
+        with ThreadPoolExecutor(max_workers=self.read_connections, thread_name_prefix="bloomerang-page") as pool:
+            ahead = {n: pool.submit(fetch, planned[n]) for n in range(min(self.read_connections, len(planned)))}
+            try:
+                for n, planned_skip in enumerate(planned):
+                    if n + self.read_connections < len(planned):
+                        ahead[n + self.read_connections] = pool.submit(fetch, planned[n + self.read_connections])
+                    records, following = judged(ahead.pop(n).result(), planned_skip)
+                    yield from records
+                    if following is None or n + 1 == len(planned) or following != planned[n + 1]:
+                        return following  # ended, read to the planned end, or the pages moved: on one at a time
+                return planned[-1] + self.PAGE_SIZE if planned else skip
+            finally:
+                for future in ahead.values():
+                    future.cancel()
 
     # -- constituents --------------------------------------------------------------------------
     def iter_constituents(self, last_modified: Timestamp | None = None, type: str | None = None,

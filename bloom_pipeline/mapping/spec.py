@@ -243,6 +243,9 @@ class BloomerangSettings(Strict):
     # most writes in flight at once in the apply step (sync/apply/pool.py sizes the pool below it from the
     # budget and the observed latency); 1 = one write at a time
     write_connections: int = Field(default=4, ge=1, le=16)
+    # most list pages in flight at once once a list's first page told its length (clients/bloomerang.py
+    # iter_pages: a first rerun reads back every record a load wrote); 1 = one page at a time
+    read_connections: int = Field(default=4, ge=1, le=16)
     custom_fields: CustomFields = CustomFields()
     # A fund / campaign / appeal the org YAML names but Bloomerang lacks: false (default) blocks its gifts
     # with the missing name (a typo never becomes a new fund in the books); true creates it once.

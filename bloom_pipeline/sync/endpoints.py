@@ -121,6 +121,7 @@ def build_clients(org: OrgConfig, endpoints: Endpoints, budget_dir: Path | None 
             rate_period=3600.0,
             budget_dir=budget_dir,
             key_env=endpoints.bloomerang.key_env,
+            read_connections=org.bloomerang.read_connections,
         ),
         wegive=WeGiveClient(endpoints.wegive.base_url, endpoints.wegive.key, token_env=endpoints.wegive.key_env),
         handbid=HandbidClient(

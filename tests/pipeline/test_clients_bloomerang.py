@@ -216,3 +216,23 @@ def test_every_served_route_was_walked(sb, bc):
                and not (r.path == "/v2/refund/{id:int}" and r.methods & {"PUT", "DELETE"})
                and not (r.path == "/v2/interaction/{id:int}" and "DELETE" in r.methods)]
     assert missing == []
+
+
+def test_pages_read_several_at_a_time_are_the_pages_read_one_after_another(sb, bc, tmp_path):
+    """``read_connections`` (the org's ``bloomerang.read_connections``): the same requests, the same records in
+    the same order as one page at a time, over real HTTP."""
+    several = BloomerangClient(sb.urls["bloomerang"], sb.keys["bloomerang"], rate_budget=1000, budget_dir=tmp_path,
+                               read_connections=4)
+    try:
+        for n in range(3000, 3000 + 170):  # some pages to read (the module's world holds 60 constituents)
+            bc.create_constituent(person(n))
+        read = {}
+        for name, client in (("one", bc), ("several", several)):
+            mark = len(sb.request_log.entries)
+            read[name] = [c["Id"] for c in client.iter_constituents(order_by="LastModifiedDate",
+                                                                     order_direction="Asc")]
+            read[name + " skips"] = sorted(int(q["skip"][0]) for q in queries(sb, "/v2/constituents", mark))
+        assert len(read["one"]) > 200 and read["several"] == read["one"]
+        assert read["several skips"] == read["one skips"] == list(range(0, len(read["one"]), 50))
+    finally:
+        several.close()
