@@ -50,8 +50,12 @@ DEFAULT_DATA_DIR = "./data"
 # the analyst snapshot must be in that format (``snapshot.py``), and a staging file already in it is published
 # by copying its bytes instead of rewriting every table.
 STORAGE_VERSION = "v1.0.0"
+# One DuckDB thread: the staging queries are small next to the Python around them, and DuckDB's worker threads
+# cost more than they gained on 2 cores (a quiet night at 20,000 donors: 14.2 s CPU with the default, 12.1 s with
+# one thread; the first rerun after a resume 39.6 s → 35.4 s wall). One org's run is one writer process, so the
+# other cores are for other orgs' runs (deploy/: one run per org at a time, several orgs at once).
 _CONNECT_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
-                   "storage_compatibility_version": STORAGE_VERSION}
+                   "storage_compatibility_version": STORAGE_VERSION, "threads": 1}
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
