@@ -168,14 +168,17 @@ def run_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: Path, 
 def _run_fresh(setup: dict[str, Any], data_dir: str, mappings: str, conn: Any) -> None:
     """Child process of ``--fresh-process``: one sync as a nightly schedule starts it (a new interpreter: every
     import and first call paid); sends back its CPU time, HTTP wait, exit status and requests."""
+    began = time.monotonic()
     from bloom_pipeline.clients.http import HTTP_WAIT
     from bloom_pipeline.sync.cli import run_org
 
+    imported = time.monotonic()
     report = run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=mappings,
                      data_dir=data_dir, urls=setup["urls"], quiet=True,
                      overrides={"handbid_org_id": setup["handbid_org_id"]})
     conn.send({"cpu": _cpu(), "http_wait": HTTP_WAIT.seconds, "exit_code": report.exit_code,
-               "requests": dict(HTTP_WAIT.requests)})
+               "requests": dict(HTTP_WAIT.requests), "imports": imported - began,
+               "run": time.monotonic() - imported})
 
 
 def run_fresh_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: Path, gap: float) -> Phase:
@@ -188,12 +191,15 @@ def run_fresh_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: 
     worker = context.Process(target=_run_fresh, args=(setup, str(data_dir), str(mappings), child))
     worker.start()
     answer = parent.recv()
+    answered = time.monotonic()
     worker.join()
     phase = Phase(name, time.monotonic() - wall, answer["cpu"], answer["http_wait"], answer["exit_code"],
                   Counter(answer["requests"]))
     print(f"  {name:<28} wall {phase.wall:7.1f} s  CPU {phase.cpu:7.1f} s  HTTP wait {phase.http_wait:7.1f} s  "
           f"non-HTTP {phase.non_http:7.1f} s  exit {phase.exit_code}  requests {dict(sorted(phase.requests.items()))}"
-          " (a new process)", flush=True)
+          f" (a new process: started {answered - wall - answer['imports'] - answer['run']:.1f} s, the sync's first "
+          f"imports {answer['imports']:.1f} s, run_org {answer['run']:.1f} s, exit {time.monotonic() - answered:.1f} "
+          "s)", flush=True)
     return phase
 
 
