@@ -143,7 +143,6 @@ def _serve(donors: int, seed: int, state: str | None, conn: Any) -> None:
 def run_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: Path, gap: float,
               profile: Path | None = None) -> Phase:
     from bloom_pipeline.clients.http import HTTP_WAIT
-    from bloom_pipeline.sync.cli import run_org
 
     time.sleep(gap)  # the previous phase's writes fall out of the overlap window, as between two nights
     waited, counted = HTTP_WAIT.seconds, Counter(HTTP_WAIT.requests)
@@ -151,9 +150,7 @@ def run_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: Path, 
     wall, cpu = time.monotonic(), _cpu()
     if profiler:
         profiler.enable()
-    report = run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=str(mappings),
-                     data_dir=str(data_dir), urls=setup["urls"], quiet=True,
-                     overrides={"handbid_org_id": setup["handbid_org_id"]})
+    report = _sync(setup, data_dir, mappings)
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(profile))
@@ -165,17 +162,24 @@ def run_phase(name: str, setup: dict[str, Any], data_dir: Path, mappings: Path, 
     return phase
 
 
+def _sync(setup: dict[str, Any], data_dir: Path | str, mappings: Path | str) -> Any:
+    """One sync of the demo org against the served sandbox, both directions, quiet: what every phase runs."""
+    from bloom_pipeline.sync.cli import run_org
+
+    return run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=str(mappings),
+                   data_dir=str(data_dir), urls=setup["urls"], quiet=True,
+                   overrides={"handbid_org_id": setup["handbid_org_id"]})
+
+
 def _run_fresh(setup: dict[str, Any], data_dir: str, mappings: str, conn: Any) -> None:
     """Child process of ``--fresh-process``: one sync as a nightly schedule starts it (a new interpreter: every
     import and first call paid); sends back its CPU time, HTTP wait, exit status and requests."""
     began = time.monotonic()
     from bloom_pipeline.clients.http import HTTP_WAIT
-    from bloom_pipeline.sync.cli import run_org
+    from bloom_pipeline.sync.cli import run_org  # noqa: F401 - imported here to time the sync's first imports
 
     imported = time.monotonic()
-    report = run_org("demo", direction="both", dry_run=False, since=None, mappings_dir=mappings,
-                     data_dir=data_dir, urls=setup["urls"], quiet=True,
-                     overrides={"handbid_org_id": setup["handbid_org_id"]})
+    report = _sync(setup, data_dir, mappings)
     conn.send({"cpu": _cpu(), "http_wait": HTTP_WAIT.seconds, "exit_code": report.exit_code,
                "requests": dict(HTTP_WAIT.requests), "imports": imported - began,
                "run": time.monotonic() - imported})

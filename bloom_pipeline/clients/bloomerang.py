@@ -58,6 +58,7 @@ class BloomerangClient(ApiClient):
         sleep: Callable[[float], None] = time.sleep,
         read_connections: int = 1,
     ) -> None:
+        # most list pages in flight at once after a list's first page (the org's ``bloomerang.read_connections``)
         self.read_connections = max(1, int(read_connections))
         self.http = build_session(
             "bloomerang", "Bloomerang API key", base_url, {"X-API-KEY": api_key}, api_key, rate_budget=rate_budget,
@@ -66,9 +67,6 @@ class BloomerangClient(ApiClient):
         )
 
     # -- paging --------------------------------------------------------------------------------
-    # most list pages in flight at once after a list's first page (the org's ``bloomerang.read_connections``)
-    read_connections: int = 1
-
     def iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Record]:
         """Every result of a paged list, fetched ``take=50`` at a time; each ``Id`` yielded once.
 
@@ -132,7 +130,7 @@ class BloomerangClient(ApiClient):
                     yield from records
                     if following is None or n + 1 == len(planned) or following != planned[n + 1]:
                         return following  # ended, read to the planned end, or the pages moved: on one at a time
-                return planned[-1] + self.PAGE_SIZE if planned else skip
+                return skip  # nothing planned
             finally:
                 for future in ahead.values():
                     future.cancel()

@@ -252,10 +252,10 @@ class StagingStore:
         if scanned and digests is None \
                 and self._stamp_unchanged_scan(table, scan_digest, run_id, extracted_at or datetime.now(UTC)):
             return len(records)
-        # the JSON texts when the hashes are made here: a changed record's text is then stored, not made again
-        if digests is None:
+        if digests is None:  # hashed here: the text hashed is the text a changed record is stored as
             texts = [record_json(record) for record in records]
-        hashes = list(digests) if digests is not None else [record_digest(text) for text in texts]
+            digests = [record_digest(text) for text in texts]
+        hashes = list(digests)
         if texts is not None and len(texts) != len(records):
             raise ValueError(f"{table}: {len(texts)} texts for {len(records)} records")
         if len(hashes) != len(records):

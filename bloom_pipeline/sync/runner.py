@@ -299,10 +299,9 @@ class OrgSync:
                 # cannot poison the cursor, and a source clock running behind by up to the tolerance loses
                 # nothing; a UTC list read to its end is settled up to that time (Extracted.read_through)
                 ceiling = self.started_at - self.org.clock_skew_tolerance
-                settled = self.extracted.read_through
-                proposed = dict.fromkeys(settled, ceiling.isoformat()) | self.extracted.cursors
-                for name, value in proposed.items():
-                    at = ceiling if name in settled else min(parse_time(value), ceiling)
+                settled, newest = self.extracted.read_through, self.extracted.cursors
+                for name in sorted(settled | newest.keys()):
+                    at = ceiling if name in settled else min(parse_time(newest[name]), ceiling)
                     ledgers.set_cursor(con, name, at.isoformat(), run_id=self.run_id)
         if not self.options.dry_run:
             self.report.snapshot = publish_snapshot(self.store).path
