@@ -11,9 +11,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def demo_mappings(root: Path, *, skew_seconds: int | None = None, write_connections: int | None = None) -> Path:
-    """The repo's mappings under ``root``, the demo org's ``clock_skew_tolerance`` and / or
-    ``bloomerang.write_connections`` set when given (the rest as shipped)."""
+def demo_mappings(root: Path, *, skew_seconds: int | None = None, write_connections: int | None = None,
+                  requests_per_hour: int | None = None) -> Path:
+    """The repo's mappings under ``root``, the demo org's ``clock_skew_tolerance``, ``bloomerang.write_connections``
+    and / or ``bloomerang.requests_per_hour`` set when given (the rest as shipped)."""
     target = root / "mappings"
     shutil.copytree(REPO / "mappings", target)
     demo = target / "orgs" / "demo.yaml"
@@ -23,6 +24,10 @@ def demo_mappings(root: Path, *, skew_seconds: int | None = None, write_connecti
         text = "\n".join([*lines, f"clock_skew_tolerance: {skew_seconds}s", ""])
     if write_connections is not None:
         text = text.replace("bloomerang:\n", f"bloomerang:\n  write_connections: {write_connections}\n", 1)
+    if requests_per_hour is not None:
+        shipped = [line for line in text.splitlines() if line.startswith("  requests_per_hour:")]
+        assert len(shipped) == 1, "the demo org names its Bloomerang budget once"
+        text = text.replace(shipped[0], f"  requests_per_hour: {requests_per_hour}", 1)
     demo.write_text(text)
     return target
 
