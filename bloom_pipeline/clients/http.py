@@ -39,6 +39,7 @@ from requests.adapters import DEFAULT_CA_BUNDLE_PATH
 from requests.auth import _basic_auth_str
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from bloom_pipeline.clients import exchange
 from bloom_pipeline.clients.ratelimit import RateBudgetExhausted, SharedRateBudget
 from bloom_pipeline.errors import ApiError
 
@@ -314,6 +315,10 @@ class _Transport:
         self.headers = {**requests.utils.default_headers(), **headers, **credential_headers}
         self._credentials = frozenset(credential_headers)
         self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        self._timeouts = (self.timeout.connect_timeout, self.timeout.read_timeout)
+        # the header lines of each set of headers sent on a kept connection (``exchange.header_block``): the
+        # session's own, the same with Content-Type, a redirect's few
+        self._blocks: dict[tuple[tuple[str, str], ...], bytes | None] = {}
         self._managers: dict[str | None, urllib3.PoolManager] = {}
         # (proxy, scheme, host:port) -> its connection pool, as the manager handed it out. Why: the manager's own
         # look-up parses the URL again and builds a pool key per request (~7% of a write thread's CPU on a first
@@ -381,6 +386,10 @@ class _Transport:
         pool = self._pools.get(key)
         if pool is not None and pool.pool is None:  # closed by its manager since (evicted): asked for again
             pool = None
+        if pool is not None and proxy is None:
+            answer = self._send_kept(pool, method, target, body, headers)
+            if answer is not None:
+                return answer
         manager = None if pool is not None else self._manager(proxy, url)  # no CA bundle: OSError, as requests
         try:
             if pool is None:
@@ -397,6 +406,31 @@ class _Transport:
         finally:
             response.release_conn()
         return _Answer(response.status, response.headers, content, response.reason)
+
+    def _send_kept(self, pool: urllib3.HTTPConnectionPool, method: str, target: str, body: bytes | None,
+                   headers: Mapping[str, str]) -> _Answer | None:
+        """The request on a connection the pool keeps open, sent and read by ``exchange`` (the bytes urllib3 would
+        send, its exceptions); None when the pool has none open or urllib3 would add or leave out headers of its
+        own — then urllib3 sends it (and connects)."""
+        items = tuple(headers.items())
+        block = self._blocks.get(items, False)
+        if block is False:
+            block = exchange.header_block(headers) if exchange.sendable(headers) else None  # raises as putheader
+            if len(self._blocks) < 16:
+                self._blocks[items] = block
+        if block is None:
+            return None
+
+        def request(conn: Any, encoded: str) -> bytes:
+            return exchange.request_bytes(method, encoded, exchange.host_header(conn), block, body)
+
+        try:
+            kept = exchange.exchange(pool, method, target, request, self._timeouts)
+        except exchange.ExchangeError as exc:
+            raise _as_requests_error(exc.cause, reading=exc.reading) from exc.cause
+        except urllib3.exceptions.HTTPError as exc:  # the pool closed meanwhile
+            raise _as_requests_error(exc, reading=False) from exc
+        return None if kept is None else _Answer(kept.status, kept.headers, kept.content, kept.reason)
 
     def send(self, method: str, url: str, params: Mapping[str, Any], body: Any) -> _Answer:
         """``Session.request(method, url, params=params, json=body)`` as this module sends it."""
