@@ -113,18 +113,22 @@ def request_bytes(method: str, target: str, host: bytes, headers: bytes, body: b
 
 
 class _Reader:
-    """The socket's bytes, read as ``http.client``'s buffered file reads them (lines, exact counts, to the end)."""
+    """The socket's bytes, read as ``http.client``'s buffered file reads them (lines, exact counts, to the end).
+
+    The buffer is a ``bytearray``: bytes already read are dropped from its front and new ones appended in place,
+    so a large answer read in many ``recv``s is not copied again at each one."""
 
     __slots__ = ("buf", "pos", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
-        self.sock, self.buf, self.pos = sock, b"", 0
+        self.sock, self.buf, self.pos = sock, bytearray(), 0
 
     def _more(self) -> bool:
         data = self.sock.recv(_RECV)
         if not data:
             return False
-        self.buf = self.buf[self.pos:] + data
+        del self.buf[:self.pos]
+        self.buf += data
         self.pos = 0
         return True
 
@@ -133,11 +137,11 @@ class _Reader:
         while True:
             end = self.buf.find(b"\n", self.pos)
             if end >= 0 and end - self.pos < limit:
-                line = self.buf[self.pos:end + 1]
+                line = bytes(self.buf[self.pos:end + 1])
                 self.pos = end + 1
                 return line
             if len(self.buf) - self.pos >= limit or not self._more():
-                line = self.buf[self.pos:self.pos + limit]
+                line = bytes(self.buf[self.pos:self.pos + limit])
                 self.pos += len(line)
                 return line
 
@@ -145,17 +149,17 @@ class _Reader:
         """Exactly ``count`` bytes, or ``IncompleteRead`` with what came."""
         while len(self.buf) - self.pos < count:
             if not self._more():
-                partial = self.buf[self.pos:]
+                partial = bytes(self.buf[self.pos:])
                 self.pos = len(self.buf)
                 raise http.client.IncompleteRead(partial, count - len(partial))
-        data = self.buf[self.pos:self.pos + count]
+        data = bytes(self.buf[self.pos:self.pos + count])
         self.pos += count
         return data
 
     def read_to_end(self) -> bytes:
         while self._more():
             pass
-        data = self.buf[self.pos:]
+        data = bytes(self.buf[self.pos:])
         self.pos = len(self.buf)
         return data
 
