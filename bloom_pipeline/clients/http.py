@@ -39,6 +39,7 @@ from requests.adapters import DEFAULT_CA_BUNDLE_PATH
 from requests.auth import _basic_auth_str
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.clients import exchange
 from bloom_pipeline.clients.ratelimit import RateBudgetExhausted, SharedRateBudget
 from bloom_pipeline.errors import ApiError
@@ -245,7 +246,7 @@ class _Answer:
         self.status_code, self.headers, self.content, self.reason = status_code, headers, content, reason
 
     def json(self) -> Any:
-        return jsonlib.loads(self.content)  # bytes: UTF-8/16/32 detected as requests does for JSON
+        return jsontext.loads(self.content)  # bytes: UTF-8/16/32 detected as requests does for JSON
 
     @property
     def text(self) -> str:

@@ -18,7 +18,6 @@ gives Bloomerang's ``Date``.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.mapping.spec import OrgConfig
 from bloom_pipeline.reconcile import explain as ex
 from bloom_pipeline.reconcile import lines as ln
@@ -88,7 +88,7 @@ def _latest_raw(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, An
         f"SELECT record FROM {table} QUALIFY row_number() OVER (PARTITION BY source_id "  # noqa: S608 - constant
         "ORDER BY extracted_at DESC) = 1"
     ).fetchall()
-    return [json.loads(r[0]) for r in rows]
+    return [jsontext.loads(r[0]) for r in rows]
 
 
 @dataclass

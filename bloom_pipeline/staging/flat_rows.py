@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.store import StagingStore, ensure_record_hash
 
@@ -57,7 +58,7 @@ def flattened_rows(store: StagingStore, source: str, entity: str, flat_key: str,
             view = f"flat_rows_{uuid.uuid4().hex}"
             rows = pd.DataFrame({"raw_table": table, "flat_key": flat_key,
                                  "record_hash": pd.Series([digest for digest, _ in new], dtype=object),
-                                 "row": pd.Series([json.dumps(flatten(json.loads(text))) for _, text in new],
+                                 "row": pd.Series([json.dumps(flatten(jsontext.loads(text))) for _, text in new],
                                                   dtype=object)})
             con.register(view, rows)
             try:
@@ -69,4 +70,4 @@ def flattened_rows(store: StagingStore, source: str, entity: str, flat_key: str,
             f"SELECT '[' || coalesce(string_agg(f.row::VARCHAR, ',' ORDER BY r.rowid), '') || ']' FROM {table} r "
             f"JOIN {TABLE} f ON f.raw_table = ? AND f.flat_key = ? AND f.record_hash = r.record_hash",
             [table, flat_key]).fetchone()
-    return [row for row in json.loads(text[0] if text else "[]") if row is not None]
+    return [row for row in jsontext.loads(text[0] if text else "[]") if row is not None]

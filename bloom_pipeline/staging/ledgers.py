@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.review import (  # noqa: F401  (re-exported: one import site for ledgers)
     ReviewItem,
@@ -90,7 +91,7 @@ def _state_from_row(row: Mapping[str, Any]) -> SyncState:
     values = {k: (None if _isna(row[k]) else row[k]) for k in _STATE_COLUMNS}
     for key in ("source_snapshot", "bloomerang_snapshot"):
         if isinstance(values[key], str):
-            values[key] = json.loads(values[key])
+            values[key] = jsontext.loads(values[key])
     if values["bloomerang_id"] is not None:
         values["bloomerang_id"] = int(values["bloomerang_id"])
     return SyncState(**values)
@@ -307,7 +308,7 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any] | Non
     if frame.empty:
         return None
     row = frame.iloc[0].to_dict()
-    row["counts"] = json.loads(row["counts"]) if isinstance(row["counts"], str) else None
+    row["counts"] = jsontext.loads(row["counts"]) if isinstance(row["counts"], str) else None
     return row
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.staging import ddl, writes
 from bloom_pipeline.staging.writes import replace_rows
 
@@ -117,7 +118,7 @@ def verdicts(store: StagingStore, source: str, source_entity: str, mapping: str,
     for sid, digest, mapped_by, staged, verdict in found:
         if sid in hashes:
             holds = hashes[sid] == digest and mapped_by == mapping
-            out[sid] = Verdict(holds, bool(staged), json.loads(verdict) if holds else [])
+            out[sid] = Verdict(holds, bool(staged), jsontext.loads(verdict) if holds else [])
     return out
 
 

@@ -30,7 +30,6 @@ mapped again every run. Step 1 still screens every record received.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.mapping.compile import MapResult, id_problems, ids_are_clean, map_frame
 from bloom_pipeline.mapping.engine import safe_text
 from bloom_pipeline.mapping.spec import OrgConfig
@@ -462,7 +462,7 @@ def _with_kept_verdicts(staged: Staged, kept: dict[str, stage_inputs.Verdict], s
 def _as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            parsed = jsontext.loads(value)
         except ValueError:
             return [value]
         return [str(v) for v in parsed] if isinstance(parsed, list) else [value]

@@ -9,7 +9,6 @@ is the runner's.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import transaction
 from bloom_pipeline.sync.apply import recurring, tributes
@@ -156,7 +156,7 @@ class Load:
         """Every tribute the planned gifts name exists in Bloomerang (found by name, else created once) and
         resolves as ``ref:bloomerang.tributes:name=…`` (``apply/tributes.py``)."""
         writing = rows[rows["action"].isin(["create", "update"])]
-        payloads = [json.loads(p) if isinstance(p, str) else p for p in writing["payload"]]
+        payloads = [jsontext.loads(p) if isinstance(p, str) else p for p in writing["payload"]]
         wanted = tributes.wanted_tributes(payloads, tribute_default_type(self.ctx.org))
         if not wanted:
             return

@@ -18,7 +18,6 @@ marker, the journal and DuckDB stay in it, in plan order for the markers.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +27,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.clients.http import OutcomeUnknownError
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.sync.apply.pool import PoolSize
@@ -78,7 +78,7 @@ def _payload(value: Any) -> dict[str, Any]:
         return value
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return {}
-    return json.loads(value)
+    return jsontext.loads(value)
 
 
 def create_with_recovery(writer: Writer, source: str, source_id: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +127,8 @@ def _prepare(row: dict[str, Any], writer: Writer, resolver: RefResolver, result:
         result.error = present(row.get("reason")) if action != "unchanged" else None
         return None
     text = row["payload"]
-    payload = resolver.resolve_owned(json.loads(text)) if isinstance(text, str) else resolver.resolve(_payload(text))
+    payload = (resolver.resolve_owned(jsontext.loads(text)) if isinstance(text, str)
+               else resolver.resolve(_payload(text)))
     if action == "create":
         result.action = "created"
         return lambda: create_with_recovery(writer, result.source, result.source_id, payload)

@@ -48,6 +48,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.staging.store import StagingStore, transaction
 from bloom_pipeline.staging.writes import replace_rows
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, record_hash
@@ -89,7 +90,7 @@ def load_stored(con: duckdb.DuckDBPyConnection) -> dict[str, Stored]:
     """Every stored detail by donor id."""
     ensure_table(con)
     rows = con.execute(f"SELECT source_id, row_hash, detail FROM {TABLE}").fetchall()
-    return {sid: Stored(hashed, json.loads(detail)) for sid, hashed, detail in rows}
+    return {sid: Stored(hashed, jsontext.loads(detail)) for sid, hashed, detail in rows}
 
 
 def _written_since(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -128,7 +129,7 @@ def _bloomerang_changed(con: duckdb.DuckDBPyConnection, constituents: list[Recor
     changed = set()
     for sid, bid, text in rows:
         if int(bid) in current:
-            base = json.loads(text)
+            base = jsontext.loads(text)
             names = [n for n in CANONICAL_FIELDS if n in base]  # the fields the merge keeps a base of
             if record_hash(current[int(bid)], names) != record_hash(base, names):
                 changed.add(str(sid))

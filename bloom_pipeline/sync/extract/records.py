@@ -6,11 +6,11 @@ back (the Bloomerang snapshot), ``load_extracted`` one run's rows (how a later D
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.extract.cursors import parse_time
@@ -90,7 +90,7 @@ def stored_records(store: StagingStore, source: str, entity: str) -> list[Record
         if not exists:
             return []
         rows = con.execute(f"SELECT record FROM {table}").fetchall()  # table name checked by ddl
-    return [json.loads(r[0]) for r in rows]
+    return [jsontext.loads(r[0]) for r in rows]
 
 
 RAW_KEYS = (
@@ -114,5 +114,5 @@ def load_extracted(store: StagingStore, run_id: str) -> Extracted:
             if table in tables:
                 rows = con.execute(f"SELECT record FROM {table} WHERE run_id = ?", [run_id]).fetchall()
                 if rows:
-                    out.records[f"{source}.{entity}"] = [json.loads(r[0]) for r in rows]
+                    out.records[f"{source}.{entity}"] = [jsontext.loads(r[0]) for r in rows]
     return out

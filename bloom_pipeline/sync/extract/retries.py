@@ -10,8 +10,7 @@ or are quarantined. The raw rows are rewritten under this run's id so a later Da
 
 from __future__ import annotations
 
-import json
-
+from bloom_pipeline import jsontext
 from bloom_pipeline.staging import ddl
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.extract.records import Extracted
@@ -32,14 +31,19 @@ def unsynced(store: StagingStore, key: str) -> list[dict]:
     raw = ddl.raw_table(source, entity)
     if not {raw, staged, "sync_state"} <= _tables(store):
         return []
+    # The unlinked ids first, then the records of those rows only (by rowid): a join that carries ``record`` reads
+    # and decompresses every stored record's text before the filter (2.5 s for 300,000 gifts on a quiet night).
     with store.connect() as con:
         rows = con.execute(
-            f"SELECT r.record FROM {raw} r JOIN {staged} s ON s.source = ? AND s.source_id = r.source_id "  # noqa: S608 - fixed names
-            "WHERE NOT EXISTS (SELECT 1 FROM sync_state t WHERE t.source = ? AND t.source_id = r.source_id "
-            "AND t.entity = ? AND t.bloomerang_id IS NOT NULL AND t.pending IS NULL) ORDER BY r.source_id",
-            [source, source, staged.removeprefix("stg_")],
+            "WITH linked AS (SELECT source_id FROM sync_state WHERE source = ? AND entity = ? "
+            "AND bloomerang_id IS NOT NULL AND pending IS NULL), "
+            f"wanted AS (SELECT r.rowid AS row_number, r.source_id FROM {raw} r "  # noqa: S608 - fixed names
+            f"SEMI JOIN {staged} s ON s.source = ? AND s.source_id = r.source_id "
+            "ANTI JOIN linked l ON l.source_id = r.source_id) "
+            f"SELECT r.record FROM {raw} r JOIN wanted w ON w.row_number = r.rowid ORDER BY w.source_id",
+            [source, staged.removeprefix("stg_"), source],
         ).fetchall()
-    return [json.loads(r[0]) for r in rows]
+    return [jsontext.loads(r[0]) for r in rows]
 
 
 def extract_retries(store: StagingStore, run_id: str, out: Extracted, keys: tuple[str, ...] = tuple(CURSOR_READ)

@@ -13,10 +13,10 @@ Rows whose both hashes are unchanged skip the field-level merge entirely (``thre
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.sync.fields import (
     BLOOMERANG,
     CANONICAL_FIELDS,
@@ -39,7 +39,7 @@ def split_base(base: Mapping[str, Any] | str | None) -> tuple[dict[str, Any], di
     if isinstance(base, str):
         if not base.strip():
             return None
-        base = json.loads(base)
+        base = jsontext.loads(base)
     if is_split_base(base):
         return dict(base[SOURCE]), dict(base[BLOOMERANG])
     flat = dict(base)

@@ -20,7 +20,6 @@ merge (``carry``): a quiet night compares only the records that moved.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.mapping.compile import to_source_payload
 from bloom_pipeline.mapping.reverse import payload_keys_by_field
@@ -160,7 +160,7 @@ def _with_base(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _loads(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else json.loads(value)
+    return value if isinstance(value, dict) else jsontext.loads(value)
 
 
 def _merge_groups(org: OrgConfig, frame: pd.DataFrame, *, direction: str,
@@ -202,7 +202,7 @@ def merge_linked(ctx: RunContext, con: duckdb.DuckDBPyConnection, skip: set[tupl
     decisions_frame = review.resolved_decisions(con, "constituents")
     decisions: dict[tuple[str, str], dict[str, Any]] = {}
     for row in decisions_frame.to_dict("records"):
-        take = row["decision"] if row["decision"] != "value" else ("value", json.loads(row["decided_value"]))
+        take = row["decision"] if row["decision"] != "value" else ("value", jsontext.loads(row["decided_value"]))
         decisions.setdefault((row["source"], str(row["source_id"])), {})[row["field"]] = take
     known = carry.stored(con)
     prints = _fingerprints(ctx.org, frame)

@@ -38,6 +38,7 @@ from typing import Any
 
 import duckdb
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.mapping.spec import CommunicationSettings
 from bloom_pipeline.staging import ledgers
@@ -206,7 +207,8 @@ def load_bases(con: duckdb.DuckDBPyConnection) -> dict[str, Base]:
     ensure_tables(con)
     rows = con.execute("SELECT source_id, wegive_opted_out, bloomerang_marks, target FROM communication_state "
                        "WHERE source = 'wegive'").fetchall()
-    return {str(sid): Base(bool(w), frozenset(json.loads(m)), frozenset(json.loads(t))) for sid, w, m, t in rows}
+    return {str(sid): Base(bool(w), frozenset(jsontext.loads(m)), frozenset(jsontext.loads(t)))
+            for sid, w, m, t in rows}
 
 
 def _wegive_flags(ctx: RunContext) -> dict[str, bool] | None:

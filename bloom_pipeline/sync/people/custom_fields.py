@@ -41,6 +41,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.mapping.spec import CustomFieldMap
 from bloom_pipeline.staging import ledgers, review
@@ -142,7 +143,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 def _bases(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dict[str, Any]]]:
     ensure_tables(con)
     rows = con.execute("SELECT source_id, base FROM custom_field_state WHERE source = 'wegive'").fetchall()
-    return {str(sid): json.loads(base) for sid, base in rows}
+    return {str(sid): jsontext.loads(base) for sid, base in rows}
 
 
 def _decisions(con: duckdb.DuckDBPyConnection, keys: set[str]) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
@@ -151,7 +152,7 @@ def _decisions(con: duckdb.DuckDBPyConnection, keys: set[str]) -> tuple[dict[str
     frame = frame[(frame["source"] == "wegive") & frame["field"].isin(keys)] if len(frame) else frame
     out: dict[str, dict[str, Any]] = {}
     for row in frame.to_dict("records") if len(frame) else []:
-        take = row["decision"] if row["decision"] != "value" else ("value", json.loads(row["decided_value"]))
+        take = row["decision"] if row["decision"] != "value" else ("value", jsontext.loads(row["decided_value"]))
         out.setdefault(str(row["source_id"]), {})[row["field"]] = take
     return out, frame
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.mapping.jsonbuild import payload_hash
 from bloom_pipeline.staging.store import StagingStore
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, present
@@ -176,7 +177,7 @@ def _refund_only(payload: Any) -> dict[str, Any]:
     refund, not by the gift."""
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            payload = jsontext.loads(payload)
         except ValueError:
             payload = {}
     refund = payload.get("Refund") if isinstance(payload, dict) else None
@@ -198,7 +199,7 @@ def _with_refunds(staged: pd.DataFrame) -> tuple[pd.DataFrame, dict[tuple[str, s
     before = dict(zip(zip(staged["source"].astype(str), staged["source_id"].astype(str), strict=True),
                       staged["payload_hash"], strict=True))
     for index in staged.index[refunded]:
-        payload = json.loads(staged.at[index, "payload"])
+        payload = jsontext.loads(staged.at[index, "payload"])
         if "Refund" in payload:  # the gift as synced before its refund had no refund date: that is its hash
             key = (str(staged.at[index, "source"]), str(staged.at[index, "source_id"]))
             before[key] = payload_hash({k: v for k, v in payload.items() if k != "Refund"})
@@ -218,7 +219,7 @@ def _refund_only_updates(plan: pd.DataFrame, state: pd.DataFrame,
                       state["source_hash"], strict=True))
     for index in plan.index[plan["action"] == "update"]:
         key = (str(plan.at[index, "source"]), str(plan.at[index, "source_id"]))
-        payload = json.loads(plan.at[index, "payload"])
+        payload = jsontext.loads(plan.at[index, "payload"])
         if payload.get("IsRefunded") and stored.get(key) is not None and stored.get(key) == unrefunded_hash.get(key):
             plan.at[index, "payload"] = json.dumps(_refund_only(payload))
             plan.at[index, "diff"] = json.dumps({"is_refunded": [False, True]})

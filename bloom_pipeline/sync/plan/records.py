@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from bloom_pipeline import jsontext
 from bloom_pipeline.sync.apply.refs import refs_in
 from bloom_pipeline.sync.constituent_body import constituent_body
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, is_blank, record_hash, same
@@ -64,7 +65,7 @@ def _loads(value: Any) -> dict[str, Any]:
         return dict(value)
     if is_blank(value):
         return {}
-    return json.loads(value)
+    return jsontext.loads(value)
 
 
 def _by_key(frame: pd.DataFrame | None, entity: str) -> dict[tuple[str, str], dict[str, Any]]:
