@@ -6,6 +6,7 @@ detail only when the donor is new or its list row changed (contracts/wegive-hand
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -15,8 +16,9 @@ import requests
 from bloom_pipeline.clients.wegive import WeGiveClient
 from bloom_pipeline.staging import ledgers
 from bloom_pipeline.staging.store import StagingStore
+from bloom_pipeline.staging.writes import record_json
 from bloom_pipeline.sync.extract import donor_details
-from bloom_pipeline.sync.extract.wegive import extract_donors
+from bloom_pipeline.sync.extract.wegive import extract_donors, read_donors
 
 pytestmark = pytest.mark.slow  # syncs against sandbox servers
 
@@ -276,3 +278,37 @@ def test_the_contract_check_fails_any_property_the_documents_do_not_name(synced:
                            "property not documented"]
     assert problems("GET", "/api/dashboard/donors/1", {"message": "gone", "code": 1}, 404) == [
         "GET /api/dashboard/donors/1 404: code: property not documented"]
+
+
+def test_unchanged_donors_are_staged_from_their_stored_text_and_old_rows_are_brought_up_to_date(extract_env) -> None:
+    """A stored detail is the staged record's text (with the list-only ``do_not_contact``); one stored by an
+    earlier version (bare answer, row hash of json.dumps's text) is brought up to date without a request."""
+    h, client, store = extract_env
+    first = read_donors(client, store, "run-1")
+    assert first.texts == [record_json(d) for d in first.details]
+    rows = {str(r["id"]): r for r in listed_rows(h)}
+    with store.connect() as con:
+        stored = dict(con.execute(f"SELECT source_id, detail FROM {donor_details.TABLE}").fetchall())
+        assert all(json.loads(stored[sid]).get("do_not_contact") == row.get("do_not_contact")
+                   for sid, row in rows.items() if "do_not_contact" in row)
+        old = [(sid, donor_details._legacy_row_hash(row),
+                record_json({k: v for k, v in json.loads(stored[sid]).items() if k != "do_not_contact"}))
+               for sid, row in rows.items()]
+        for sid, hashed, text in old:  # what an earlier version stored
+            con.execute(f"UPDATE {donor_details.TABLE} SET row_hash = ?, detail = ? WHERE source_id = ?",
+                        [hashed, text, sid])
+    mark = len(h.sb.request_log.entries)
+    second = read_donors(client, store, "run-2")
+    assert wegive_requests(h, mark).get(DETAIL, 0) == 0, "an old row hash of the same row costs no request"
+    assert second.details == first.details and second.texts == first.texts
+    with store.connect() as con:
+        now = dict(con.execute(f"SELECT source_id, row_hash FROM {donor_details.TABLE}").fetchall())
+        texts = dict(con.execute(f"SELECT source_id, detail FROM {donor_details.TABLE}").fetchall())
+    assert all(hashed.startswith(donor_details.ROW_HASH_PREFIX) for hashed in now.values())
+    expected = {str(d["id"]): t for d, t in zip(first.details, first.texts, strict=True)}
+    assert all(texts[sid] == expected[sid] for sid in rows)
+    changed = next(iter(rows.values()))
+    changed["first_name"] = "Renamed"  # a list row that changed: its detail is fetched
+    mark = len(h.sb.request_log.entries)
+    read_donors(client, store, "run-3", listed=list(rows.values()))
+    assert wegive_requests(h, mark).get(DETAIL, 0) == 1

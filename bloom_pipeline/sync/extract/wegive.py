@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bloom_pipeline.errors import ApiError
 from bloom_pipeline.staging.store import StagingStore, Window
-from bloom_pipeline.staging.writes import scan_digest, texts_and_hashes
+from bloom_pipeline.staging.writes import record_digest, record_json, scan_digest, texts_and_hashes
 from bloom_pipeline.sync.extract import donor_details
 from bloom_pipeline.sync.extract.cursors import read_cursor
 from bloom_pipeline.sync.extract.records import Extracted, Record
@@ -40,9 +41,10 @@ def extract_wegive(
     ``read_connections``: most donor-detail reads in flight at once (the org's ``wegive.read_connections``)."""
     if include_constituents:
         active, archived = split_archived(list(client.iter_donors(view=DONOR_VIEW)))
-        donors = extract_donors(client, store, run_id, out.records.get("bloomerang.constituents"), listed=active,
-                                connections=read_connections)
-        texts, digests = texts_and_hashes(donors)  # one serialisation per record, shared by the raw write and the stage
+        read = read_donors(client, store, run_id, out.records.get("bloomerang.constituents"), listed=active,
+                           connections=read_connections)
+        donors, texts = read.details, read.texts  # one text per record, shared by the raw write and the stage
+        digests = [record_digest(text) for text in texts]
         store.write_raw("wegive", "donors", donors, run_id=run_id, window="all", digests=digests, texts=texts)
         out.keep("wegive.donors", donors, digests)
         store.write_raw("wegive", "archived_donors", archived, run_id=run_id, window="all")
@@ -145,9 +147,25 @@ def _read_details(client: Any, rows: list[Record], connections: int) -> dict[str
         return {str(row["id"]): pool.submit(client.get_donor, _donor_id(row)) for row in rows}
 
 
+@dataclass
+class DonorRead:
+    """Every listed donor's record as the run stages it, and each one's stored text (``record_json`` of it)."""
+
+    details: list[Record] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+
 def extract_donors(client: Any, store: StagingStore, run_id: str,
                    bloomerang_constituents: list[Record] | None = None,
                    listed: list[Record] | None = None, connections: int = 1) -> list[Record]:
+    """Every listed donor's detail: fetched for the donors that need it, the stored one for the others
+    (``read_donors``, its records)."""
+    return read_donors(client, store, run_id, bloomerang_constituents, listed, connections).details
+
+
+def read_donors(client: Any, store: StagingStore, run_id: str,
+                bloomerang_constituents: list[Record] | None = None,
+                listed: list[Record] | None = None, connections: int = 1) -> DonorRead:
     """Every listed donor's detail: fetched for the donors that need it, the stored one for the others.
 
     ``bloomerang_constituents`` are the constituents this run read as changed (the Bloomerang extract runs
@@ -160,16 +178,25 @@ def extract_donors(client: Any, store: StagingStore, run_id: str,
     donor's detail, one request each, and one at a time spends WeGive's latency once per donor (2,000 details
     were 8 s of the demo's first run on loopback). Only the requests leave this thread; the answers are judged
     and kept here, in list order, exactly as one at a time: the first error that is not a 404 is raised.
+
+    An unchanged donor's stored text is its staged record's text as it is (``donor_details``: the stored detail
+    holds the list-only fields), so a quiet night serialises only the donors that changed.
     """
     if listed is None:
         listed = split_archived(list(client.iter_donors(view=DONOR_VIEW)))[0]
     # a row without a usable id has no detail to read: it goes on as listed, and the mapping quarantines it
     rows = [row for row in listed if _donor_id(row) is not None]
+    hashes = {str(row["id"]): donor_details.row_hash(row) for row in rows}
     with store.connect() as con:
         stored = donor_details.load_stored(con)
-        wanted = set(donor_details.needs_detail(con, rows, stored, bloomerang_constituents))
-    fetched: dict[str, tuple[str, Record]] = {}
-    details: list[Record] = [row for row in listed if _donor_id(row) is None]
+        wanted = set(donor_details.needs_detail(con, rows, stored, bloomerang_constituents, hashes))
+    fetched: dict[str, tuple[str, str]] = {}
+    refresh: dict[str, tuple[str, str]] = {}
+    out = DonorRead()
+    for row in listed:
+        if _donor_id(row) is None:
+            out.details.append(row)
+            out.texts.append(record_json(row))
     answers = _read_details(client, [row for row in rows if str(row["id"]) in wanted], connections)
     for row in rows:
         sid = str(row["id"])
@@ -185,13 +212,22 @@ def extract_donors(client: Any, store: StagingStore, run_id: str,
             if not isinstance(detail, dict) or str(detail.get("id")) != sid:
                 log.warning("WeGive answered donor %s's detail with another record; the list row is used", sid)
                 detail = row
-            fetched[sid] = (donor_details.row_hash(row), detail)
+            record = _with_list_only_fields(detail, row)
+            text = record_json(record)
+            fetched[sid] = (hashes[sid], text)
         else:
-            detail = stored[sid].detail
-        details.append(_with_list_only_fields(detail, row))
+            have = stored[sid]
+            record = _with_list_only_fields(have.detail, row)
+            if record is have.detail and have.row_hash == hashes[sid]:
+                text = have.text
+            else:  # stored without the list-only fields (a write's answer, an earlier version) or an older hash
+                text = record_json(record)
+                refresh[sid] = (hashes[sid], text)
+        out.details.append(record)
+        out.texts.append(text)
     with store.connect() as con:
-        donor_details.save(con, fetched, [str(d["id"]) for d in details if _donor_id(d) is not None],
-                           run_id=run_id)
+        donor_details.save(con, fetched, [str(d["id"]) for d in out.details if _donor_id(d) is not None],
+                           run_id=run_id, refresh=refresh)
     if hasattr(client, "on_donor_detail"):
         client.on_donor_detail = donor_details.DetailRecorder(store, run_id)
-    return details
+    return out
