@@ -65,9 +65,9 @@ def flattened_rows(store: StagingStore, source: str, entity: str, flat_key: str,
                 con.execute(f"INSERT OR IGNORE INTO {TABLE} BY NAME SELECT * FROM {view}")
             finally:
                 con.unregister(view)
-        # one JSON text of every row, in the raw table's order, parsed at once
-        text = con.execute(
-            f"SELECT '[' || coalesce(string_agg(f.row::VARCHAR, ',' ORDER BY r.rowid), '') || ']' FROM {table} r "
-            f"JOIN {TABLE} f ON f.raw_table = ? AND f.flat_key = ? AND f.record_hash = r.record_hash",
-            [table, flat_key]).fetchone()
-    return [row for row in jsontext.loads(text[0] if text else "[]") if row is not None]
+        # every row in the raw table's order, each parsed by orjson (``jsontext``): faster than one text of all of
+        # them (``string_agg``), which DuckDB builds in 1.5 s for the 282,844 gifts of a 100,000-donor org
+        rows = con.execute(
+            f"SELECT f.row FROM {table} r JOIN {TABLE} f ON f.raw_table = ? AND f.flat_key = ? "
+            "AND f.record_hash = r.record_hash ORDER BY r.rowid", [table, flat_key]).fetchall()
+    return [row for row in (jsontext.loads(text) for (text,) in rows) if row is not None]

@@ -35,6 +35,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def now() -> datetime:
+    """The time a ledger row is stamped with (``logged_at``), for a caller that writes rows in SQL."""
+    return _now()
+
+
 def _json(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value

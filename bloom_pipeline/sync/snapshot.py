@@ -92,6 +92,9 @@ _SNAPSHOT_KEYS = ("Id", "Type", "FirstName", "MiddleName", "LastName", "Suffix",
 _SNAPSHOT_NESTED = {"PrimaryEmail": ("Value",), "PrimaryPhone": ("Number", "Extension"),
                     "PrimaryAddress": ("Street", "City", "State", "PostalCode", "Country"),
                     "AuditTrail": ("LastModifiedDate",)}
+# (parent, ((key, flattened name), ...)): the names made once, not per record (117,113 constituents a night at 100k)
+_NESTED_NAMES = tuple((parent, tuple((key, f"{parent}.{key}") for key in keys))
+                      for parent, keys in _SNAPSHOT_NESTED.items())
 
 
 def _flat_constituent(record: dict[str, Any]) -> dict[str, Any]:
@@ -101,10 +104,12 @@ def _flat_constituent(record: dict[str, Any]) -> dict[str, Any]:
     flattened on every run — a quiet night's largest single cost. A key a record lacks is left out, so the
     frame holds NaN there exactly as json_normalize's frame does."""
     row = {key: record[key] for key in _SNAPSHOT_KEYS if key in record}
-    for parent, keys in _SNAPSHOT_NESTED.items():
+    for parent, pairs in _NESTED_NAMES:
         inner = record.get(parent)
         if isinstance(inner, dict):
-            row.update((f"{parent}.{key}", inner[key]) for key in keys if key in inner)
+            for key, name in pairs:
+                if key in inner:
+                    row[name] = inner[key]
     return row
 
 

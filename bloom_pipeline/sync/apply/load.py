@@ -9,7 +9,9 @@ is the runner's.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,29 +193,43 @@ def log_untouched(con: duckdb.DuckDBPyConnection, run_id: str, people: pd.DataFr
 
     A pull-only run plans creates and updates but may not push them: those donors are logged as skipped
     with that reason (a later push or both run applies them), never as unchanged.
+
+    One ``INSERT ... SELECT`` (a row per staged donor not logged yet in the run, in the frame's order): built in
+    Python, the rows of 100,000 untouched donors cost 2 s of a quiet night.
     """
-    logged = {(s, str(i)) for s, i in con.execute(
-        "SELECT source, source_id FROM sync_log WHERE run_id = ? AND entity = 'constituents'", [run_id]).fetchall()}
-    found = con.execute("SELECT direction FROM sync_runs WHERE run_id = ?", [run_id]).fetchone()
-    pending: dict[tuple[str, str], str] = {}
-    if found is not None and found[0] == "pull":
-        pending = {(s, str(i)): a for s, i, a in con.execute(
-            "SELECT source, source_id, action FROM push_plan WHERE run_id = ? AND entity = 'constituents' "
-            "AND action IN ('create', 'update')", [run_id]).fetchall()}
-    states = ledgers.links_frame(con, "constituents")
-    ids = {(s, str(i)): int(b) for s, i, b in states[["source", "source_id", "bloomerang_id"]].itertuples(index=False)}
-
-    def entry(key: tuple[str, str]) -> ledgers.LogEntry:
-        if key in pending:
-            action, error = "skipped", f"pull-only run: the planned {pending[key]} is left for a push run"
-        elif key in ids:
-            action, error = "unchanged", None
-        else:
-            action, error = "skipped", "not linked and not planned"
-        return ledgers.LogEntry(entity="constituents", source=key[0], source_id=key[1], bloomerang_id=ids.get(key),
-                                action=action, error=error)
-
-    keys = zip(people["source"], people["source_id"].astype(str), strict=True)
-    entries = [entry((s, i)) for s, i in keys if (s, i) not in logged]
-    with transaction(con):
-        ledgers.append_log(con, run_id, entries)
+    if people.empty:
+        return
+    found = con.execute("SELECT direction FROM sync_runs WHERE run_id = ?", [run_id]).fetchall()  # result finished
+    pull_only = bool(found) and found[0][0] == "pull"
+    keys = pd.DataFrame({"source": people["source"].astype(str).to_numpy(),
+                         "source_id": people["source_id"].astype(str).to_numpy(),
+                         "position": range(len(people))})
+    # a pull-only run's planned creates and updates (the last row of a donor, as the plan lists them)
+    pending = ("SELECT source, CAST(source_id AS VARCHAR) AS source_id, arg_max(action, rowid) AS action "
+               "FROM push_plan WHERE run_id = ? AND entity = 'constituents' AND action IN ('create', 'update') "
+               "GROUP BY ALL") if pull_only else \
+        "SELECT NULL::VARCHAR AS source, NULL::VARCHAR AS source_id, NULL::VARCHAR AS action WHERE false"
+    view = f"untouched_{uuid.uuid4().hex}"
+    con.register(view, keys)
+    try:
+        with transaction(con):
+            con.execute(
+                "INSERT INTO sync_log (run_id, entity, source, source_id, bloomerang_id, direction, action, "
+                "field_diff, error, logged_at) "
+                "SELECT ?, 'constituents', k.source, k.source_id, s.bloomerang_id, 'push', "
+                "CASE WHEN p.action IS NOT NULL THEN 'skipped' WHEN s.bloomerang_id IS NOT NULL THEN 'unchanged' "
+                "ELSE 'skipped' END, NULL, "
+                "CASE WHEN p.action IS NOT NULL THEN 'pull-only run: the planned ' || p.action || "
+                "' is left for a push run' WHEN s.bloomerang_id IS NOT NULL THEN NULL "
+                "ELSE 'not linked and not planned' END, ? "
+                f"FROM {view} k "
+                "LEFT JOIN (SELECT source, source_id, bloomerang_id FROM sync_state WHERE entity = 'constituents' "
+                "AND bloomerang_id IS NOT NULL) s ON s.source = k.source AND s.source_id = k.source_id "
+                f"LEFT JOIN ({pending}) p ON p.source = k.source AND p.source_id = k.source_id "
+                "WHERE NOT EXISTS (SELECT 1 FROM sync_log l WHERE l.run_id = ? AND l.entity = 'constituents' "
+                "AND l.source = k.source AND CAST(l.source_id AS VARCHAR) = k.source_id) "
+                "ORDER BY k.position",
+                [run_id, ledgers.now(), *([run_id] if pull_only else []), run_id])
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(view)
