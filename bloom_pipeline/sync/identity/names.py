@@ -215,5 +215,7 @@ def series_key(values: pd.Series, key: Callable[[Any], str | None]) -> pd.Series
         return pd.Series([], index=values.index, dtype=object)
     as_object = values.astype(object)
     uniques = pd.unique(as_object)
-    mapping = {value: key(value) for value in uniques if not is_blank(value)}
-    return pd.Series([None if is_blank(v) else mapping.get(v) for v in as_object], index=values.index, dtype=object)
+    # blanks map to None here, once per distinct value, not tested again per row (a NaN object that is not the one
+    # ``pd.unique`` kept is not found and gets None too: ``get``)
+    mapping = {value: None if is_blank(value) else key(value) for value in uniques}
+    return pd.Series([mapping.get(v) for v in as_object], index=values.index, dtype=object)
