@@ -44,9 +44,10 @@ def loads(text: str | bytes | bytearray | memoryview) -> Any:
     return json.loads(text)
 
 
-def digest_text(value: Any) -> bytes:
-    """A compact text of ``value`` in the given order (``default=str`` for what JSON has no type for), for hashing."""
+def digest_text(value: Any, *, sort_keys: bool = False) -> bytes:
+    """A compact text of ``value`` (``default=str`` for what JSON has no type for), for hashing: its keys in the
+    given order, or sorted."""
     try:
-        return orjson.dumps(value, default=str, option=_DIGEST_OPTIONS)
+        return orjson.dumps(value, default=str, option=_DIGEST_OPTIONS | (orjson.OPT_SORT_KEYS if sort_keys else 0))
     except TypeError:
-        return json.dumps(value, default=str).encode("utf-8")
+        return json.dumps(value, default=str, sort_keys=sort_keys).encode("utf-8")

@@ -68,3 +68,11 @@ def test_digest_text_is_deterministic_and_order_sensitive():
 def test_digest_text_writes_what_orjson_cannot():
     assert jsontext.digest_text({"big": 2 ** 70}) == json.dumps({"big": 2 ** 70}).encode()
     assert jsontext.digest_text({1: "int key"}) == json.dumps({1: "int key"}).encode()
+
+
+def test_digest_text_sorted_ignores_key_order_and_falls_back_sorted():
+    assert jsontext.digest_text({"b": 1, "a": 2}, sort_keys=True) == jsontext.digest_text({"a": 2, "b": 1},
+                                                                                          sort_keys=True)
+    assert jsontext.digest_text({"b": 1, "a": 2}) != jsontext.digest_text({"a": 2, "b": 1})
+    assert jsontext.digest_text({"b": 2 ** 70, "a": 1}, sort_keys=True) == \
+        json.dumps({"a": 1, "b": 2 ** 70}, sort_keys=True).encode()

@@ -47,19 +47,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
-import orjson
 import pandas as pd
 
 from bloom_pipeline import jsontext
 from bloom_pipeline.staging.store import StagingStore, transaction
-from bloom_pipeline.staging.writes import replace_rows
+from bloom_pipeline.staging.writes import record_json, replace_rows
 from bloom_pipeline.sync.fields import CANONICAL_FIELDS, record_hash
 from bloom_pipeline.sync.snapshot import snapshot_frame
 
@@ -89,7 +87,6 @@ class Stored:
 # A row hash of this version starts with it; one without it hashes json.dumps's text (earlier versions), which
 # orjson's sorted text replaced (1.7 s of a 100,000-donor quiet night). Both are read (``same_row``).
 ROW_HASH_PREFIX = "2:"
-_SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def _giving_left_out(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,17 +95,12 @@ def _giving_left_out(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def row_hash(row: Mapping[str, Any]) -> str:
     """Hash of one list row, the giving totals left out (see the module docstring)."""
-    kept = _giving_left_out(row)
-    try:
-        text = orjson.dumps(kept, default=str, option=_SORTED)
-    except TypeError:  # what orjson cannot write (an integer beyond 64 bits, a key that is not text)
-        text = json.dumps(kept, sort_keys=True, default=str).encode()
-    return ROW_HASH_PREFIX + hashlib.sha256(text).hexdigest()
+    return ROW_HASH_PREFIX + hashlib.sha256(jsontext.digest_text(_giving_left_out(row), sort_keys=True)).hexdigest()
 
 
 def _legacy_row_hash(row: Mapping[str, Any]) -> str:
-    """The row hash earlier versions stored: sha256 of ``json.dumps`` of the row, sorted."""
-    return hashlib.sha256(json.dumps(_giving_left_out(row), sort_keys=True, default=str).encode()).hexdigest()
+    """The row hash earlier versions stored: sha256 of ``json.dumps`` of the row, sorted (``record_json``)."""
+    return hashlib.sha256(record_json(_giving_left_out(row)).encode()).hexdigest()
 
 
 def same_row(stored: str | None, row: Mapping[str, Any], hashed: str) -> bool:
@@ -254,7 +246,7 @@ class DetailRecorder:
         if not latest:
             return
         frame = pd.DataFrame(
-            [{"source_id": sid, "detail": json.dumps(detail, sort_keys=True, default=str)}
+            [{"source_id": sid, "detail": record_json(detail)}
              for sid, detail in latest.items()], columns=["source_id", "detail"])
         with self.store.write() as con:
             if not self._table_ready:
